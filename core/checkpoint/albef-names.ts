@@ -1,0 +1,46 @@
+/**
+ * The one name map between polyalign's module tree and ALBEF's state dict,
+ * used by every importer and exporter. ALBEF keeps text and fusion layers in
+ * one BERT (`text_encoder.bert.encoder.layer.0..11`); polyalign mounts the
+ * fusion layers under `fusion.layer.i`, which is ALBEF's layer
+ * `fusionStart + i` (fusionStart = number of text layers, ALBEF's `fusion_layer`).
+ * Momentum copies (`*_m`) map the same way.
+ */
+import type { StoredTensor } from "./safetensors.ts";
+
+export interface AlbefNameMap {
+  toAlbef(name: string): string;
+  /** null for ALBEF names that have no polyalign counterpart under this map */
+  fromAlbef(name: string): string;
+}
+
+export function albefNameMap(fusionStart: number): AlbefNameMap {
+  const fusionRe = /^fusion(_m)?\.layer\.(\d+)\.(.*)$/;
+  const albefRe = /^text_encoder(_m)?\.bert\.encoder\.layer\.(\d+)\.(.*)$/;
+  return {
+    toAlbef(name) {
+      const m = fusionRe.exec(name);
+      if (!m) return name;
+      return `text_encoder${m[1] ?? ""}.bert.encoder.layer.${fusionStart + Number(m[2])}.${m[3]}`;
+    },
+    fromAlbef(name) {
+      const m = albefRe.exec(name);
+      if (!m || Number(m[2]) < fusionStart) return name;
+      return `fusion${m[1] ?? ""}.layer.${Number(m[2]) - fusionStart}.${m[3]}`;
+    },
+  };
+}
+
+/** The entries under `prefix` (e.g. `visual_encoder.`), with the prefix removed. */
+export function selectPrefix(tensors: ReadonlyMap<string, StoredTensor>, prefix: string): Map<string, StoredTensor> {
+  const out = new Map<string, StoredTensor>();
+  for (const [name, t] of tensors) if (name.startsWith(prefix)) out.set(name.slice(prefix.length), t);
+  return out;
+}
+
+/** Rename every entry through `fn`. */
+export function renameEntries(tensors: ReadonlyMap<string, StoredTensor>, fn: (name: string) => string): Map<string, StoredTensor> {
+  const out = new Map<string, StoredTensor>();
+  for (const [name, t] of tensors) out.set(fn(name), t);
+  return out;
+}

@@ -1,0 +1,4 @@
+export * from "./dtype.ts";
+export * from "./safetensors.ts";
+export * from "./state-dict.ts";
+export * from "./albef-names.ts";

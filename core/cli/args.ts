@@ -1,0 +1,30 @@
+/** Argument parsing on node:util parseArgs, with errors that name the flag. */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { UsageError } from "../errors.ts";
+
+export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+
+export function parseCommandArgs<O extends OptionSpec>(
+  command: string,
+  args: string[],
+  options: O,
+  allowPositionals = false,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options, allowPositionals, strict: true });
+    return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError(`polyalign ${command}: ${(e as Error).message}`);
+  }
+}
+
+export function requireString(command: string, values: Record<string, unknown>, name: string): string {
+  const v = values[name];
+  if (typeof v !== "string" || v === "") throw new UsageError(`polyalign ${command}: --${name} is required`);
+  return v;
+}
+
+export function stringList(v: unknown): string[] {
+  if (v === undefined) return [];
+  return Array.isArray(v) ? v.map(String) : [String(v)];
+}

@@ -1,0 +1,8 @@
+import type { CliCommand } from "../command.ts";
+import { checkpointCommand } from "./checkpoint.ts";
+import { configCommand } from "./config.ts";
+import { forwardCommand } from "./forward.ts";
+import { pluginsCommand } from "./plugins.ts";
+
+/** Every `polyalign` sub-command, in the order `polyalign --help` lists them. */
+export const COMMANDS: readonly CliCommand[] = [pluginsCommand, configCommand, forwardCommand, checkpointCommand];

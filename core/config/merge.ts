@@ -1,0 +1,19 @@
+/** Deep merge for layered configs: objects merge key by key, everything else (arrays too) is replaced. */
+export type PlainObject = Record<string, unknown>;
+
+export function isPlainObject(v: unknown): v is PlainObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+export function deepMerge(base: PlainObject, over: PlainObject): PlainObject {
+  const out: PlainObject = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isPlainObject(b) && isPlainObject(v) ? deepMerge(b, v) : cloneValue(v);
+  }
+  return out;
+}
+
+export function cloneValue<T>(v: T): T {
+  return v === undefined ? v : (structuredClone(v) as T);
+}

@@ -1,0 +1,39 @@
+/**
+ * The root of an experiment config. Each plugin section is `{ name, ...options }`;
+ * the options are checked by that plugin's own schema (see validate.ts).
+ */
+import { z } from "zod";
+
+export const PluginSection = z.looseObject({ name: z.string().min(1) });
+export type PluginSection = z.infer<typeof PluginSection>;
+
+export const ModelSection = z.strictObject({
+  vision: PluginSection,
+  text: PluginSection,
+  fusion: PluginSection,
+});
+
+export const RootConfigSchema = z.strictObject({
+  /** run name; the run folder is `<runs>/<name>` */
+  name: z.string().min(1).default("run"),
+  seed: z.number().int().nonnegative().default(42),
+  /** `auto` or a Backend plugin name */
+  backend: z.string().min(1).default("auto"),
+  /** compute threads; default: POLYALIGN_THREADS or the number of cores */
+  threads: z.number().int().positive().optional(),
+  /** user plugin modules, relative to the config file */
+  plugins: z.array(z.string().min(1)).default([]),
+  /** folder that holds run folders */
+  runs: z.string().min(1).default("runs"),
+  model: ModelSection.optional(),
+  objectives: z.array(PluginSection).default([]),
+  task: PluginSection.optional(),
+  tokenizer: PluginSection.optional(),
+  imageDecoder: PluginSection.optional(),
+  /** data pipeline options, validated by the pipeline */
+  data: z.looseObject({}).optional(),
+  /** optimiser and schedule options, validated by the trainer */
+  optim: z.looseObject({}).optional(),
+});
+
+export type RunConfig = z.output<typeof RootConfigSchema>;

@@ -1,0 +1,11 @@
+/** polyalign core: the framework's public API (what plugins import, and what user plugin modules are handed). */
+export * from "./errors.ts";
+export * from "./log.ts";
+export * from "./util/nearest.ts";
+export * from "./util/atomic-file.ts";
+export * from "./tensor/index.ts";
+export * from "./registry/index.ts";
+export * from "./config/index.ts";
+export * from "./checkpoint/index.ts";
+export * from "./model/index.ts";
+export * from "./core-plugins.ts";

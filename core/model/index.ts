@@ -1,0 +1,2 @@
+export * from "./vision-language-model.ts";
+export * from "./random-batch.ts";

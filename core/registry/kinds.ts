@@ -1,0 +1,129 @@
+/**
+ * The plugin kinds. Each kind is an interface (what a plugin implements) and,
+ * under the same name, a `PluginKind` value that carries its injection token.
+ */
+import type { Module } from "../tensor/module.ts";
+import type { Tensor } from "../tensor/tf.ts";
+import type { BackendProvider } from "../tensor/backend.ts";
+
+export interface PluginKind<T> {
+  readonly name: string;
+  readonly token: symbol;
+  readonly description: string;
+  /** Phantom field carrying the implemented type; never set. */
+  readonly __type?: () => T;
+}
+
+export function defineKind<T>(name: string, description: string): PluginKind<T> {
+  return Object.freeze({ name, description, token: Symbol.for(`polyalign.${name}`) });
+}
+
+/** Images [B, 3, H, W] float32 (normalised) → tokens [B, 1 + N, width] (CLS first). */
+export interface VisionEncoder extends Module {
+  readonly width: number;
+  forward(images: Tensor): Tensor;
+}
+export const VisionEncoder = defineKind<VisionEncoder>("VisionEncoder", "image → token features");
+
+/** Token ids [B, L] int32 + mask [B, L] (1 = token) → features [B, L, width]. */
+export interface TextEncoder extends Module {
+  readonly width: number;
+  forward(ids: Tensor, mask: Tensor): Tensor;
+}
+export const TextEncoder = defineKind<TextEncoder>("TextEncoder", "token ids → token features (unimodal)");
+
+export interface FusionInput {
+  /** text features [B, L, width] from the TextEncoder */
+  text: Tensor;
+  /** 0/1 [B, L] */
+  textMask: Tensor;
+  /** image tokens [B, N, visionWidth] from the VisionEncoder */
+  image: Tensor;
+  /** 0/1 [B, N]; all ones when omitted */
+  imageMask?: Tensor;
+}
+
+/** Text and image features → fused text-side features [B, L, width] (row 0 = CLS). */
+export interface Fusion extends Module {
+  readonly width: number;
+  forward(input: FusionInput): Tensor;
+}
+export const Fusion = defineKind<Fusion>("Fusion", "fusion encoder over text + image tokens");
+
+/** A training objective: computes a scalar loss from a task-defined context. */
+export interface Objective<Ctx = unknown> {
+  readonly name: string;
+  readonly weight: number;
+  compute(ctx: Ctx): { loss: Tensor; parts?: Record<string, Tensor> };
+}
+export const Objective = defineKind<Objective>("Objective", "a loss term (itc, itm, mlm, ...)");
+
+export interface TaskResult {
+  metrics: Record<string, number>;
+  /** files the task wrote, by role (`checkpoint`, `summary`, ...) */
+  artifacts?: Record<string, string>;
+}
+
+/** What a task is handed when it runs. Defined in run.ts to avoid a cycle. */
+export interface TaskContextLike {
+  readonly runDir: string;
+}
+
+/** A job driven from config: pretrain, retrieval, vqa, nlvr2, grounding. */
+export interface Task<Ctx extends TaskContextLike = TaskContextLike> {
+  readonly name: string;
+  run(ctx: Ctx): Promise<TaskResult>;
+}
+export const Task = defineKind<Task>("Task", "a job: pretrain, fine-tune, evaluate");
+
+export interface EncodedText {
+  /** [batch, length] row-major */
+  ids: Int32Array;
+  /** [batch, length], 1 = token */
+  mask: Int32Array;
+  batch: number;
+  length: number;
+}
+
+export interface SpecialTokenIds {
+  pad: number;
+  cls: number;
+  sep: number;
+  mask: number;
+  unk: number;
+}
+
+export interface Tokenizer {
+  readonly vocabSize: number;
+  readonly special: SpecialTokenIds;
+  encode(texts: readonly string[], opts?: { maxLength?: number; padTo?: "longest" | "max" }): EncodedText;
+  decode(ids: readonly number[]): string;
+}
+export const Tokenizer = defineKind<Tokenizer>("Tokenizer", "text → token ids");
+
+export interface DecodedImage {
+  /** interleaved RGB, row-major */
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 3;
+}
+
+export interface ImageDecoder {
+  decode(bytes: Uint8Array, ext: string): Promise<DecodedImage>;
+}
+export const ImageDecoder = defineKind<ImageDecoder>("ImageDecoder", "encoded image bytes → RGB pixels");
+
+export type Backend = BackendProvider;
+export const Backend = defineKind<Backend>("Backend", "a tfjs backend and its kernels");
+
+export const ALL_KINDS: readonly PluginKind<unknown>[] = [
+  VisionEncoder,
+  TextEncoder,
+  Fusion,
+  Objective,
+  Task,
+  Tokenizer,
+  ImageDecoder,
+  Backend,
+] as readonly PluginKind<unknown>[];

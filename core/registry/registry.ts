@@ -1,0 +1,99 @@
+/**
+ * The plugin registry: which implementations exist for each kind, by name,
+ * with their config schemas. Registration is an explicit call; lookups of
+ * unknown names fail with the list of known ones.
+ */
+import type { z } from "zod";
+import type { DependencyContainer } from "tsyringe";
+import type { PluginKind } from "./kinds.ts";
+import type { Logger } from "../log.ts";
+import type { Rng } from "../tensor/rng.ts";
+import { PluginError } from "../errors.ts";
+import { didYouMean } from "../util/nearest.ts";
+
+/** What a plugin's `create` is handed besides its own options. */
+export interface PluginContext {
+  readonly container: DependencyContainer;
+  /** The configured plugin of another kind (built once per run container). */
+  resolve<T>(kind: PluginKind<T>): T;
+  readonly log: Logger;
+  /** A random stream of this plugin's own, derived from the run seed. */
+  readonly rng: Rng;
+}
+
+export interface PluginDefinition<T, S extends z.ZodType = z.ZodType> {
+  kind: PluginKind<T>;
+  name: string;
+  /** Options schema (zod). Defaults live here and nowhere else. */
+  schema: S;
+  description?: string;
+  create(options: z.output<S>, ctx: PluginContext): T;
+}
+
+/** A definition with its types erased, as stored. */
+export interface RegisteredPlugin {
+  readonly kind: PluginKind<unknown>;
+  readonly name: string;
+  readonly schema: z.ZodType;
+  readonly description: string;
+  /** Where the registration came from (`builtin` or a module path). */
+  readonly source: string;
+  create(options: unknown, ctx: PluginContext): unknown;
+}
+
+export class PluginRegistry {
+  private readonly byKind = new Map<string, Map<string, RegisteredPlugin>>();
+  /** Set by the module loader while a user module registers. */
+  currentSource = "builtin";
+
+  registerPlugin<T, S extends z.ZodType>(def: PluginDefinition<T, S>): void {
+    if (!def.name || !/^[a-z0-9][a-z0-9._-]*$/i.test(def.name)) {
+      throw new PluginError(`plugin name "${def.name}" must be a non-empty identifier (letters, digits, . _ -)`);
+    }
+    let table = this.byKind.get(def.kind.name);
+    if (!table) {
+      table = new Map();
+      this.byKind.set(def.kind.name, table);
+    }
+    const existing = table.get(def.name);
+    if (existing) {
+      throw new PluginError(
+        `${def.kind.name} plugin "${def.name}" is already registered (by ${existing.source}); ` +
+          `choose another name for the one from ${this.currentSource}`,
+      );
+    }
+    table.set(def.name, {
+      kind: def.kind as PluginKind<unknown>,
+      name: def.name,
+      schema: def.schema,
+      description: def.description ?? "",
+      source: this.currentSource,
+      create: (options, ctx) => def.create(options as z.output<S>, ctx),
+    });
+  }
+
+  has(kind: PluginKind<unknown>, name: string): boolean {
+    return this.byKind.get(kind.name)?.has(name) ?? false;
+  }
+
+  /** The plugin, or a PluginError listing the known names of that kind. */
+  get<T>(kind: PluginKind<T>, name: string): RegisteredPlugin {
+    const found = this.byKind.get(kind.name)?.get(name);
+    if (found) return found;
+    const known = this.names(kind);
+    throw new PluginError(
+      `unknown ${kind.name} plugin "${name}"${didYouMean(name, known)}; known: ${known.length ? known.join(", ") : "(none registered)"}`,
+    );
+  }
+
+  names(kind: PluginKind<unknown>): string[] {
+    return [...(this.byKind.get(kind.name)?.keys() ?? [])].sort();
+  }
+
+  /** Every registered plugin, grouped by kind in registration order of kinds. */
+  list(): RegisteredPlugin[] {
+    const out: RegisteredPlugin[] = [];
+    for (const table of this.byKind.values()) out.push(...[...table.values()].sort((a, b) => a.name.localeCompare(b.name)));
+    return out;
+  }
+}

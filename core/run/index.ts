@@ -1,0 +1,1 @@
+export * from "./prepare-run.ts";

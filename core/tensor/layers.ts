@@ -1,0 +1,121 @@
+/**
+ * The basic layers: Linear ([out, in] weights like PyTorch), LayerNorm
+ * (eps per layer), Embedding, Dropout, and the exact (erf) GELU.
+ */
+import { tf, type Tensor, type Variable } from "./tf.ts";
+import { Module } from "./module.ts";
+import { type Initializer, ones, truncatedNormal, zeros, normal } from "./init.ts";
+import type { Rng } from "./rng.ts";
+import { ShapeError } from "../errors.ts";
+
+function lastDim(x: Tensor, expected: number, who: string): void {
+  const d = x.shape[x.shape.length - 1];
+  if (d !== expected) {
+    throw new ShapeError(`${who}: expected last dimension ${expected}, got shape [${x.shape.join(",")}]`);
+  }
+}
+
+export interface LinearOptions {
+  bias?: boolean;
+  weightInit?: Initializer;
+  biasInit?: Initializer;
+}
+
+/** y = x Wᵀ + b with W stored [out, in]. Inputs of any rank are multiplied as 2-D. */
+export class Linear extends Module {
+  readonly weight: Variable;
+  readonly bias: Variable | null;
+
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    rng: Rng,
+    opts: LinearOptions = {},
+  ) {
+    super();
+    this.weight = this.param("weight", [outFeatures, inFeatures], opts.weightInit ?? truncatedNormal(0.02), rng);
+    this.bias = opts.bias === false ? null : this.param("bias", [outFeatures], opts.biasInit ?? zeros, rng);
+  }
+
+  forward(x: Tensor): Tensor {
+    lastDim(x, this.inFeatures, "Linear");
+    return tf.tidy(() => {
+      const lead = x.shape.slice(0, -1);
+      const x2 = tf.reshape(x, [-1, this.inFeatures]);
+      const y = tf.fused.matMul({ a: x2, b: this.weight, transposeB: true, bias: this.bias ?? undefined });
+      return tf.reshape(y, [...lead, this.outFeatures]);
+    });
+  }
+}
+
+/** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * weight + bias (biased variance). */
+export class LayerNorm extends Module {
+  readonly weight: Variable;
+  readonly bias: Variable;
+
+  constructor(
+    readonly features: number,
+    readonly eps: number,
+    rng: Rng,
+  ) {
+    super();
+    this.weight = this.param("weight", [features], ones, rng);
+    this.bias = this.param("bias", [features], zeros, rng);
+  }
+
+  forward(x: Tensor): Tensor {
+    lastDim(x, this.features, "LayerNorm");
+    return tf.tidy(() => {
+      const axis = x.rank - 1;
+      const mean = tf.mean(x, axis, true);
+      const centred = tf.sub(x, mean);
+      const variance = tf.mean(tf.square(centred), axis, true);
+      const normed = tf.mul(centred, tf.rsqrt(tf.add(variance, this.eps)));
+      return tf.add(tf.mul(normed, this.weight), this.bias);
+    });
+  }
+}
+
+/** A lookup table [num, dim]; ids are int32 of any shape. */
+export class Embedding extends Module {
+  readonly weight: Variable;
+
+  constructor(
+    readonly numEmbeddings: number,
+    readonly dim: number,
+    rng: Rng,
+    init: Initializer = normal(0.02),
+  ) {
+    super();
+    this.weight = this.param("weight", [numEmbeddings, dim], init, rng);
+  }
+
+  forward(ids: Tensor): Tensor {
+    if (ids.dtype !== "int32") throw new ShapeError(`Embedding: ids must be int32, got ${ids.dtype}`);
+    return tf.tidy(() => {
+      const flat = tf.reshape(ids, [-1]);
+      return tf.reshape(tf.gather(this.weight, flat), [...ids.shape, this.dim]);
+    });
+  }
+}
+
+/** Inverted dropout; identity in eval mode or with p = 0. Masks are seeded from `rng`. */
+export class Dropout extends Module {
+  constructor(
+    readonly p: number,
+    private readonly rng: Rng,
+  ) {
+    super();
+    if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout probability must be in [0, 1), got ${p}`);
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.training || this.p === 0) return x;
+    return tf.dropout(x, this.p, undefined, this.rng.nextSeed());
+  }
+}
+
+/** GELU, exact form: x · Φ(x) = 0.5 x (1 + erf(x / √2)) (PyTorch `nn.GELU()`). */
+export function gelu(x: Tensor): Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
+}

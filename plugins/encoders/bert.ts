@@ -1,0 +1,107 @@
+/**
+ * BERT text encoder (the unimodal part of ALBEF's BertForMaskedLM): word +
+ * position + token-type-0 embeddings → LayerNorm (eps 1e-12) → post-norm
+ * layers. Names follow ALBEF's `text_encoder.bert.*`.
+ */
+import { z } from "zod";
+import {
+  additiveMask,
+  BertLayer,
+  Dropout,
+  Embedding,
+  LayerNorm,
+  Module,
+  ModuleList,
+  type Rng,
+  ShapeError,
+  type Tensor,
+  type TextEncoder,
+  tf,
+} from "../../core/index.ts";
+
+export const BertConfig = z.strictObject({
+  vocab: z.number().int().positive().default(30522),
+  width: z.number().int().positive().default(768),
+  /** unimodal layers (ALBEF: 6 of BERT-base's 12; the rest are fusion layers) */
+  layers: z.number().int().nonnegative().default(6),
+  heads: z.number().int().positive().default(12),
+  intermediate: z.number().int().positive().default(3072),
+  maxPositions: z.number().int().positive().default(512),
+  typeVocab: z.number().int().positive().default(2),
+  eps: z.number().positive().default(1e-12),
+  dropout: z.number().min(0).lt(1).default(0.1),
+});
+export type BertConfig = z.output<typeof BertConfig>;
+
+class BertEmbeddings extends Module {
+  readonly word_embeddings: Embedding;
+  readonly position_embeddings: Embedding;
+  readonly token_type_embeddings: Embedding;
+  readonly LayerNorm: LayerNorm;
+  private readonly dropout: Dropout;
+
+  constructor(readonly cfg: BertConfig, rng: Rng) {
+    super();
+    this.word_embeddings = this.child("word_embeddings", new Embedding(cfg.vocab, cfg.width, rng));
+    this.position_embeddings = this.child("position_embeddings", new Embedding(cfg.maxPositions, cfg.width, rng));
+    this.token_type_embeddings = this.child("token_type_embeddings", new Embedding(cfg.typeVocab, cfg.width, rng));
+    this.LayerNorm = this.child("LayerNorm", new LayerNorm(cfg.width, cfg.eps, rng));
+    this.dropout = this.child("dropout", new Dropout(cfg.dropout, rng.fork("emb-dropout")));
+  }
+
+  forward(ids: Tensor): Tensor {
+    const len = ids.shape[1] as number;
+    if (len > this.cfg.maxPositions) {
+      throw new ShapeError(`bert: text length ${len} exceeds maxPositions ${this.cfg.maxPositions}`);
+    }
+    return tf.tidy(() => {
+      const words = this.word_embeddings.forward(ids);
+      const pos = tf.slice(this.position_embeddings.weight, [0, 0], [len, this.cfg.width]);
+      const type0 = tf.slice(this.token_type_embeddings.weight, [0, 0], [1, this.cfg.width]);
+      return this.dropout.forward(this.LayerNorm.forward(tf.add(tf.add(words, pos), type0)));
+    });
+  }
+}
+
+class BertEncoderStack extends Module {
+  readonly layer: ModuleList<BertLayer>;
+  constructor(cfg: BertConfig, rng: Rng) {
+    super();
+    const layerCfg = { width: cfg.width, heads: cfg.heads, intermediate: cfg.intermediate, eps: cfg.eps, dropout: cfg.dropout };
+    this.layer = this.child("layer", new ModuleList(Array.from({ length: cfg.layers }, () => new BertLayer(layerCfg, rng))));
+  }
+}
+
+class BertModel extends Module {
+  readonly embeddings: BertEmbeddings;
+  readonly encoder: BertEncoderStack;
+  constructor(cfg: BertConfig, rng: Rng) {
+    super();
+    this.embeddings = this.child("embeddings", new BertEmbeddings(cfg, rng));
+    this.encoder = this.child("encoder", new BertEncoderStack(cfg, rng));
+  }
+}
+
+export class BertTextEncoder extends Module implements TextEncoder {
+  readonly width: number;
+  readonly bert: BertModel;
+
+  constructor(readonly cfg: BertConfig, rng: Rng) {
+    super();
+    this.width = cfg.width;
+    this.bert = this.child("bert", new BertModel(cfg, rng));
+  }
+
+  /** ids [B, L] int32, mask [B, L] 0/1 → [B, L, width]. */
+  forward(ids: Tensor, mask: Tensor): Tensor {
+    if (ids.rank !== 2 || mask.rank !== 2 || ids.shape[0] !== mask.shape[0] || ids.shape[1] !== mask.shape[1]) {
+      throw new ShapeError(`bert: ids [${ids.shape.join(",")}] and mask [${mask.shape.join(",")}] must both be [B, L]`);
+    }
+    return tf.tidy(() => {
+      let x = this.bert.embeddings.forward(ids);
+      const m = additiveMask(mask);
+      for (const layer of this.bert.encoder.layer.items) x = layer.forward(x, m);
+      return x;
+    });
+  }
+}
