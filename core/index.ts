@@ -9,3 +9,6 @@ export * from "./config/index.ts";
 export * from "./checkpoint/index.ts";
 export * from "./model/index.ts";
 export * from "./core-plugins.ts";
+export * from "./run/index.ts";
+/** zod, re-exported so that user plugin modules share polyalign's copy. */
+export { z } from "zod";

@@ -16,6 +16,8 @@ export interface LoadedConfig {
   file: string;
   /** every file that contributed, base first */
   layers: string[];
+  /** plugin sections whose name a --set changed (dotted paths) */
+  renamedSections: string[];
 }
 
 export function readYamlFile(file: string): PlainObject {
@@ -65,13 +67,18 @@ export function loadConfigFile(file: string, stack: string[] = []): LoadedConfig
   }
   merged = deepMerge(merged, own);
   layers.push(abs);
-  return { raw: merged, file: abs, layers };
+  return { raw: merged, file: abs, layers, renamedSections: [] };
 }
 
 /** Load a file (or start from an object) and apply `--set` overrides in order. */
 export function loadConfig(source: string | PlainObject, sets: readonly string[] = []): LoadedConfig {
   const loaded: LoadedConfig =
-    typeof source === "string" ? loadConfigFile(source) : { raw: structuredClone(source), file: "", layers: [] };
-  for (const s of sets) applyOverride(loaded.raw, parseOverride(s));
+    typeof source === "string"
+      ? loadConfigFile(source)
+      : { raw: structuredClone(source), file: "", layers: [], renamedSections: [] };
+  for (const s of sets) {
+    const renamed = applyOverride(loaded.raw, parseOverride(s));
+    if (renamed !== null && !loaded.renamedSections.includes(renamed)) loaded.renamedSections.push(renamed);
+  }
   return loaded;
 }

@@ -1,4 +1,8 @@
-/** Deep merge for layered configs: objects merge key by key, everything else (arrays too) is replaced. */
+/**
+ * Deep merge for layered configs: objects merge key by key, everything else
+ * (arrays too) is replaced. A plugin section (`{ name, ...options }`) whose
+ * name changes is replaced whole: options of one plugin mean nothing to another.
+ */
 export type PlainObject = Record<string, unknown>;
 
 export function isPlainObject(v: unknown): v is PlainObject {
@@ -9,7 +13,8 @@ export function deepMerge(base: PlainObject, over: PlainObject): PlainObject {
   const out: PlainObject = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
-    out[k] = isPlainObject(b) && isPlainObject(v) ? deepMerge(b, v) : cloneValue(v);
+    const renamed = isPlainObject(b) && isPlainObject(v) && "name" in v && "name" in b && v.name !== b.name;
+    out[k] = isPlainObject(b) && isPlainObject(v) && !renamed ? deepMerge(b, v) : cloneValue(v);
   }
   return out;
 }

@@ -30,8 +30,13 @@ export function parseOverride(raw: string): Override {
   return { path, value, raw };
 }
 
-export function applyOverride(config: PlainObject, o: Override): void {
+/**
+ * Apply one override. Returns the dotted path of the plugin section whose
+ * `name` it changed (so that options the new plugin lacks can be dropped), or null.
+ */
+export function applyOverride(config: PlainObject, o: Override): string | null {
   let node: unknown = config;
+  const resolved: string[] = [];
   for (let i = 0; i < o.path.length; i++) {
     const seg = o.path[i];
     const last = i === o.path.length - 1;
@@ -42,18 +47,26 @@ export function applyOverride(config: PlainObject, o: Override): void {
         const names = node.map((e, j) => (isPlainObject(e) && typeof e.name === "string" ? e.name : String(j)));
         throw new ConfigError(`--set ${o.raw}: no element "${seg}" in ${o.path.slice(0, i).join(".")} (has: ${names.join(", ")})`, where);
       }
-      if (last) node[idx] = o.value;
-      else node = node[idx];
+      if (last) {
+        node[idx] = o.value;
+        return null;
+      }
+      node = node[idx];
+      resolved.push(String(idx));
       continue;
     }
     if (!isPlainObject(node)) {
       throw new ConfigError(`--set ${o.raw}: ${o.path.slice(0, i).join(".")} is not an object`, where);
     }
     if (last) {
+      const renamed = seg === "name" && i > 0 && typeof node.name === "string" && node.name !== o.value;
       node[seg] = o.value;
+      return renamed ? resolved.join(".") : null;
     } else {
       if (node[seg] === undefined) node[seg] = {};
       node = node[seg];
+      resolved.push(seg);
     }
   }
+  return null;
 }

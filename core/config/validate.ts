@@ -81,13 +81,24 @@ function parseWith<S extends z.ZodType>(schema: S, input: unknown, prefix: reado
 }
 
 /** Validate one `{ name, ...options }` section; returns it with defaults filled. */
+export interface ValidateOptions {
+  file?: string;
+  /**
+   * Sections whose plugin was swapped by a --set: options the new plugin
+   * does not know are dropped (and reported through `onDrop`) instead of rejected.
+   */
+  swapped?: readonly string[];
+  onDrop?: (path: string, dropped: string[]) => void;
+}
+
 export function validateSection(
   registry: PluginRegistry,
   kind: PluginKind<unknown>,
   section: PlainObject,
   path: string,
-  file = "",
+  opts: ValidateOptions = {},
 ): PlainObject {
+  const file = opts.file ?? "";
   const name = section.name;
   if (typeof name !== "string") {
     throw new ConfigError(`config${file ? ` in ${file}` : ""}: ${path}.name: expected a plugin name (got ${show(name)})`, `${path}.name`, file);
@@ -102,6 +113,12 @@ export function validateSection(
   }
   const plugin = registry.get(kind, name);
   const { name: _n, ...options } = section;
+  if (opts.swapped?.includes(path)) {
+    const known = new Set(knownKeys(plugin.schema, []));
+    const dropped = Object.keys(options).filter((k) => !known.has(k));
+    for (const k of dropped) delete options[k];
+    if (dropped.length) opts.onDrop?.(path, dropped);
+  }
   const parsed = parseWith(plugin.schema, options, path.split("."), file) as unknown;
   if (!isPlainObject(parsed)) {
     throw new ConfigError(`${kind.name} plugin "${name}" has a schema that does not produce an object`, path, file);
@@ -113,7 +130,8 @@ export function validateSection(
  * Validate the whole config against the root schema and every named plugin.
  * Returns the effective config (defaults filled) — what gets written to the run folder.
  */
-export function validateConfig(raw: PlainObject, registry: PluginRegistry, file = ""): RunConfig {
+export function validateConfig(raw: PlainObject, registry: PluginRegistry, opts: ValidateOptions = {}): RunConfig {
+  const file = opts.file ?? "";
   const root = parseWith(RootConfigSchema, raw, [], file);
   if (!registry.has(Backend, root.backend) && root.backend !== "auto") {
     const known = ["auto", ...registry.names(Backend)];
@@ -126,18 +144,18 @@ export function validateConfig(raw: PlainObject, registry: PluginRegistry, file 
   const out = structuredClone(root) as RunConfig;
   if (root.model) {
     out.model = {
-      vision: validateSection(registry, VisionEncoder, root.model.vision, "model.vision", file) as typeof root.model.vision,
-      text: validateSection(registry, TextEncoder, root.model.text, "model.text", file) as typeof root.model.text,
-      fusion: validateSection(registry, Fusion, root.model.fusion, "model.fusion", file) as typeof root.model.fusion,
+      vision: validateSection(registry, VisionEncoder, root.model.vision, "model.vision", opts) as typeof root.model.vision,
+      text: validateSection(registry, TextEncoder, root.model.text, "model.text", opts) as typeof root.model.text,
+      fusion: validateSection(registry, Fusion, root.model.fusion, "model.fusion", opts) as typeof root.model.fusion,
     };
   }
   out.objectives = root.objectives.map(
-    (o, i) => validateSection(registry, Objective, o, `objectives.${i}`, file) as typeof o,
+    (o, i) => validateSection(registry, Objective, o, `objectives.${i}`, opts) as typeof o,
   );
-  if (root.task) out.task = validateSection(registry, Task, root.task, "task", file) as typeof root.task;
-  if (root.tokenizer) out.tokenizer = validateSection(registry, Tokenizer, root.tokenizer, "tokenizer", file) as typeof root.tokenizer;
+  if (root.task) out.task = validateSection(registry, Task, root.task, "task", opts) as typeof root.task;
+  if (root.tokenizer) out.tokenizer = validateSection(registry, Tokenizer, root.tokenizer, "tokenizer", opts) as typeof root.tokenizer;
   if (root.imageDecoder) {
-    out.imageDecoder = validateSection(registry, ImageDecoder, root.imageDecoder, "imageDecoder", file) as typeof root.imageDecoder;
+    out.imageDecoder = validateSection(registry, ImageDecoder, root.imageDecoder, "imageDecoder", opts) as typeof root.imageDecoder;
   }
   return out;
 }

@@ -42,7 +42,12 @@ export async function prepareRun(
     const done = await loadPluginModules(plugins as string[], registry, polyalign, base);
     for (const m of done) opts.log.info(`loaded plugin module ${m}`);
   }
-  const config = validateConfig(loaded.raw, registry, loaded.file);
+  const config = validateConfig(loaded.raw, registry, {
+    file: loaded.file,
+    swapped: loaded.renamedSections,
+    onDrop: (path, dropped) =>
+      opts.log.warn(`${path}: plugin swapped by --set; dropped options it does not take: ${dropped.join(", ")}`),
+  });
   return { config, scope: createRunScope(registry, config, opts.log), file: loaded.file };
 }
 

@@ -22,8 +22,9 @@ export abstract class Module {
 
   /** Create a trainable parameter initialised from `init`. */
   protected param(name: string, shape: readonly number[], init: Initializer, rng: Rng): Variable {
-    const values = init(shape, rng);
-    const v = tf.variable(tf.tensor(values, shape as number[], "float32"), true);
+    const initial = tf.tensor(init(shape, rng), shape as number[], "float32");
+    const v = tf.variable(initial, true);
+    initial.dispose();
     this.addSlot(name, { variable: v, kind: "parameter" });
     return v;
   }

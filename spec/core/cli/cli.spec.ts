@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createLogger, fromFloat32, fromInt, writeSafetensors } from "../../../core/index.ts";
+import { runCli } from "../../../core/cli/main.ts";
+import { REPO_ROOT, tempDir, useCpuBackend } from "../../helpers.ts";
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const code = await runCli(argv, { out: (l) => lines.push(l), log: createLogger({ level: "error" }) });
+  return { code, out: lines.join("\n") };
+}
+
+describe("core/cli polyalign", () => {
+  before(useCpuBackend);
+
+  it("--help lists the commands; each command has its own help", async () => {
+    const top = await cli("--help");
+    assert.equal(top.code, 0);
+    for (const c of ["plugins", "config", "forward", "checkpoint"]) assert.match(top.out, new RegExp(`\\n  ${c}\\s`));
+    const sub = await cli("config", "--help");
+    assert.match(sub.out, /usage: polyalign config --config FILE/);
+    const unknown = await cli("trian");
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.out, /unknown command "trian"/);
+  });
+
+  it("plugins prints every registered plugin with its defaults, and loads --plugin modules", async () => {
+    const r = await cli("plugins", "--plugin", join(REPO_ROOT, "examples/gated-fusion/gated-fusion.js"));
+    assert.equal(r.code, 0);
+    assert.match(r.out, /VisionEncoder\n  vit\s+ViT/);
+    assert.match(r.out, /imageSize=256 patch=16 width=768 depth=12 heads=12/);
+    assert.match(r.out, /Fusion\n  cross-attention .*\n.*\n  gated-pool\s+example user plugin.*\[.*gated-fusion\.js\]\n\s+scale=1/);
+    const json = JSON.parse((await cli("plugins", "--json")).out) as { kind: string; name: string }[];
+    assert.ok(json.some((p) => p.kind === "Backend" && p.name === "cpu"));
+  });
+
+  it("config prints the effective config with overrides; a bad field exits 2 naming the path", async () => {
+    const ok = await cli("config", "--config", join(REPO_ROOT, "configs/demo.yaml"), "--set", "model.fusion.layers=1");
+    assert.equal(ok.code, 0, ok.out);
+    assert.match(ok.out, /fusion:\n    name: cross-attention\n    layers: 1\n/);
+    const bad = await cli("config", "--config", join(REPO_ROOT, "configs/demo.yaml"), "--set", "model.vision.patchh=4");
+    assert.equal(bad.code, 2);
+    assert.match(bad.out, /model\.vision\.patchh: unknown field \(did you mean "patch"\?\)/);
+    const missing = await cli("config");
+    assert.equal(missing.code, 2);
+    assert.match(missing.out, /--config is required/);
+  });
+
+  it("forward builds the demo model and runs it", async () => {
+    const r = await cli("forward", "--config", join(REPO_ROOT, "configs/demo.yaml"), "--set", "backend=cpu", "--batch", "2", "--length", "8");
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /fused\s+\[2, 8, 64\]\s+finite=true/);
+  });
+
+  it("checkpoint inspect lists names, dtypes and shapes; a bad file is a clear error", async () => {
+    const tmp = tempDir();
+    try {
+      const f = join(tmp.path, "m.safetensors");
+      writeSafetensors(f, new Map([["w", fromFloat32(new Float32Array(6), [2, 3])], ["ptr", fromInt(new Int32Array([0]), [1], "I64")]]), { a: "b" });
+      const r = await cli("checkpoint", "inspect", f);
+      assert.equal(r.code, 0);
+      assert.match(r.out, /^w\s+F32\s+\[2, 3\]$/m);
+      assert.match(r.out, /2 tensors, 7 elements; metadata: a/);
+      const bad = await cli("checkpoint", "inspect", join(tmp.path, "none.safetensors"));
+      assert.equal(bad.code, 1);
+      assert.match(bad.out, /cannot open checkpoint .*none\.safetensors/);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
