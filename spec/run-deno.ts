@@ -4,6 +4,7 @@
  * files by substring (`deno task test checkpoint`).
  */
 import Mocha from "mocha";
+import SummarySpec from "./summary-reporter.cjs";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -22,7 +23,7 @@ function specFiles(dir: string): string[] {
 
 const filters = Deno.args;
 const files = specFiles(specDir).filter((f) => filters.length === 0 || filters.some((s) => relative(specDir, f).includes(s)));
-const mocha = new Mocha({ timeout: 120000, reporter: "spec" });
+const mocha = new Mocha({ timeout: 120000, reporter: SummarySpec });
 mocha.suite.emit("pre-require", globalThis, "deno", mocha);
 for (const f of files) {
   mocha.suite.emit("require", await import(pathToFileURL(f).href), f, mocha);

@@ -44,6 +44,7 @@ export class BertSelfAttention extends Module {
     rng: Rng,
   ) {
     super();
+    if (width % heads !== 0) throw new ShapeError(`attention width ${width} is not divisible by ${heads} heads`);
     const init = { weightInit: normal(initStd), biasInit: zeros };
     this.query = this.child("query", new Linear(width, width, rng, init));
     this.key = this.child("key", new Linear(kvWidth, width, rng, init));
