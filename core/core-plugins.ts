@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { Backend } from "./registry/kinds.ts";
 import type { PluginRegistry } from "./registry/registry.ts";
-import { stockCpuProvider, tensorflowNodeProvider } from "./tensor/backend.ts";
+import { jsCpuProvider, nativeCpuProvider, stockCpuProvider, tensorflowNodeProvider } from "./tensor/backend.ts";
 
 const NoOptions = z.strictObject({});
 
@@ -19,9 +19,23 @@ export function registerCorePlugins(registry: PluginRegistry): void {
   });
   registry.registerPlugin({
     kind: Backend,
+    name: "cpu-native",
+    schema: NoOptions,
+    description: "tfjs cpu backend + polyalign's native kernels (OpenBLAS sgemm, C elementwise); needs `npm run build:native`",
+    create: () => nativeCpuProvider(),
+  });
+  registry.registerPlugin({
+    kind: Backend,
+    name: "cpu-js",
+    schema: NoOptions,
+    description: "tfjs cpu backend + polyalign's pure-JS kernels (the fallback when the addon is not built)",
+    create: () => jsCpuProvider(),
+  });
+  registry.registerPlugin({
+    kind: Backend,
     name: "cpu",
     schema: NoOptions,
-    description: "the tfjs cpu backend (pure JS kernels)",
+    description: "the stock tfjs cpu backend",
     create: () => stockCpuProvider(),
   });
 }

@@ -4,6 +4,7 @@ export * from "./log.ts";
 export * from "./util/nearest.ts";
 export * from "./util/atomic-file.ts";
 export * from "./tensor/index.ts";
+export * from "./native/index.ts";
 export * from "./registry/index.ts";
 export * from "./config/index.ts";
 export * from "./checkpoint/index.ts";

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { activateCpu, tf, type Tensor } from "../core/index.ts";
+import { createLogger, jsCpuProvider, nativeCpuProvider, selectBackend, stockCpuProvider, tf, type BackendInfo, type Tensor } from "../core/index.ts";
 
 function findRoot(start: string): string {
   let dir = start;
@@ -38,8 +38,16 @@ export function tempDir(prefix = "polyalign-spec-"): { path: string; cleanup(): 
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-export async function useCpuBackend(): Promise<void> {
-  await activateCpu();
+/**
+ * The backend specs run on: what `backend: auto` picks among the cpu variants
+ * (native kernels when the addon is built and not disabled by
+ * POLYALIGN_NATIVE=0, else the JS kernels). Re-selected by every spec file
+ * that calls it, since a spec may switch kernels.
+ */
+export async function useTestBackend(): Promise<BackendInfo> {
+  return selectBackend("auto", [nativeCpuProvider(), jsCpuProvider(), stockCpuProvider()], {
+    log: createLogger({ level: "error" }),
+  });
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

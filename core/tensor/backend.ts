@@ -1,11 +1,15 @@
 /**
  * Backend selection. `auto` tries the Backend plugins by priority: the
  * TensorFlow backend from tfjs-node-gpu / tfjs-node when installed and
- * loadable, then `cpu` (with polyalign's native kernels once they exist),
- * then stock `cpu`. tfjs-node is optional and never required.
+ * loadable (100), `cpu-native` — the cpu backend with polyalign's OpenBLAS
+ * kernels — when the addon loads (50), `cpu-js` with polyalign's JS kernels
+ * (10), then stock `cpu` (0). tfjs-node is optional and never required.
  */
 import { availableParallelism } from "node:os";
 import { tf } from "./tf.ts";
+import { loadNativeOps } from "../native/addon.ts";
+import { createJsOps } from "../native/js-ops.ts";
+import { installKernels, uninstallKernels } from "../native/install.ts";
 import type { Logger } from "../log.ts";
 import { PolyalignError } from "../errors.ts";
 
@@ -61,6 +65,7 @@ export function tensorflowNodeProvider(): BackendProvider {
     async activate({ threads }) {
       const why = await tryLoad();
       if (why !== null) throw new PolyalignError(`backend "tensorflow" is not available: ${why}`);
+      uninstallKernels();
       if (!(await tf.setBackend("tensorflow"))) throw new PolyalignError(`tf.setBackend("tensorflow") failed`);
       await tf.ready();
       return { backend: "tensorflow", plugin: "tensorflow", kernels: `libtensorflow (${loaded})`, threads };
@@ -68,7 +73,7 @@ export function tensorflowNodeProvider(): BackendProvider {
   };
 }
 
-/** The stock tfjs `cpu` backend. */
+/** The stock tfjs `cpu` backend (polyalign's kernels removed if they were installed). */
 export function stockCpuProvider(): BackendProvider {
   return {
     name: "cpu",
@@ -76,7 +81,47 @@ export function stockCpuProvider(): BackendProvider {
     probe: async () => null,
     async activate({ threads }) {
       await activateCpu();
-      return { backend: "cpu", plugin: "cpu", kernels: "stock tfjs-backend-cpu", threads };
+      uninstallKernels();
+      return { backend: "cpu", plugin: "cpu", kernels: "stock tfjs-backend-cpu", threads: 1 };
+    },
+  };
+}
+
+/** The `cpu` backend with polyalign's native (OpenBLAS) kernels, when the addon loads. */
+export function nativeCpuProvider(): BackendProvider {
+  return {
+    name: "cpu-native",
+    priority: 50,
+    probe: async () => {
+      const load = loadNativeOps();
+      return load.ops ? null : load.detail;
+    },
+    async activate({ threads }) {
+      const load = loadNativeOps();
+      if (!load.ops) throw new PolyalignError(`backend "cpu-native" is not available: ${load.detail}`);
+      await activateCpu();
+      load.ops.setThreads(threads);
+      const installed = installKernels(load.ops);
+      return {
+        backend: "cpu",
+        plugin: "cpu-native",
+        kernels: `polyalign native (OpenBLAS, ${load.ops.getThreads()} threads): ${installed.names.join(" ")}`,
+        threads: load.ops.getThreads(),
+      };
+    },
+  };
+}
+
+/** The `cpu` backend with polyalign's pure-JS kernels (no build needed). */
+export function jsCpuProvider(): BackendProvider {
+  return {
+    name: "cpu-js",
+    priority: 10,
+    probe: async () => null,
+    async activate() {
+      await activateCpu();
+      const installed = installKernels(createJsOps());
+      return { backend: "cpu", plugin: "cpu-js", kernels: `polyalign JS: ${installed.names.join(" ")}`, threads: 1 };
     },
   };
 }

@@ -20,7 +20,7 @@ import {
 import { BertTextEncoder, BertConfig } from "../../../plugins/encoders/bert.ts";
 import { VitEncoder, VitConfig } from "../../../plugins/encoders/vit.ts";
 import { CrossAttentionFusion, CrossAttentionConfig } from "../../../plugins/fusion/cross-attention.ts";
-import { maxAbsDiff, sharedPathOrSkip, useCpuBackend } from "../../helpers.ts";
+import { maxAbsDiff, sharedPathOrSkip, useTestBackend } from "../../helpers.ts";
 
 describe("ALBEF tiny fixture (../shared/fixtures/albef-tiny)", function () {
   let weights: SafetensorsContent;
@@ -29,7 +29,7 @@ describe("ALBEF tiny fixture (../shared/fixtures/albef-tiny)", function () {
 
   before(async function () {
     const dir = sharedPathOrSkip(this, "fixtures", "albef-tiny");
-    await useCpuBackend();
+    await useTestBackend();
     weights = readSafetensors(join(dir, "weights.safetensors"));
     inputs = readSafetensors(join(dir, "inputs.safetensors"));
     expected = readSafetensors(join(dir, "expected.safetensors"));

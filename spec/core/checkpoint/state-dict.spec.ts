@@ -13,7 +13,7 @@ import {
   tf,
   type Variable,
 } from "../../../core/index.ts";
-import { tempDir, useCpuBackend } from "../../helpers.ts";
+import { tempDir, useTestBackend } from "../../helpers.ts";
 
 class Tiny extends Module {
   readonly proj: Linear;
@@ -35,7 +35,7 @@ function values(m: Module): Record<string, number[]> {
 }
 
 describe("core/checkpoint state dicts", () => {
-  before(useCpuBackend);
+  before(useTestBackend);
   let tmp: ReturnType<typeof tempDir>;
   beforeEach(() => (tmp = tempDir()));
   afterEach(() => tmp.cleanup());

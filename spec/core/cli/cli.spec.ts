@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createLogger, fromFloat32, fromInt, writeSafetensors } from "../../../core/index.ts";
 import { runCli } from "../../../core/cli/main.ts";
-import { REPO_ROOT, tempDir, useCpuBackend } from "../../helpers.ts";
+import { REPO_ROOT, tempDir, useTestBackend } from "../../helpers.ts";
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
   const lines: string[] = [];
@@ -11,7 +11,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
 }
 
 describe("core/cli polyalign", () => {
-  before(useCpuBackend);
+  before(useTestBackend);
 
   it("--help lists the commands; each command has its own help", async () => {
     const top = await cli("--help");
@@ -47,7 +47,7 @@ describe("core/cli polyalign", () => {
   });
 
   it("forward builds the demo model and runs it", async () => {
-    const r = await cli("forward", "--config", join(REPO_ROOT, "configs/demo.yaml"), "--set", "backend=cpu", "--batch", "2", "--length", "8");
+    const r = await cli("forward", "--config", join(REPO_ROOT, "configs/demo.yaml"), "--batch", "2", "--length", "8");
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /fused\s+\[2, 8, 64\]\s+finite=true/);
   });

@@ -115,7 +115,7 @@ describe("core/config", () => {
     bad({ seed: -1 }, "seed", /seed: .*>=0.*\(got -1\)/);
     bad({ objectives: [{ name: "itc", weight: "x" }] }, "objectives.0.weight", /expected number/);
     bad({ objectives: [{ name: "mlm" }] }, "objectives.0.name", /unknown Objective plugin "mlm" \(did you mean "itm"\?\); known: itc, itm/);
-    bad({ backend: "gpu" }, "backend", /unknown backend "gpu" \(did you mean "cpu"\?\); known: auto, cpu, tensorflow/);
+    bad({ backend: "gpu" }, "backend", /unknown backend "gpu" \(did you mean "cpu"\?\); known: auto, cpu, cpu-js, cpu-native, tensorflow/);
     bad({ model: { vision: model.vision, text: model.text } }, "model.fusion", /model\.fusion: .*\(got nothing\)/);
   });
 

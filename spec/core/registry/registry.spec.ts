@@ -21,7 +21,7 @@ import {
 } from "../../../core/index.ts";
 import * as polyalign from "../../../core/index.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
-import { REPO_ROOT, tempDir, useCpuBackend } from "../../helpers.ts";
+import { REPO_ROOT, tempDir, useTestBackend } from "../../helpers.ts";
 import { writeFileSync } from "node:fs";
 
 const quiet = createLogger({ level: "error" });
@@ -44,7 +44,7 @@ const tinyModel = {
 };
 
 describe("core/registry", () => {
-  before(useCpuBackend);
+  before(useTestBackend);
 
   it("registers plugins explicitly and looks them up by kind and name", () => {
     const r = new PluginRegistry();

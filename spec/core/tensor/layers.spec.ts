@@ -13,14 +13,14 @@ import {
   tf,
   type Variable,
 } from "../../../core/index.ts";
-import { assertClose, useCpuBackend } from "../../helpers.ts";
+import { assertClose, useTestBackend } from "../../helpers.ts";
 
 function set(v: Variable, values: number[]): void {
   tf.tidy(() => v.assign(tf.tensor(values, [...v.shape])));
 }
 
 describe("core/tensor layers (hand-computed values)", () => {
-  before(useCpuBackend);
+  before(useTestBackend);
 
   it("Linear keeps PyTorch's [out, in] weight and computes x Wᵀ + b for any leading shape", () => {
     const lin = new Linear(2, 3, new Rng(1));

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { assertNoTensorLeak, Linear, Rng, tf, TensorLeakError } from "../../../core/index.ts";
-import { useCpuBackend } from "../../helpers.ts";
+import { useTestBackend } from "../../helpers.ts";
 
 describe("core/tensor leak guard", () => {
-  before(useCpuBackend);
+  before(useTestBackend);
 
   it("passes a step that disposes everything it makes", async () => {
     const lin = new Linear(8, 4, new Rng(1));

@@ -1,0 +1,72 @@
+/**
+ * Loading the native addon (core/native/build/Release/polyalign_native.node,
+ * built by `npm run build:native`). Absent, unbuildable or disabled
+ * (POLYALIGN_NATIVE=0) → null, with the reason, and polyalign falls back to JS.
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import type { CpuOps } from "./ops.ts";
+
+type AddonExports = Omit<CpuOps, "name">;
+
+const ADDON_FILE = "build/Release/polyalign_native.node";
+
+function candidates(): string[] {
+  const list: string[] = [];
+  if (process.env.POLYALIGN_NATIVE_PATH) list.push(process.env.POLYALIGN_NATIVE_PATH);
+  // Beside this file (running from sources, e.g. Deno) or from dist/core/native.
+  list.push(fileURLToPath(new URL(`./${ADDON_FILE}`, import.meta.url)));
+  list.push(fileURLToPath(new URL(`../../../core/native/${ADDON_FILE}`, import.meta.url)));
+  return list;
+}
+
+export interface AddonLoad {
+  ops: CpuOps | null;
+  /** the file loaded, or why nothing was */
+  detail: string;
+}
+
+let cached: AddonLoad | null = null;
+
+export function nativeDisabled(): boolean {
+  const v = (process.env.POLYALIGN_NATIVE ?? "").toLowerCase();
+  return v === "0" || v === "false" || v === "off";
+}
+
+export function loadNativeOps(): AddonLoad {
+  if (nativeDisabled()) return { ops: null, detail: "disabled by POLYALIGN_NATIVE=0" };
+  if (cached) return cached;
+  const tried: string[] = [];
+  for (const file of candidates()) {
+    if (!existsSync(file)) {
+      tried.push(`${file}: not built`);
+      continue;
+    }
+    try {
+      const require = createRequire(import.meta.url);
+      const addon = require(file) as AddonExports;
+      cached = { ops: { name: "native", ...bindAll(addon) }, detail: file };
+      return cached;
+    } catch (e) {
+      tried.push(`${file}: ${(e as Error).message.split("\n")[0]}`);
+    }
+  }
+  cached = { ops: null, detail: `native addon unavailable (${tried.join("; ")}); run \`npm run build:native\`` };
+  return cached;
+}
+
+function bindAll(addon: AddonExports): AddonExports {
+  return {
+    gemmBatched: addon.gemmBatched,
+    binary: addon.binary,
+    unary: addon.unary,
+    transpose: addon.transpose,
+    reduceRows: addon.reduceRows,
+    reduceCols: addon.reduceCols,
+    softmax: addon.softmax,
+    addBias: addon.addBias,
+    setThreads: addon.setThreads,
+    getThreads: addon.getThreads,
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * The pure-JS implementation of CpuOps: what polyalign runs when the native
+ * addon cannot be built. Strided loops with no per-element allocation (the
+ * stock cpu kernels allocate index arrays per element on broadcasts) and a
+ * straightforward cache-aware gemm.
+ */
+import { BinaryOp, type CpuOps, ReduceOp, UnaryOp } from "./ops.ts";
+
+// Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), the form tfjs's cpu Erf uses.
+function erf(x: number): number {
+  const sign = x < 0 ? -1 : 1;
+  const ax = Math.abs(x);
+  const t = 1 / (1 + 0.3275911 * ax);
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-ax * ax);
+  return sign * y;
+}
+
+function gemmOne(
+  a: Float32Array,
+  aOff: number,
+  b: Float32Array,
+  bOff: number,
+  out: Float32Array,
+  oOff: number,
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
+  scratch: { buf: Float32Array },
+): void {
+  // Bring A to row-major [m, k].
+  let A = a;
+  let aBase = aOff;
+  if (transA) {
+    if (scratch.buf.length < m * k) scratch.buf = new Float32Array(m * k);
+    A = scratch.buf;
+    aBase = 0;
+    for (let p = 0; p < k; p++) for (let i = 0; i < m; i++) A[i * k + p] = a[aOff + p * m + i];
+  }
+  if (transB) {
+    // C[i, j] = A[i, :] · B[j, :], both contiguous.
+    for (let i = 0; i < m; i++) {
+      const ar = aBase + i * k;
+      for (let j = 0; j < n; j++) {
+        const br = bOff + j * k;
+        let s0 = 0;
+        let s1 = 0;
+        let p = 0;
+        for (; p + 1 < k; p += 2) {
+          s0 += A[ar + p] * b[br + p];
+          s1 += A[ar + p + 1] * b[br + p + 1];
+        }
+        if (p < k) s0 += A[ar + p] * b[br + p];
+        out[oOff + i * n + j] = s0 + s1;
+      }
+    }
+    return;
+  }
+  // C[i, :] += A[i, p] · B[p, :]
+  for (let i = 0; i < m; i++) {
+    const orow = oOff + i * n;
+    for (let j = 0; j < n; j++) out[orow + j] = 0;
+    for (let p = 0; p < k; p++) {
+      const av = A[aBase + i * k + p];
+      if (av === 0) continue;
+      const brow = bOff + p * n;
+      for (let j = 0; j < n; j++) out[orow + j] += av * b[brow + j];
+    }
+  }
+}
+
+type Bin = (x: number, y: number) => number;
+const BINARY: Record<BinaryOp, Bin> = {
+  [BinaryOp.add]: (x, y) => x + y,
+  [BinaryOp.sub]: (x, y) => x - y,
+  [BinaryOp.mul]: (x, y) => x * y,
+  [BinaryOp.div]: (x, y) => x / y,
+  [BinaryOp.max]: (x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : x > y ? x : y),
+  [BinaryOp.min]: (x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : x < y ? x : y),
+  [BinaryOp.sqdiff]: (x, y) => (x - y) * (x - y),
+  [BinaryOp.pow]: (x, y) => Math.pow(x, y),
+};
+
+const UNARY: Record<UnaryOp, (x: number) => number> = {
+  [UnaryOp.exp]: Math.exp,
+  [UnaryOp.erf]: erf,
+  [UnaryOp.tanh]: Math.tanh,
+  [UnaryOp.neg]: (x) => -x,
+  [UnaryOp.square]: (x) => x * x,
+  [UnaryOp.rsqrt]: (x) => 1 / Math.sqrt(x),
+  [UnaryOp.sqrt]: Math.sqrt,
+  [UnaryOp.log]: Math.log,
+  [UnaryOp.sigmoid]: (x) => 1 / (1 + Math.exp(-x)),
+  [UnaryOp.relu]: (x) => (x > 0 || Number.isNaN(x) ? x : 0),
+  [UnaryOp.abs]: Math.abs,
+  [UnaryOp.reciprocal]: (x) => 1 / x,
+};
+
+function binaryInner(op: BinaryOp, a: Float32Array, ao: number, sa: number, b: Float32Array, bo: number, sb: number, out: Float32Array, oo: number, n: number): void {
+  // The common cases get monomorphic loops; the rest go through the table.
+  if (op === BinaryOp.add && sa === 1 && sb === 1) for (let i = 0; i < n; i++) out[oo + i] = a[ao + i] + b[bo + i];
+  else if (op === BinaryOp.add && sa === 1 && sb === 0) {
+    const y = b[bo];
+    for (let i = 0; i < n; i++) out[oo + i] = a[ao + i] + y;
+  } else if (op === BinaryOp.mul && sa === 1 && sb === 1) for (let i = 0; i < n; i++) out[oo + i] = a[ao + i] * b[bo + i];
+  else if (op === BinaryOp.mul && sa === 1 && sb === 0) {
+    const y = b[bo];
+    for (let i = 0; i < n; i++) out[oo + i] = a[ao + i] * y;
+  } else if (op === BinaryOp.mul && sa === 0 && sb === 1) {
+    const x = a[ao];
+    for (let i = 0; i < n; i++) out[oo + i] = x * b[bo + i];
+  } else if (op === BinaryOp.sub && sa === 1 && sb === 1) for (let i = 0; i < n; i++) out[oo + i] = a[ao + i] - b[bo + i];
+  else if (op === BinaryOp.sub && sa === 1 && sb === 0) {
+    const y = b[bo];
+    for (let i = 0; i < n; i++) out[oo + i] = a[ao + i] - y;
+  } else {
+    const f = BINARY[op];
+    for (let i = 0; i < n; i++) out[oo + i] = f(a[ao + i * sa], b[bo + i * sb]);
+  }
+}
+
+export function createJsOps(): CpuOps {
+  const scratch = { buf: new Float32Array(0) };
+  return {
+    name: "js",
+    gemmBatched(a, b, out, aOffsets, bOffsets, m, n, k, transA, transB) {
+      for (let i = 0; i < aOffsets.length; i++) {
+        if (k === 0) out.fill(0, i * m * n, (i + 1) * m * n);
+        else gemmOne(a, aOffsets[i], b, bOffsets[i], out, i * m * n, m, n, k, transA, transB, scratch);
+      }
+    },
+    binary(op, a, b, out, shape, aStrides, bStrides) {
+      const r = shape.length;
+      const total = out.length;
+      if (total === 0) return;
+      const inner = shape[r - 1];
+      const outer = total / inner;
+      const idx = new Int32Array(r);
+      let offA = 0;
+      let offB = 0;
+      for (let it = 0; it < outer; it++) {
+        binaryInner(op, a, offA, aStrides[r - 1], b, offB, bStrides[r - 1], out, it * inner, inner);
+        for (let d = r - 2; d >= 0; d--) {
+          idx[d]++;
+          offA += aStrides[d];
+          offB += bStrides[d];
+          if (idx[d] < shape[d]) break;
+          offA -= aStrides[d] * shape[d];
+          offB -= bStrides[d] * shape[d];
+          idx[d] = 0;
+        }
+      }
+    },
+    unary(op, x, out) {
+      const f = UNARY[op];
+      for (let i = 0; i < x.length; i++) out[i] = f(x[i]);
+    },
+    transpose(x, out, shape, perm) {
+      const r = shape.length;
+      const inStrides = new Array<number>(r);
+      let s = 1;
+      for (let d = r - 1; d >= 0; d--) {
+        inStrides[d] = s;
+        s *= shape[d];
+      }
+      if (x.length === 0) return;
+      const oshape = Array.from(perm, (p) => shape[p]);
+      const ostr = Array.from(perm, (p) => inStrides[p]);
+      const inner = oshape[r - 1];
+      const is = ostr[r - 1];
+      const outer = x.length / inner;
+      const idx = new Int32Array(r);
+      let off = 0;
+      for (let it = 0; it < outer; it++) {
+        const base = it * inner;
+        for (let i = 0; i < inner; i++) out[base + i] = x[off + i * is];
+        for (let d = r - 2; d >= 0; d--) {
+          idx[d]++;
+          off += ostr[d];
+          if (idx[d] < oshape[d]) break;
+          off -= ostr[d] * oshape[d];
+          idx[d] = 0;
+        }
+      }
+    },
+    reduceRows(op, x, out, outer, n) {
+      for (let i = 0; i < outer; i++) {
+        const base = i * n;
+        if (op === ReduceOp.sum) {
+          let acc = 0;
+          for (let j = 0; j < n; j++) acc += x[base + j];
+          out[i] = acc;
+        } else if (op === ReduceOp.prod) {
+          let acc = 1;
+          for (let j = 0; j < n; j++) acc *= x[base + j];
+          out[i] = acc;
+        } else {
+          const isMax = op === ReduceOp.max;
+          let m = n > 0 ? x[base] : isMax ? -Infinity : Infinity;
+          for (let j = 1; j < n; j++) {
+            const v = x[base + j];
+            if (Number.isNaN(v) || (isMax ? v > m : v < m)) m = v;
+          }
+          out[i] = m;
+        }
+      }
+    },
+    reduceCols(op, x, out, outer, n, inner) {
+      for (let q = 0; q < outer; q++) {
+        const ob = q * inner;
+        const xb = q * n * inner;
+        if (n === 0) {
+          out.fill(op === ReduceOp.sum ? 0 : op === ReduceOp.prod ? 1 : op === ReduceOp.max ? -Infinity : Infinity, ob, ob + inner);
+          continue;
+        }
+        for (let i = 0; i < inner; i++) out[ob + i] = x[xb + i];
+        for (let j = 1; j < n; j++) {
+          const rb = xb + j * inner;
+          if (op === ReduceOp.sum) for (let i = 0; i < inner; i++) out[ob + i] += x[rb + i];
+          else if (op === ReduceOp.prod) for (let i = 0; i < inner; i++) out[ob + i] *= x[rb + i];
+          else if (op === ReduceOp.max) {
+            for (let i = 0; i < inner; i++) {
+              const v = x[rb + i];
+              if (v > out[ob + i] || Number.isNaN(v)) out[ob + i] = v;
+            }
+          } else {
+            for (let i = 0; i < inner; i++) {
+              const v = x[rb + i];
+              if (v < out[ob + i] || Number.isNaN(v)) out[ob + i] = v;
+            }
+          }
+        }
+      }
+    },
+    softmax(x, out, rows, n) {
+      for (let r = 0; r < rows; r++) {
+        const base = r * n;
+        let m = -Infinity;
+        for (let j = 0; j < n; j++) if (x[base + j] > m) m = x[base + j];
+        let s = 0;
+        for (let j = 0; j < n; j++) {
+          const e = Math.exp(x[base + j] - m);
+          out[base + j] = e;
+          s += e;
+        }
+        const inv = 1 / s;
+        for (let j = 0; j < n; j++) out[base + j] *= inv;
+      }
+    },
+    addBias(x, bias) {
+      const n = bias.length;
+      for (let r = 0; r < x.length; r += n) for (let j = 0; j < n; j++) x[r + j] += bias[j];
+    },
+    setThreads() {
+      /* single-threaded */
+    },
+    getThreads() {
+      return 1;
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * The low-level float32 routines polyalign's CPU kernels are built on. Two
+ * implementations: the native addon (OpenBLAS + C loops) and plain JS. Shapes
+ * reach these already collapsed; arrays are the caller's, outputs preallocated.
+ */
+export const BinaryOp = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, sqdiff: 6, pow: 7 } as const;
+export type BinaryOp = (typeof BinaryOp)[keyof typeof BinaryOp];
+
+export const UnaryOp = {
+  exp: 0,
+  erf: 1,
+  tanh: 2,
+  neg: 3,
+  square: 4,
+  rsqrt: 5,
+  sqrt: 6,
+  log: 7,
+  sigmoid: 8,
+  relu: 9,
+  abs: 10,
+  reciprocal: 11,
+} as const;
+export type UnaryOp = (typeof UnaryOp)[keyof typeof UnaryOp];
+
+export const ReduceOp = { sum: 0, max: 1, min: 2, prod: 3 } as const;
+export type ReduceOp = (typeof ReduceOp)[keyof typeof ReduceOp];
+
+export interface CpuOps {
+  /** `native` (OpenBLAS addon) or `js` */
+  readonly name: string;
+  /** out[i] (m×n) = op(a @ aOffsets[i]) · op(b @ bOffsets[i]), op = transpose when flagged. */
+  gemmBatched(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    aOffsets: Int32Array,
+    bOffsets: Int32Array,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+  ): void;
+  /** Strided broadcast: stride 0 marks a broadcast dim; rank 1..8. */
+  binary(op: BinaryOp, a: Float32Array, b: Float32Array, out: Float32Array, shape: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void;
+  unary(op: UnaryOp, x: Float32Array, out: Float32Array): void;
+  transpose(x: Float32Array, out: Float32Array, shape: Int32Array, perm: Int32Array): void;
+  /** x [outer, n] → out [outer] */
+  reduceRows(op: ReduceOp, x: Float32Array, out: Float32Array, outer: number, n: number): void;
+  /** x [outer, n, inner] → out [outer, inner] */
+  reduceCols(op: ReduceOp, x: Float32Array, out: Float32Array, outer: number, n: number, inner: number): void;
+  /** softmax over each contiguous row of n */
+  softmax(x: Float32Array, out: Float32Array, rows: number, n: number): void;
+  /** x [rows, bias.length] += bias, in place */
+  addBias(x: Float32Array, bias: Float32Array): void;
+  setThreads(n: number): void;
+  getThreads(): number;
+}
