@@ -352,6 +352,59 @@ function concatKernel(ctx: KernelContext): KernelFunc {
   };
 }
 
+// ---- gather / scatter (embedding lookups and their gradients) ---------------------
+
+function gatherKernel(ctx: KernelContext): KernelFunc {
+  return (args: Args) => {
+    const { x, indices } = args.inputs as { x: TensorInfo; indices: TensorInfo };
+    const { axis, batchDims } = args.attrs as unknown as { axis: number; batchDims?: number };
+    if (!copyable(x) || (batchDims ?? 0) !== 0) return ctx.stock(tf.GatherV2)(args);
+    const backend = args.backend as CpuBackendLike;
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+    const ids = backend.data.get(indices.dataId).values as ArrayLike<number>;
+    const dim = x.shape[ax];
+    for (let i = 0; i < ids.length; i++) {
+      if (!(ids[i] >= 0 && ids[i] <= dim - 1)) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
+    }
+    const outer = sizeOf(x.shape.slice(0, ax));
+    const run = sizeOf(x.shape.slice(ax + 1));
+    const vals = backend.data.get(x.dataId).values as Flat;
+    const outShape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
+    const out = new (vals.constructor as new (n: number) => Flat)(sizeOf(outShape));
+    let dst = 0;
+    for (let o = 0; o < outer; o++) {
+      const base = o * dim * run;
+      for (let i = 0; i < ids.length; i++) {
+        const src = base + ids[i] * run;
+        out.set(vals.subarray(src, src + run), dst);
+        dst += run;
+      }
+    }
+    return backend.makeTensorInfo(outShape, x.dtype, out as Float32Array);
+  };
+}
+
+function segmentSumKernel(ctx: KernelContext): KernelFunc {
+  return (args: Args) => {
+    const { x, segmentIds } = args.inputs as { x: TensorInfo; segmentIds: TensorInfo };
+    const { numSegments } = args.attrs as unknown as { numSegments: number };
+    if (!allFloat(x) || segmentIds.shape.some((d, i) => d !== x.shape[i])) return ctx.stock(tf.UnsortedSegmentSum)(args);
+    const backend = args.backend as CpuBackendLike;
+    const ids = backend.data.get(segmentIds.dataId).values as ArrayLike<number>;
+    const run = sizeOf(x.shape.slice(segmentIds.shape.length));
+    const xv = values(backend, x);
+    const out = new Float32Array(numSegments * run);
+    for (let i = 0; i < ids.length; i++) {
+      const seg = ids[i];
+      if (seg < 0 || seg >= numSegments) continue; // as TensorFlow: out-of-range ids are dropped
+      const dst = seg * run;
+      const src = i * run;
+      for (let j = 0; j < run; j++) out[dst + j] += xv[src + j];
+    }
+    return backend.makeTensorInfo([numSegments, ...x.shape.slice(segmentIds.shape.length)], "float32", out);
+  };
+}
+
 /** Every kernel polyalign replaces, by tfjs kernel name. */
 export function buildKernels(ctx: KernelContext): Map<string, KernelFunc> {
   return new Map<string, KernelFunc>([
@@ -386,5 +439,7 @@ export function buildKernels(ctx: KernelContext): Map<string, KernelFunc> {
     [tf.Slice, sliceKernel(ctx)],
     [tf.SplitV, splitKernel(ctx)],
     [tf.Concat, concatKernel(ctx)],
+    [tf.GatherV2, gatherKernel(ctx)],
+    [tf.UnsortedSegmentSum, segmentSumKernel(ctx)],
   ]);
 }

@@ -319,6 +319,22 @@ for (const impl of OPS) {
       check("concat int32", () => tf.concat([tf.tensor1d([1, 2], "int32"), tf.tensor1d([3], "int32")]));
     });
 
+    it("gather (embedding lookup) and its gradient, unsortedSegmentSum", () => {
+      const ids = () => tf.tensor2d([[3, 0, 7], [7, 7, 1]], [2, 3], "int32");
+      checkGrads("gather axis 0 [10,6] by [2,3] ids", (w) => tf.gather(w, ids()), () => [randn([10, 6], 700)]);
+      checkGrads("gather axis 1 [4,10,3]", (w) => tf.gather(w, tf.tensor1d([9, 0, 9, 2], "int32"), 1), () => [randn([4, 10, 3], 701)]);
+      check("gather int32 rows", () => tf.gather(tf.range(0, 12, 1, "int32").reshape([4, 3]), tf.tensor1d([3, 1], "int32")));
+      check("unsortedSegmentSum with repeats and an out-of-range id", () =>
+        tf.unsortedSegmentSum(randn([6, 4], 702), tf.tensor1d([2, 0, 2, 5, 1, 2], "int32"), 5),
+      );
+      installKernels(ops);
+      try {
+        assert.throws(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([3], "int32")), /GatherV2: the index value 3 is not in \[0, 2\]/);
+      } finally {
+        uninstallKernels();
+      }
+    });
+
     it("int32 and bool inputs go to the stock kernels", () => {
       check("int32 add", () => tf.add(tf.tensor1d([1, 2, 3], "int32"), tf.tensor1d([4, 5, 6], "int32")));
       check("int32 sum", () => tf.sum(tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32"), 0));
