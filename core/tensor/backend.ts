@@ -139,13 +139,15 @@ function firstLine(e: unknown): string {
   return msg.split("\n")[0];
 }
 
-export function defaultThreads(): number {
+/** POLYALIGN_THREADS when set (it overrides the config), else `configured`, else the number of cores. */
+export function resolveThreads(configured?: number): number {
   const env = process.env.POLYALIGN_THREADS;
   if (env !== undefined && env !== "") {
     const n = Number(env);
-    if (Number.isInteger(n) && n > 0) return n;
+    if (!Number.isInteger(n) || n < 1) throw new PolyalignError(`POLYALIGN_THREADS must be a positive integer, got "${env}"`);
+    return n;
   }
-  return Math.max(1, availableParallelism());
+  return configured ?? Math.max(1, availableParallelism());
 }
 
 /**
@@ -157,7 +159,7 @@ export async function selectBackend(
   providers: readonly BackendProvider[],
   opts: { threads?: number; log: Logger },
 ): Promise<BackendInfo> {
-  const threads = opts.threads ?? defaultThreads();
+  const threads = resolveThreads(opts.threads);
   const ordered = [...providers].sort((a, b) => b.priority - a.priority);
   if (preference !== "auto") {
     const p = ordered.find((x) => x.name === preference);
