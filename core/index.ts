@@ -9,6 +9,7 @@ export * from "./registry/index.ts";
 export * from "./config/index.ts";
 export * from "./checkpoint/index.ts";
 export * from "./model/index.ts";
+export * from "./data/index.ts";
 export * from "./core-plugins.ts";
 export * from "./run/index.ts";
 /** zod, re-exported so that user plugin modules share polyalign's copy. */

@@ -1,4 +1,5 @@
 /** Shared spec helpers: repo paths, the shared data folder, temp dirs, tensor comparisons. */
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -67,4 +68,20 @@ export function assertClose(actual: Tensor | ArrayLike<number>, expected: ArrayL
       throw new Error(`element ${i}: ${a[i]} ≠ ${expected[i]} (tolerance ${tol})`);
     }
   }
+}
+
+/** A python3 that can import `modules` (Debian's first, then PATH), or null. */
+export function pythonWith(...modules: string[]): string | null {
+  for (const py of ["/usr/bin/python3", "python3"]) {
+    const r = spawnSync(py, ["-c", modules.map((m) => `import ${m}`).join("; ") || "pass"], { encoding: "utf8" });
+    if (r.status === 0) return py;
+  }
+  return null;
+}
+
+/** Run a Python snippet; throws with its stderr on failure. */
+export function runPython(py: string, code: string, args: string[] = []): string {
+  const r = spawnSync(py, ["-c", code, ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`python failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
 }
