@@ -1,1 +1,2 @@
 export * from "./webdataset/index.ts";
+export * from "./pipeline/index.ts";

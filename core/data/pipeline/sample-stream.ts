@@ -1,0 +1,170 @@
+/**
+ * One rank's stream of raw samples for an epoch: shards in `shardOrder`,
+ * samples read in the main thread, a shuffle buffer, and an exact,
+ * serialisable position. A position restores the buffer's contents (by
+ * re-reading those samples) and the reading point, so a resumed epoch yields
+ * the very samples the uninterrupted one would have, in the same order.
+ */
+import { PolyalignError } from "../../errors.ts";
+import { Rng, type RngState } from "../../tensor/rng.ts";
+import { type ErrorPolicy, type ReadProblem, readShard } from "../webdataset/reader.ts";
+import type { WdsSample } from "../webdataset/samples.ts";
+import { ShuffleBuffer } from "./shuffle-buffer.ts";
+import { shardOrder, type ShardOrder, type ShardOrderOptions } from "./shard-order.ts";
+
+/** Where a sample lives: pass, shard cursor within that pass, sample index within the shard. */
+export type SampleRef = [pass: number, cursor: number, index: number];
+
+export interface StreamPosition {
+  epoch: number;
+  pass: number;
+  cursor: number;
+  /** samples of shard `cursor` already read */
+  inShard: number;
+  /** samples emitted this epoch */
+  emitted: number;
+  buffer: SampleRef[];
+  rng: RngState;
+}
+
+export interface SampleStreamOptions extends ShardOrderOptions {
+  shards: readonly string[];
+  /** shuffle buffer size (1 = no shuffling) */
+  shuffleBuffer?: number;
+  /** samples in the buffer before the first leaves (default: size / 5, as open_clip) */
+  shuffleInitial?: number;
+  /** a fixed number of samples per epoch (passes repeat until it is reached); required with `resampled` */
+  samplesPerEpoch?: number;
+  onError?: ErrorPolicy;
+  onProblem?: (p: ReadProblem) => void;
+}
+
+export interface StreamSample extends WdsSample {
+  ref: SampleRef;
+}
+
+export class SampleStream {
+  private readonly size: number;
+  private readonly initial: number;
+  private pos: StreamPosition;
+  private buffer!: ShuffleBuffer<StreamSample>;
+  private rng!: Rng;
+  private reader: AsyncGenerator<StreamSample> | null = null;
+  private exhausted = false;
+  private restored = false;
+
+  constructor(
+    private readonly opts: SampleStreamOptions,
+    epoch: number,
+    position?: StreamPosition,
+  ) {
+    if (opts.resampled && !opts.samplesPerEpoch) {
+      throw new PolyalignError("resampled shards need samplesPerEpoch (the stream is otherwise endless)");
+    }
+    this.size = Math.max(1, opts.shuffleBuffer ?? 1);
+    this.initial = Math.max(1, Math.min(this.size, opts.shuffleInitial ?? Math.ceil(this.size / 5)));
+    if (position && position.epoch !== epoch) throw new PolyalignError(`position is for epoch ${position.epoch}, not ${epoch}`);
+    const rngState = position?.rng ?? Rng.derive(opts.seed, `buffer:${epoch}:${opts.rank ?? 0}`).getState();
+    this.pos = position ? structuredClone(position) : { epoch, pass: 0, cursor: 0, inShard: 0, emitted: 0, buffer: [], rng: rngState };
+    this.rng = new Rng(this.pos.rng);
+    this.buffer = new ShuffleBuffer(this.size, this.initial, this.rng);
+    this.restored = !position || position.buffer.length === 0;
+  }
+
+  private order(pass: number): ShardOrder {
+    return shardOrder(this.opts.shards, this.pos.epoch, pass, this.opts);
+  }
+
+  /** A snapshot to store in a checkpoint. */
+  position(): StreamPosition {
+    return { ...structuredClone(this.pos), buffer: this.buffer.items.map((s) => s.ref), rng: this.rng.getState() };
+  }
+
+  private async *readFrom(): AsyncGenerator<StreamSample> {
+    for (;;) {
+      const order = this.order(this.pos.pass);
+      let yielded = 0;
+      while (this.pos.cursor < order.length) {
+        const url = order.shardAt(this.pos.cursor);
+        const skip = this.pos.inShard;
+        let seen = 0;
+        for await (const s of readShard(url, { onError: this.opts.onError, onProblem: this.opts.onProblem })) {
+          if (seen++ < skip) continue;
+          this.pos.inShard = seen;
+          yielded++;
+          yield { ...s, ref: [this.pos.pass, this.pos.cursor, s.index] };
+        }
+        this.pos.cursor++;
+        this.pos.inShard = 0;
+      }
+      // A pass is over: another one only when a fixed epoch length asks for more.
+      if (!this.opts.samplesPerEpoch || (yielded === 0 && this.pos.inShard === 0 && order.length !== Infinity)) return;
+      this.pos.pass++;
+      this.pos.cursor = 0;
+    }
+  }
+
+  private async pull(): Promise<StreamSample | undefined> {
+    if (this.exhausted) return undefined;
+    this.reader ??= this.readFrom();
+    const r = await this.reader.next();
+    if (r.done) {
+      this.exhausted = true;
+      return undefined;
+    }
+    return r.value;
+  }
+
+  /** Re-read the samples a saved position had in its buffer. */
+  private async restoreBuffer(): Promise<void> {
+    const refs = this.pos.buffer;
+    const byShard = new Map<string, Map<number, number>>();
+    refs.forEach(([pass, cursor, index], slot) => {
+      const k = `${pass}:${cursor}`;
+      if (!byShard.has(k)) byShard.set(k, new Map());
+      byShard.get(k)!.set(index, slot);
+    });
+    const items = new Array<StreamSample | undefined>(refs.length);
+    for (const [k, wanted] of byShard) {
+      const [pass, cursor] = k.split(":").map(Number);
+      const url = this.order(pass).shardAt(cursor);
+      for await (const s of readShard(url, { onError: this.opts.onError, onProblem: this.opts.onProblem })) {
+        const slot = wanted.get(s.index);
+        if (slot !== undefined) items[slot] = { ...s, ref: refs[slot] };
+      }
+    }
+    const missing = items.findIndex((x) => x === undefined);
+    if (missing >= 0) throw new PolyalignError(`cannot resume: sample ${JSON.stringify(refs[missing])} of the saved shuffle buffer is gone (shards changed?)`);
+    for (const it of items) this.buffer.add(it as StreamSample);
+    this.restored = true;
+  }
+
+  /** The next sample of the epoch, or undefined at its end. */
+  async next(): Promise<StreamSample | undefined> {
+    if (!this.restored) await this.restoreBuffer();
+    const limit = this.opts.samplesPerEpoch;
+    if (limit !== undefined && this.pos.emitted >= limit) return undefined;
+    for (;;) {
+      if (!this.exhausted) {
+        const s = await this.pull();
+        if (s) {
+          this.buffer.add(s);
+          if (this.buffer.items.length < this.size) {
+            const s2 = await this.pull();
+            if (s2) this.buffer.add(s2);
+          }
+          if (!this.buffer.ready()) continue;
+        }
+      }
+      const out = this.buffer.take();
+      if (out === undefined) {
+        if (limit !== undefined && this.pos.emitted < limit) {
+          throw new PolyalignError(`the shards hold no samples (epoch ${this.pos.epoch} needs ${limit})`);
+        }
+        return undefined;
+      }
+      this.pos.emitted++;
+      return out;
+    }
+  }
+}
