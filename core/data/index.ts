@@ -1,2 +1,3 @@
 export * from "./webdataset/index.ts";
 export * from "./pipeline/index.ts";
+export * from "./text/index.ts";

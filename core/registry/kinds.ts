@@ -94,6 +94,8 @@ export interface SpecialTokenIds {
 }
 
 export interface Tokenizer {
+  /** Asynchronous set-up (e.g. a WebAssembly module); await before the first encode. */
+  init?(): Promise<void>;
   readonly vocabSize: number;
   readonly special: SpecialTokenIds;
   encode(texts: readonly string[], opts?: { maxLength?: number; padTo?: "longest" | "max" }): EncodedText;

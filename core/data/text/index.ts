@@ -1,0 +1,4 @@
+export * from "./clean.ts";
+export * from "./encode.ts";
+export * from "./wordpiece.ts";
+export * from "./sentencepiece.ts";
