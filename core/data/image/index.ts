@@ -1,0 +1,5 @@
+export * from "./rgb.ts";
+export * from "./decode.ts";
+export * from "./random-resized-crop.ts";
+export * from "./randaugment.ts";
+export * from "./transform.ts";
