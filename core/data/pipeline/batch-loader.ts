@@ -1,0 +1,141 @@
+/**
+ * Samples → batches: pulls raw samples from the stream in the main thread,
+ * keeps a bounded number in flight in the transform pool (backpressure),
+ * puts the results back in stream order, drops and counts failed samples, and
+ * collates `batchSize` good ones into one batch — images [B, 3, S, S], token
+ * ids and masks [B, L] padded to the longest caption. Each batch carries the
+ * stream position just after its last sample: save it with a checkpoint and a
+ * resumed run continues with the next batch.
+ */
+import { Rng } from "../../tensor/rng.ts";
+import type { SampleStream, StreamPosition } from "./sample-stream.ts";
+import type { SampleResult } from "./sample-processor.ts";
+import type { TransformPool } from "./transform-pool.ts";
+
+export interface ImageTextBatch {
+  /** [batch, 3, size, size] */
+  images: Float32Array;
+  /** [batch, length], padded with `padId` */
+  ids: Int32Array;
+  /** [batch, length], 1 = token */
+  mask: Int32Array;
+  batch: number;
+  length: number;
+  size: number;
+  keys: string[];
+  captions: string[];
+  epoch: number;
+  /** resume point: the stream position after this batch's last sample */
+  position: StreamPosition;
+}
+
+export interface LoaderProblem {
+  shard: string;
+  key: string;
+  reason: string;
+}
+
+export interface LoaderStats {
+  pulled: number;
+  delivered: number;
+  failed: number;
+}
+
+export interface BatchLoaderOptions {
+  batchSize: number;
+  imageSize: number;
+  padId: number;
+  seed: number;
+  epoch: number;
+  /** tasks in flight in the pool (default: 4 per thread, at least 4) */
+  maxInFlight?: number;
+  /** drop a last batch smaller than batchSize (default true) */
+  dropLast?: boolean;
+  onProblem?: (p: LoaderProblem) => void;
+}
+
+interface InFlight {
+  result: Promise<SampleResult>;
+  position: StreamPosition;
+}
+
+export function sampleSeed(seed: number, epoch: number, url: string, key: string): number {
+  return Rng.derive(seed, `sample:${epoch}:${url}:${key}`).nextUint32();
+}
+
+export class BatchLoader {
+  readonly stats: LoaderStats = { pulled: 0, delivered: 0, failed: 0 };
+
+  constructor(
+    private readonly stream: SampleStream,
+    private readonly pool: TransformPool,
+    private readonly opts: BatchLoaderOptions,
+  ) {}
+
+  async *batches(): AsyncGenerator<ImageTextBatch> {
+    const { batchSize, imageSize } = this.opts;
+    const maxInFlight = this.opts.maxInFlight ?? Math.max(4, 4 * this.pool.threads);
+    const queue: InFlight[] = [];
+    let seq = 0;
+    let ended = false;
+    const fill = async () => {
+      while (!ended && queue.length < maxInFlight) {
+        const s = await this.stream.next();
+        if (!s) {
+          ended = true;
+          break;
+        }
+        this.stats.pulled++;
+        const position = this.stream.position();
+        const task = { seq: seq++, key: s.key, url: s.url, files: s.files, seed: sampleSeed(this.opts.seed, this.opts.epoch, s.url, s.key) };
+        queue.push({ result: this.pool.run(task), position });
+      }
+    };
+    let good: { r: Extract<SampleResult, { ok: true }>; position: StreamPosition }[] = [];
+    for (;;) {
+      await fill();
+      const head = queue.shift();
+      if (!head) break;
+      const r = await head.result;
+      if (!r.ok) {
+        this.stats.failed++;
+        this.opts.onProblem?.({ shard: r.url, key: r.key, reason: r.reason });
+        continue;
+      }
+      good.push({ r, position: head.position });
+      if (good.length === batchSize) {
+        yield this.collate(good, imageSize);
+        good = [];
+      }
+    }
+    if (good.length > 0 && this.opts.dropLast === false) yield this.collate(good, imageSize);
+  }
+
+  private collate(items: { r: Extract<SampleResult, { ok: true }>; position: StreamPosition }[], size: number): ImageTextBatch {
+    const b = items.length;
+    const plane = 3 * size * size;
+    const images = new Float32Array(b * plane);
+    const length = Math.max(...items.map((x) => x.r.ids.length));
+    const ids = new Int32Array(b * length).fill(this.opts.padId);
+    const mask = new Int32Array(b * length);
+    items.forEach(({ r }, i) => {
+      if (r.pixels.length !== plane) throw new Error(`sample ${r.key}: ${r.pixels.length} pixel values, expected ${plane}`);
+      images.set(r.pixels, i * plane);
+      ids.set(r.ids, i * length);
+      mask.fill(1, i * length, i * length + r.ids.length);
+    });
+    this.stats.delivered += b;
+    return {
+      images,
+      ids,
+      mask,
+      batch: b,
+      length,
+      size,
+      keys: items.map((x) => x.r.key),
+      captions: items.map((x) => x.r.caption),
+      epoch: this.opts.epoch,
+      position: items[b - 1].position,
+    };
+  }
+}

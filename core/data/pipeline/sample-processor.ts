@@ -1,0 +1,116 @@
+/**
+ * What a data worker does to one raw sample: pick the image and the caption,
+ * run the image transform, clean and tokenise the caption. Everything a
+ * worker needs arrives in a plain `ProcessorSpec`, so that the same code runs
+ * in a Piscina thread, a Deno Web Worker, or inline.
+ */
+import "reflect-metadata";
+import { container as rootContainer } from "tsyringe";
+import { z } from "zod";
+import { validateSection } from "../../config/validate.ts";
+import type { PlainObject } from "../../config/merge.ts";
+import { createLogger } from "../../log.ts";
+import { Tokenizer } from "../../registry/kinds.ts";
+import { loadPluginModules } from "../../registry/loader.ts";
+import { PluginRegistry } from "../../registry/registry.ts";
+import { Rng } from "../../tensor/rng.ts";
+import { ImageTransformConfig, transformImage } from "../image/transform.ts";
+import { preCaption } from "../text/clean.ts";
+import { registerTokenizerPlugins } from "../text/tokenizer-plugins.ts";
+
+export const SampleFormat = z.strictObject({
+  /** image members tried in order */
+  imageExts: z.array(z.string().min(1)).min(1).default(["jpg", "jpeg", "png", "webp"]),
+  /** `txt`, or `json:FIELD` (a string, or a list of which one is drawn at random) */
+  text: z.string().min(1).default("txt"),
+  /** ALBEF's pre_caption word limit */
+  maxWords: z.number().int().positive().default(30),
+});
+export type SampleFormat = z.output<typeof SampleFormat>;
+
+export interface ProcessorSpec {
+  image: ImageTransformConfig;
+  format: SampleFormat;
+  /** a Tokenizer plugin section `{ name, ...options }` */
+  tokenizer: PlainObject;
+  /** user plugin modules (absolute paths) that may register the tokenizer */
+  plugins: string[];
+}
+
+export interface SampleTask {
+  seq: number;
+  key: string;
+  url: string;
+  files: Record<string, Uint8Array>;
+  /** the sample's own random seed (same whichever worker runs it) */
+  seed: number;
+}
+
+export type SampleResult =
+  | { seq: number; ok: true; key: string; caption: string; pixels: Float32Array; ids: Int32Array }
+  | { seq: number; ok: false; key: string; url: string; reason: string };
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function caption(task: SampleTask, format: SampleFormat, rng: Rng): string {
+  const where = `${task.url}: sample ${task.key}`;
+  if (format.text === "txt" || !format.text.startsWith("json:")) {
+    const ext = format.text;
+    const bytes = task.files[ext];
+    if (!bytes) throw new Error(`${where} has no .${ext} member`);
+    try {
+      return utf8.decode(bytes);
+    } catch {
+      throw new Error(`${where}: .${ext} is not valid UTF-8`);
+    }
+  }
+  const field = format.text.slice("json:".length);
+  const bytes = task.files.json;
+  if (!bytes) throw new Error(`${where} has no .json member`);
+  let meta: Record<string, unknown>;
+  try {
+    meta = JSON.parse(utf8.decode(bytes)) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${where}: .json is not valid UTF-8 JSON (${(e as Error).message})`);
+  }
+  const v = meta[field];
+  if (typeof v === "string") return v;
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string")) return v[rng.int(v.length)] as string;
+  throw new Error(`${where}: .json has no string or string list "${field}"`);
+}
+
+export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task: SampleTask) => Promise<SampleResult>> {
+  const registry = new PluginRegistry();
+  registerTokenizerPlugins(registry);
+  if (spec.plugins.length > 0) {
+    const api = await import("../../index.ts");
+    await loadPluginModules(spec.plugins, registry, api);
+  }
+  const section = validateSection(registry, Tokenizer, spec.tokenizer, "tokenizer");
+  const { name, ...options } = section;
+  const plugin = registry.get(Tokenizer, String(name));
+  const tokenizer = plugin.create(plugin.schema.parse(options), {
+    container: rootContainer.createChildContainer(),
+    resolve: () => {
+      throw new Error("a tokenizer in a data worker cannot resolve other plugins");
+    },
+    log: createLogger({ level: "warn" }),
+    rng: new Rng(0),
+  }) as Tokenizer;
+  await tokenizer.init?.();
+  return async (task) => {
+    try {
+      const rng = new Rng(task.seed);
+      const ext = spec.format.imageExts.find((e) => task.files[e] !== undefined);
+      if (!ext) throw new Error(`${task.url}: sample ${task.key} has no image member (.${spec.format.imageExts.join("/.")})`);
+      const text = preCaption(caption(task, spec.format, rng), spec.format.maxWords);
+      const { pixels } = await transformImage(task.files[ext], spec.image, rng, `${task.url}: sample ${task.key}.${ext}`);
+      const enc = tokenizer.encode([text]);
+      let n = 0;
+      while (n < enc.length && enc.mask[n] === 1) n++;
+      return { seq: task.seq, ok: true, key: task.key, caption: text, pixels, ids: enc.ids.slice(0, n) };
+    } catch (e) {
+      return { seq: task.seq, ok: false, key: task.key, url: task.url, reason: (e as Error).message };
+    }
+  };
+}

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import sharp from "sharp";
+import {
+  BatchLoader,
+  createTransformPool,
+  ImageTransformConfig,
+  type ImageTextBatch,
+  type LoaderProblem,
+  type ProcessorSpec,
+  SampleFormat,
+  SampleStream,
+  type SampleStreamOptions,
+  ShardWriter,
+  type StreamPosition,
+  type TransformPool,
+  WorkerPoolError,
+} from "../../../../core/index.ts";
+import { tempDir } from "../../../helpers.ts";
+
+const WORDS = ["a", "red", "blue", "green", "circle", "square", "left", "of", "the", "crash"];
+
+async function solidJpeg(r: number, g: number, b: number): Promise<Uint8Array> {
+  return new Uint8Array(await sharp({ create: { width: 24, height: 20, channels: 3, background: { r, g, b } } }).jpeg().toBuffer());
+}
+
+async function collectBatches(loader: BatchLoader): Promise<ImageTextBatch[]> {
+  const out: ImageTextBatch[] = [];
+  for await (const b of loader.batches()) out.push(b);
+  return out;
+}
+
+describe("core/data/pipeline: worker pool and batches", function () {
+  this.timeout(120000);
+  let tmp: ReturnType<typeof tempDir>;
+  let shards: string[];
+  let spec: ProcessorSpec;
+  const pools: TransformPool[] = [];
+
+  before(async () => {
+    tmp = tempDir();
+    const vocab = join(tmp.path, "vocab.txt");
+    writeFileSync(vocab, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ...WORDS].join("\n") + "\n");
+    const w = new ShardWriter({ pattern: join(tmp.path, "t-%06d.tar"), maxcount: 8 });
+    for (let i = 0; i < 20; i++) {
+      const files: Record<string, Uint8Array | string> = { jpg: await solidJpeg((i * 37) % 256, (i * 91) % 256, (i * 13) % 256), txt: `A red circle, left of ${"the blue square ".repeat(1 + (i % 3))}` };
+      if (i === 5) files.jpg = (files.jpg as Uint8Array).subarray(0, 40); // corrupt JPEG
+      if (i === 9) delete files.jpg; // no image
+      if (i === 13) files.txt = new Uint8Array([0x61, 0xff, 0xfe]); // not UTF-8
+      await w.write({ key: `s${String(i).padStart(3, "0")}`, files });
+    }
+    shards = (await w.close()).map((s) => s.file);
+    spec = {
+      image: ImageTransformConfig.parse({ size: 16 }),
+      format: SampleFormat.parse({}),
+      tokenizer: { name: "wordpiece", vocab, maxLength: 8 },
+      plugins: [],
+    };
+  });
+  after(async () => {
+    await Promise.all(pools.map((p) => p.close()));
+    tmp.cleanup();
+  });
+
+  async function pool(threads: number, s = spec, taskTimeoutMs?: number): Promise<TransformPool> {
+    const p = await createTransformPool(s, { threads, taskTimeoutMs });
+    pools.push(p);
+    return p;
+  }
+
+  const streamOpts = (): SampleStreamOptions => ({ shards, seed: 7, shuffleBuffer: 6 });
+
+  it("collates transformed samples into batches; bad samples are dropped and reported with shard and key", async () => {
+    const problems: LoaderProblem[] = [];
+    const loader = new BatchLoader(new SampleStream(streamOpts(), 0), await pool(0), { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 0, onProblem: (p) => problems.push(p) });
+    const batches = await collectBatches(loader);
+    assert.equal(batches.length, 4, "17 good samples → 4 full batches (the last one dropped)");
+    const b = batches[0];
+    assert.equal(b.images.length, 4 * 3 * 16 * 16);
+    assert.equal(b.ids.length, b.batch * b.length);
+    for (let r = 0; r < b.batch; r++) {
+      assert.equal(b.ids[r * b.length], 2, "each row starts with [CLS]");
+      const n = b.mask.subarray(r * b.length, (r + 1) * b.length).reduce((x, y) => x + y, 0);
+      assert.ok(b.ids.subarray(r * b.length + n, (r + 1) * b.length).every((v) => v === 0), "padding after the mask");
+    }
+    assert.ok(b.length <= 8, "maxLength 8 incl. [CLS]");
+    assert.deepEqual(loader.stats, { pulled: 20, delivered: 16, failed: 3 });
+    assert.deepEqual(problems.map((p) => p.key).sort(), ["s005", "s009", "s013"]);
+    const reasons = Object.fromEntries(problems.map((p) => [p.key, p.reason]));
+    assert.match(reasons.s005, /t-000000\.tar: sample s005\.jpg: cannot (decode|read) the image/);
+    assert.match(reasons.s009, /sample s009 has no image member/);
+    assert.match(reasons.s013, /\.txt is not valid UTF-8/);
+    assert.ok(problems.every((p) => p.shard.endsWith(".tar")));
+  });
+
+  it("worker threads (Piscina on Node, Web Workers on Deno) produce exactly the batches the inline pool does", async () => {
+    const inline = await collectBatches(new BatchLoader(new SampleStream(streamOpts(), 1), await pool(0), { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 1 }));
+    const threaded = await pool(2);
+    assert.equal(threaded.kind, typeof (globalThis as { Deno?: unknown }).Deno === "undefined" ? "piscina" : "web-worker");
+    const par = await collectBatches(new BatchLoader(new SampleStream(streamOpts(), 1), threaded, { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 1, maxInFlight: 6 }));
+    assert.equal(par.length, inline.length);
+    par.forEach((b, i) => {
+      assert.deepEqual(b.keys, inline[i].keys);
+      assert.deepEqual(b.ids, inline[i].ids);
+      assert.deepEqual(b.images, inline[i].images);
+    });
+  });
+
+  it("a batch's position resumes the loader at the next batch", async () => {
+    const p = await pool(0);
+    const opts = { batchSize: 3, imageSize: 16, padId: 0, seed: 1, epoch: 2, dropLast: false };
+    const all = await collectBatches(new BatchLoader(new SampleStream(streamOpts(), 2), p, opts));
+    const saved = JSON.parse(JSON.stringify(all[1].position)) as StreamPosition;
+    const rest = await collectBatches(new BatchLoader(new SampleStream(streamOpts(), 2, saved), p, opts));
+    assert.deepEqual(rest.map((b) => b.keys), all.slice(2).map((b) => b.keys));
+    assert.deepEqual(rest[0].images, all[2].images);
+  });
+
+  it("a worker that dies mid-task costs that sample only; a worker that cannot load is a fatal error", async function () {
+    const crashy = join(tmp.path, "crashy-tokenizer.mjs");
+    writeFileSync(
+      crashy,
+      `export default function (registry, polyalign) {
+  registry.registerPlugin({ kind: polyalign.Tokenizer, name: "crashy", schema: polyalign.z.strictObject({ vocab: polyalign.z.string() }),
+    create: (cfg) => { const inner = new polyalign.WordPieceTokenizer({ vocab: cfg.vocab, lowercase: true, albef: true, maxLength: 8 });
+      return { vocabSize: inner.vocabSize, special: inner.special, decode: (i) => inner.decode(i),
+        encode: (texts, o) => { if (texts.some((t) => t.includes("crash"))) process.exit(3); return inner.encode(texts, o); } }; } });
+}\n`,
+    );
+    const w = new ShardWriter({ pattern: join(tmp.path, "crash-%06d.tar") });
+    for (let i = 0; i < 6; i++) await w.write({ key: `c${i}`, files: { jpg: await solidJpeg(10 * i, 0, 0), txt: i === 2 ? "a crash" : "a red circle" } });
+    const crashShards = (await w.close()).map((s) => s.file);
+    const crashSpec: ProcessorSpec = { ...spec, tokenizer: { name: "crashy", vocab: (spec.tokenizer as { vocab: string }).vocab }, plugins: [crashy] };
+    const problems: LoaderProblem[] = [];
+    const loader = new BatchLoader(new SampleStream({ shards: crashShards, seed: 1, shuffle: false }, 0), await pool(1, crashSpec, 5000), {
+      batchSize: 1, imageSize: 16, padId: 0, seed: 1, epoch: 0, maxInFlight: 1, onProblem: (p) => problems.push(p),
+    });
+    const keys = (await collectBatches(loader)).map((b) => b.keys[0]);
+    assert.deepEqual(keys, ["c0", "c1", "c3", "c4", "c5"]);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0].reason, /data worker died/);
+
+    const broken: ProcessorSpec = { ...spec, plugins: [join(tmp.path, "no-such-plugin.mjs")] };
+    await assert.rejects(createTransformPool(broken, { threads: 1, startTimeoutMs: 30000 }), (e: unknown) => e instanceof WorkerPoolError && /a data worker failed to load: .*no-such-plugin\.mjs/.test((e as Error).message));
+  });
+});
