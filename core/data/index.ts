@@ -2,3 +2,4 @@ export * from "./webdataset/index.ts";
 export * from "./pipeline/index.ts";
 export * from "./text/index.ts";
 export * from "./image/index.ts";
+export * from "./synth/index.ts";

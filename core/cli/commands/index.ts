@@ -3,6 +3,7 @@ import { checkpointCommand } from "./checkpoint.ts";
 import { configCommand } from "./config.ts";
 import { forwardCommand } from "./forward.ts";
 import { pluginsCommand } from "./plugins.ts";
+import { synthCommand } from "./synth.ts";
 
 /** Every `polyalign` sub-command, in the order `polyalign --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [pluginsCommand, configCommand, forwardCommand, checkpointCommand];
+export const COMMANDS: readonly CliCommand[] = [pluginsCommand, configCommand, forwardCommand, synthCommand, checkpointCommand];

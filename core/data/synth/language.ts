@@ -1,0 +1,100 @@
+/**
+ * Text about scenes: captions that name several entities and a relation,
+ * attribute-swapped "binding" captions as hard negatives, VQA questions with
+ * answers, and NLVR2-style statements about a pair of scenes.
+ */
+import type { Rng } from "../../tensor/rng.ts";
+import { relation, type Scene, type SceneObject, SHAPES } from "./scene.ts";
+
+const NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"];
+
+export const describeObject = (o: Pick<SceneObject, "size" | "colour" | "shape">, withSize = true): string =>
+  `a ${withSize ? o.size + " " : ""}${o.colour} ${o.shape}`;
+
+/** Several captions; the first names every object and one relation. */
+export function captions(scene: Scene, rng: Rng): string[] {
+  const objs = scene.objects;
+  if (objs.length === 1) return [describeObject(objs[0]), `${describeObject(objs[0], false)} on a plain background`];
+  const out: string[] = [];
+  const order = rng.shuffle([...objs]);
+  const [a, b, ...rest] = order;
+  const tail = rest.length ? ` and ${rest.map((o) => describeObject(o)).join(" and ")}` : "";
+  out.push(`${describeObject(a)} ${relation(a, b)} ${describeObject(b)}${tail}`);
+  out.push(`${describeObject(b, false)} ${relation(b, a)} ${describeObject(a, false)}`);
+  out.push(`${NUMBER_WORDS[objs.length]} shapes: ${objs.map((o) => describeObject(o, false)).join(" and ")}`);
+  return out;
+}
+
+/**
+ * The caption with two entities' colours (or shapes) swapped: the same words,
+ * a wrong binding. Kept only when both swapped entities are absent from the
+ * scene, so that every negative is false.
+ */
+export function bindingNegatives(scene: Scene, caption: string): string[] {
+  const out = new Set<string>();
+  const objs = scene.objects;
+  const exists = (colour: string, shape: string) => objs.some((o) => o.colour === colour && o.shape === shape);
+  const swap = (a: SceneObject, b: SceneObject, na: string, nb: string) => {
+    const pa = `${a.colour} ${a.shape}`;
+    const pb = `${b.colour} ${b.shape}`;
+    const swapped = caption.replace(new RegExp(`\\b(${pa}|${pb})\\b`, "g"), (m) => (m === pa ? na : nb));
+    if (swapped !== caption) out.add(swapped);
+  };
+  for (let i = 0; i < objs.length; i++) {
+    for (let j = i + 1; j < objs.length; j++) {
+      const a = objs[i];
+      const b = objs[j];
+      if (a.colour !== b.colour && !exists(b.colour, a.shape) && !exists(a.colour, b.shape)) {
+        swap(a, b, `${b.colour} ${a.shape}`, `${a.colour} ${b.shape}`);
+      }
+      if (a.shape !== b.shape && !exists(a.colour, b.shape) && !exists(b.colour, a.shape)) {
+        swap(a, b, `${a.colour} ${b.shape}`, `${b.colour} ${a.shape}`);
+      }
+    }
+  }
+  return [...out];
+}
+
+export interface QuestionAnswer {
+  question: string;
+  answer: string;
+}
+
+export function questions(scene: Scene, rng: Rng): QuestionAnswer[] {
+  const objs = scene.objects;
+  const qa: QuestionAnswer[] = [{ question: "how many shapes are there", answer: NUMBER_WORDS[objs.length] }];
+  const o = objs[rng.int(objs.length)];
+  if (objs.filter((x) => x.shape === o.shape).length === 1) qa.push({ question: `what color is the ${o.shape}`, answer: o.colour });
+  if (objs.filter((x) => x.colour === o.colour).length === 1) qa.push({ question: `what shape is ${o.colour}`, answer: o.shape });
+  const shape = SHAPES[rng.int(SHAPES.length)];
+  qa.push({ question: `is there a ${shape}`, answer: objs.some((x) => x.shape === shape) ? "yes" : "no" });
+  if (objs.length >= 2) {
+    const [a, b] = rng.shuffle([...objs]).slice(0, 2);
+    if (objs.filter((x) => x.colour === b.colour && x.shape === b.shape).length === 1) {
+      qa.push({ question: `what shape is ${relation(a, b)} the ${b.colour} ${b.shape}`, answer: a.shape });
+    }
+  }
+  return qa;
+}
+
+export interface PairStatement {
+  statement: string;
+  label: boolean;
+}
+
+/** A statement about (left, right) scenes and whether it holds. */
+export function pairStatement(left: Scene, right: Scene, rng: Rng): PairStatement {
+  const has = (s: Scene, f: (o: SceneObject) => boolean) => s.objects.some(f);
+  switch (rng.int(3)) {
+    case 0: {
+      const o = (rng.int(2) === 0 ? left : right).objects[0];
+      return { statement: `the left image contains ${describeObject(o, false)}`, label: has(left, (x) => x.colour === o.colour && x.shape === o.shape) };
+    }
+    case 1: {
+      const shape = [...left.objects, ...right.objects][rng.int(left.objects.length + right.objects.length)].shape;
+      return { statement: `both images contain a ${shape}`, label: has(left, (x) => x.shape === shape) && has(right, (x) => x.shape === shape) };
+    }
+    default:
+      return { statement: "there are more shapes in the left image than in the right image", label: left.objects.length > right.objects.length };
+  }
+}

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildSynthDataset, decodeImage, preCaption, readShards, type WdsSample } from "../../../../core/index.ts";
+import { tempDir } from "../../../helpers.ts";
+
+interface Obj {
+  shape: string;
+  colour: string;
+  size: string;
+  box: [number, number, number, number];
+}
+
+async function all(shards: string[]): Promise<WdsSample[]> {
+  const out: WdsSample[] = [];
+  for await (const s of readShards(shards)) out.push(s);
+  return out;
+}
+
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe("core/data/synth: the built-in multi-entity data set", function () {
+  this.timeout(60000);
+  let tmp: ReturnType<typeof tempDir>;
+  before(() => (tmp = tempDir()));
+  after(() => tmp.cleanup());
+
+  it("is deterministic: the same seed gives the same bytes, another seed other bytes", async () => {
+    const opts = { train: 12, val: 3, test: 3, pairs: 4, imageSize: 32, samplesPerShard: 5 };
+    const a = await buildSynthDataset({ ...opts, out: join(tmp.path, "a"), seed: 1 });
+    const b = await buildSynthDataset({ ...opts, out: join(tmp.path, "b"), seed: 1 });
+    const c = await buildSynthDataset({ ...opts, out: join(tmp.path, "c"), seed: 2 });
+    const digest = (files: string[]) => files.map((f) => createHash("md5").update(readFileSync(f)).digest("hex"));
+    assert.deepEqual(a.splits.train.shards.length, 3);
+    assert.deepEqual(digest(a.splits.train.shards), digest(b.splits.train.shards));
+    assert.notDeepEqual(digest(a.splits.train.shards), digest(c.splits.train.shards));
+    assert.equal(readFileSync(a.vocab, "utf8"), readFileSync(b.vocab, "utf8"));
+  });
+
+  it("every sample is consistent: boxes in the image, captions name every object, negatives are false, answers true, vocabulary complete", async () => {
+    const s = await buildSynthDataset({ out: join(tmp.path, "d"), seed: 3, train: 60, val: 0, test: 0, pairs: 30, imageSize: 48 });
+    const vocab = new Set(readFileSync(s.vocab, "utf8").trim().split("\n"));
+    assert.deepEqual([...vocab].slice(0, 5), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]);
+    const covered = (t: string) => preCaption(t, 1000).split(" ").every((w) => vocab.has(w));
+    const samples = await all(s.splits.train.shards);
+    assert.equal(samples.length, 60);
+    let negatives = 0;
+    const counts = new Set<number>();
+    for (const smp of samples) {
+      assert.deepEqual(Object.keys(smp.files).sort(), ["jpg", "json", "txt"]);
+      const meta = JSON.parse(text(smp.files.json)) as { objects: Obj[]; captions: string[]; negatives: string[]; vqa: { question: string; answer: string }[] };
+      const img = await decodeImage(smp.files.jpg, smp.key);
+      assert.deepEqual([img.width, img.height], [48, 48]);
+      counts.add(meta.objects.length);
+      assert.ok(meta.objects.length >= 1 && meta.objects.length <= 4);
+      for (const o of meta.objects) {
+        assert.ok(o.box[0] >= 0 && o.box[1] >= 0 && o.box[2] <= 48 && o.box[3] <= 48 && o.box[0] < o.box[2], `${smp.key} box ${o.box}`);
+        assert.ok(meta.captions[0].includes(`${o.colour} ${o.shape}`), `${smp.key}: "${meta.captions[0]}" misses the ${o.colour} ${o.shape}`);
+      }
+      assert.equal(text(smp.files.txt), meta.captions[0]);
+      const present = new Set(meta.objects.map((o) => `${o.colour} ${o.shape}`));
+      for (const neg of meta.negatives) {
+        negatives++;
+        assert.ok(!meta.captions.includes(neg));
+        const named = [...neg.matchAll(/(red|green|blue|yellow|purple|orange) (circle|square|triangle|diamond)/g)].map((m) => m[0]);
+        assert.ok(named.some((n) => !present.has(n)), `${smp.key}: negative "${neg}" names only present objects`);
+      }
+      const count = meta.vqa.find((q) => q.question === "how many shapes are there");
+      assert.equal(count?.answer, ["zero", "one", "two", "three", "four"][meta.objects.length]);
+      for (const t of [...meta.captions, ...meta.negatives, ...meta.vqa.flatMap((q) => [q.question, q.answer])]) assert.ok(covered(t), `vocabulary misses a word of "${t}"`);
+    }
+    assert.deepEqual([...counts].sort(), [1, 2, 3, 4]);
+    assert.ok(negatives > 30, `only ${negatives} hard negatives`);
+
+    const pairs = await all(s.splits["nlvr-train"].shards);
+    assert.equal(pairs.length, 30);
+    const labels = new Set<boolean>();
+    for (const p of pairs) {
+      assert.deepEqual(Object.keys(p.files).sort(), ["img0.jpg", "img1.jpg", "json"]);
+      const m = JSON.parse(text(p.files.json)) as { statement: string; label: boolean; left: Obj[]; right: Obj[] };
+      labels.add(m.label);
+      assert.ok(covered(m.statement));
+      const both = /^both images contain a (\w+)$/.exec(m.statement);
+      if (both) assert.equal(m.label, m.left.some((o) => o.shape === both[1]) && m.right.some((o) => o.shape === both[1]));
+      if (m.statement.startsWith("there are more")) assert.equal(m.label, m.left.length > m.right.length);
+    }
+    assert.deepEqual([...labels].sort(), [false, true]);
+  });
+});
