@@ -3,3 +3,4 @@ export * from "./pipeline/index.ts";
 export * from "./text/index.ts";
 export * from "./image/index.ts";
 export * from "./synth/index.ts";
+export * from "./sources/index.ts";
