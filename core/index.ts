@@ -14,3 +14,4 @@ export * from "./core-plugins.ts";
 export * from "./run/index.ts";
 /** zod, re-exported so that user plugin modules share polyalign's copy. */
 export { z } from "zod";
+export * from "./train/index.ts";

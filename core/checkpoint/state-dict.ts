@@ -28,6 +28,8 @@ export interface LoadOptions {
   strict?: boolean;
   /** model names that may be absent even when strict (e.g. regenerated buffers) */
   optional?: (name: string) => boolean;
+  /** source names to pass over silently (e.g. `position_ids`, rebuilt as arange) */
+  ignore?: (name: string) => boolean;
   /** label for error messages (the file) */
   source?: string;
 }
@@ -67,7 +69,7 @@ export function checkStateDict(module: Module, source: ReadonlyMap<string, Store
     if (!sameShape(v.shape, t.shape)) report.mismatched.push({ name, expected: [...v.shape], got: [...t.shape] });
     else report.loaded.push(name);
   }
-  for (const name of source.keys()) if (!modelNames.has(name)) report.unexpected.push(name);
+  for (const name of source.keys()) if (!modelNames.has(name) && !opts.ignore?.(name)) report.unexpected.push(name);
   return report;
 }
 

@@ -1,2 +1,6 @@
 export * from "./vision-language-model.ts";
 export * from "./random-batch.ts";
+export * from "./pretrain-model.ts";
+export * from "./albef-math.ts";
+export * from "./pretrain-step.ts";
+export * from "./build-pretrain-model.ts";

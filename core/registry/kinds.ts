@@ -25,10 +25,16 @@ export interface VisionEncoder extends Module {
 }
 export const VisionEncoder = defineKind<VisionEncoder>("VisionEncoder", "image → token features");
 
-/** Token ids [B, L] int32 + mask [B, L] (1 = token) → features [B, L, width]. */
+/**
+ * Token ids [B, L] int32 + mask [B, L] (1 = token) → features [B, L, width].
+ * Encoders that can do masked-language modelling also map hidden states of
+ * the text width to vocabulary logits.
+ */
 export interface TextEncoder extends Module {
   readonly width: number;
+  readonly vocabSize?: number;
   forward(ids: Tensor, mask: Tensor): Tensor;
+  mlmLogits?(hidden: Tensor): Tensor;
 }
 export const TextEncoder = defineKind<TextEncoder>("TextEncoder", "token ids → token features (unimodal)");
 

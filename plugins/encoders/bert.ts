@@ -9,7 +9,9 @@ import {
   BertLayer,
   Dropout,
   Embedding,
+  gelu,
   LayerNorm,
+  Linear,
   Module,
   ModuleList,
   type Rng,
@@ -17,6 +19,9 @@ import {
   type Tensor,
   type TextEncoder,
   tf,
+  normal,
+  type Variable,
+  zeros,
 } from "../../core/index.ts";
 
 export const BertConfig = z.strictObject({
@@ -30,6 +35,8 @@ export const BertConfig = z.strictObject({
   typeVocab: z.number().int().positive().default(2),
   eps: z.number().positive().default(1e-12),
   dropout: z.number().min(0).lt(1).default(0.1),
+  /** the MLM head `cls.predictions` (decoder tied to the word embeddings) */
+  mlmHead: z.boolean().default(true),
 });
 export type BertConfig = z.output<typeof BertConfig>;
 
@@ -82,14 +89,71 @@ class BertModel extends Module {
   }
 }
 
+/** transform.dense → GELU → transform.LayerNorm (`cls.predictions.transform`). */
+class MlmTransform extends Module {
+  readonly dense: Linear;
+  readonly LayerNorm: LayerNorm;
+  constructor(cfg: BertConfig, rng: Rng) {
+    super();
+    this.dense = this.child("dense", new Linear(cfg.width, cfg.width, rng, { weightInit: normal(0.02), biasInit: zeros }));
+    this.LayerNorm = this.child("LayerNorm", new LayerNorm(cfg.width, cfg.eps, rng));
+  }
+}
+
+/** `cls.predictions.decoder`: weight tied to the word embeddings, bias tied to `cls.predictions.bias`. */
+class MlmDecoder extends Module {
+  constructor(weight: Variable, bias: Variable) {
+    super();
+    this.tie("weight", weight, "bert.embeddings.word_embeddings.weight");
+    this.tie("bias", bias, "cls.predictions.bias");
+  }
+}
+
+class MlmPredictions extends Module {
+  readonly bias: Variable;
+  readonly transform: MlmTransform;
+  readonly decoder: MlmDecoder;
+  constructor(cfg: BertConfig, wordEmbeddings: Variable, rng: Rng) {
+    super();
+    this.bias = this.param("bias", [cfg.vocab], zeros, rng);
+    this.transform = this.child("transform", new MlmTransform(cfg, rng));
+    this.decoder = this.child("decoder", new MlmDecoder(wordEmbeddings, this.bias));
+  }
+}
+
+class MlmHead extends Module {
+  readonly predictions: MlmPredictions;
+  constructor(cfg: BertConfig, wordEmbeddings: Variable, rng: Rng) {
+    super();
+    this.predictions = this.child("predictions", new MlmPredictions(cfg, wordEmbeddings, rng));
+  }
+}
+
 export class BertTextEncoder extends Module implements TextEncoder {
   readonly width: number;
+  readonly vocabSize: number;
   readonly bert: BertModel;
+  readonly cls: MlmHead | null;
 
   constructor(readonly cfg: BertConfig, rng: Rng) {
     super();
     this.width = cfg.width;
+    this.vocabSize = cfg.vocab;
     this.bert = this.child("bert", new BertModel(cfg, rng));
+    this.cls = cfg.mlmHead ? this.child("cls", new MlmHead(cfg, this.bert.embeddings.word_embeddings.weight, rng)) : null;
+  }
+
+  /** Vocabulary logits [..., vocab] of hidden states [..., width] (the MLM head). */
+  mlmLogits(hidden: Tensor): Tensor {
+    if (!this.cls) throw new ShapeError("bert: this text encoder was built with mlmHead: false");
+    const p = this.cls.predictions;
+    return tf.tidy(() => {
+      const h = p.transform.LayerNorm.forward(gelu(p.transform.dense.forward(hidden)));
+      const lead = h.shape.slice(0, -1);
+      const flat = tf.reshape(h, [-1, this.width]);
+      const logits = tf.fused.matMul({ a: flat, b: this.bert.embeddings.word_embeddings.weight, transposeB: true, bias: p.bias });
+      return tf.reshape(logits, [...lead, this.cfg.vocab]);
+    });
   }
 
   /** ids [B, L] int32, mask [B, L] 0/1 → [B, L, width]. */

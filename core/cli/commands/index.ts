@@ -3,9 +3,10 @@ import { checkpointCommand } from "./checkpoint.ts";
 import { configCommand } from "./config.ts";
 import { forwardCommand } from "./forward.ts";
 import { pluginsCommand } from "./plugins.ts";
+import { referenceForwardCommand } from "./reference-forward.ts";
 import { shardsCommand } from "./shards.ts";
 import { synthCommand } from "./synth.ts";
 import { tokenizeCommand } from "./tokenize.ts";
 
 /** Every `polyalign` sub-command, in the order `polyalign --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [pluginsCommand, configCommand, forwardCommand, synthCommand, shardsCommand, tokenizeCommand, checkpointCommand];
+export const COMMANDS: readonly CliCommand[] = [pluginsCommand, configCommand, forwardCommand, synthCommand, shardsCommand, tokenizeCommand, checkpointCommand, referenceForwardCommand];

@@ -1,0 +1,102 @@
+/**
+ * The pieces of ALBEF's pre-training losses that are plain math: MLM masking,
+ * ITM hard-negative sampling, and the three losses given their inputs.
+ */
+import { tf, type Tensor } from "../tensor/tf.ts";
+import type { Rng } from "../tensor/rng.ts";
+
+export interface MlmMasking {
+  /** ids fed to the MLM pass [B*L] */
+  inputIds: Int32Array;
+  /** original id at masked positions, −100 elsewhere [B*L] */
+  labels: Int32Array;
+  /** flat indices b·L + l of the labelled positions, row-major */
+  positions: Int32Array;
+}
+
+/**
+ * ALBEF's masking: Bernoulli(p) per position, never [PAD] or [CLS]; of the
+ * masked, 80 % → [MASK], 10 % → a random id in [0, vocab), 10 % kept.
+ * `given` replaces the draws (mask, written tokens) for reproducing a run.
+ */
+export function mlmMask(
+  ids: Int32Array,
+  special: { pad: number; cls: number; mask: number },
+  vocab: number,
+  probability: number,
+  rng: Rng,
+  given?: { mask: Int32Array; replace?: Int32Array },
+): MlmMasking {
+  const inputIds = Int32Array.from(ids);
+  const labels = new Int32Array(ids.length).fill(-100);
+  const positions: number[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const maskable = ids[i] !== special.pad && ids[i] !== special.cls;
+    const chosen = given ? given.mask[i] === 1 : rng.uniform() < probability;
+    if (!chosen || !maskable) continue;
+    labels[i] = ids[i];
+    positions.push(i);
+    if (given) inputIds[i] = given.replace ? given.replace[i] : special.mask;
+    else if (rng.uniform() < 0.8) inputIds[i] = special.mask;
+    else if (rng.uniform() < 0.5) inputIds[i] = rng.int(vocab);
+  }
+  return { inputIds, labels, positions: Int32Array.from(positions) };
+}
+
+/**
+ * One negative per row from ITM weights [B, B] (diagonal already 0):
+ * renormalised; a row with no usable weight falls back to a uniform draw over
+ * the other columns; with B = 1 there is no negative (−1).
+ */
+export function sampleNegatives(weights: Float32Array, b: number, rng: Rng): Int32Array {
+  const out = new Int32Array(b);
+  for (let i = 0; i < b; i++) {
+    if (b < 2) {
+      out[i] = -1;
+      continue;
+    }
+    let sum = 0;
+    for (let j = 0; j < b; j++) {
+      const w = j === i ? 0 : weights[i * b + j];
+      if (Number.isFinite(w) && w > 0) sum += w;
+    }
+    if (!(sum > 0)) {
+      const j = rng.int(b - 1);
+      out[i] = j >= i ? j + 1 : j;
+      continue;
+    }
+    let u = rng.uniform() * sum;
+    let pick = -1;
+    for (let j = 0; j < b; j++) {
+      const w = j === i ? 0 : weights[i * b + j];
+      if (!(Number.isFinite(w) && w > 0)) continue;
+      pick = j;
+      u -= w;
+      if (u < 0) break;
+    }
+    out[i] = pick;
+  }
+  return out;
+}
+
+/** −mean_i Σ_j targets[i, j] · log_softmax(logits)[i, j]. */
+export function softTargetCrossEntropy(logits: Tensor, targets: Tensor): Tensor {
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits, -1), targets), -1))));
+}
+
+/** Cross-entropy with integer labels, mean over rows. */
+export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
+  return tf.tidy(() => {
+    const n = logits.shape[logits.rank - 1] as number;
+    return softTargetCrossEntropy(logits, tf.oneHot(tf.cast(labels, "int32"), n));
+  });
+}
+
+/** ITC targets: α · softmax(momentum logits) + (1 − α) · one-hot on the batch diagonal. */
+export function itcTargets(simMomentum: Tensor, alpha: number): Tensor {
+  return tf.tidy(() => {
+    const [b, n] = simMomentum.shape as [number, number];
+    const eye = tf.concat([tf.eye(b), tf.zeros([b, n - b])], 1);
+    return tf.add(tf.mul(tf.softmax(simMomentum, -1), alpha), tf.mul(eye, 1 - alpha));
+  });
+}
