@@ -15,3 +15,5 @@ export * from "./run/index.ts";
 /** zod, re-exported so that user plugin modules share polyalign's copy. */
 export { z } from "zod";
 export * from "./train/index.ts";
+export * from "./eval/index.ts";
+export * from "./util/line-plot.ts";

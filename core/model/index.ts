@@ -4,3 +4,5 @@ export * from "./pretrain-model.ts";
 export * from "./albef-math.ts";
 export * from "./pretrain-step.ts";
 export * from "./build-pretrain-model.ts";
+export * from "./fusion-dims.ts";
+export * from "./layered-fusion.ts";

@@ -13,11 +13,30 @@ import type { Rng } from "../tensor/rng.ts";
 import type { Fusion, TextEncoder, VisionEncoder } from "../registry/kinds.ts";
 import { ShapeError } from "../errors.ts";
 
+export type Pooling = "cls" | "mean";
+
 export interface PretrainModelOptions {
   embedDim: number;
+  /** feature queue length; 0 = in-batch negatives only */
   queueSize: number;
   momentum: number;
   temp: number;
+  /**
+   * How a sequence becomes one vector for ITC (and, for text, ITM): ALBEF takes
+   * the CLS row ("cls"). "mean" averages the valid tokens — it learns far faster
+   * from scratch, where a randomly initialised CLS row carries almost nothing.
+   */
+  pooling?: { image: Pooling; text: Pooling };
+}
+
+/** The CLS row [B, D], or the mean over valid tokens when `mask` [B, L] is given with "mean". */
+export function poolTokens(h: Tensor, pooling: Pooling, mask?: Tensor): Tensor {
+  return tf.tidy(() => {
+    if (pooling === "cls") return tf.squeeze(tf.slice(h, [0, 0, 0], [-1, 1, -1]), [1]);
+    if (!mask) return tf.mean(h, 1);
+    const m = tf.expandDims(tf.cast(mask, "float32"), 2);
+    return tf.div(tf.sum(tf.mul(h, m), 1), tf.maximum(tf.sum(m, 1), 1));
+  });
 }
 
 export interface ModelParts {
@@ -76,7 +95,11 @@ export class PretrainModel extends Module {
     this.fusion_m = this.child("fusion_m", momentum.fusion);
     this.vision_proj_m = this.child("vision_proj_m", pytorchLinear(online.vision.width, opts.embedDim, rng));
     this.text_proj_m = this.child("text_proj_m", pytorchLinear(online.text.width, opts.embedDim, rng));
-    const queue = () => tf.tidy(() => l2normalize(tf.transpose(tf.randomNormal([opts.queueSize, opts.embedDim], 0, 1, "float32", rng.nextSeed()))));
+    // random unit columns (each a feature vector of embedDim), as ALBEF initialises its queues
+    const queue = () =>
+      opts.queueSize === 0
+        ? tf.zeros([opts.embedDim, 0])
+        : tf.tidy(() => tf.transpose(l2normalize(tf.randomNormal([opts.queueSize, opts.embedDim], 0, 1, "float32", rng.nextSeed()))));
     this.image_queue = this.buffer("image_queue", queue());
     this.text_queue = this.buffer("text_queue", queue());
     this.queue_ptr = this.buffer("queue_ptr", tf.zeros([1], "int32"));
@@ -116,18 +139,17 @@ export class PretrainModel extends Module {
     tf.tidy(() => this.temp.assign(tf.clipByValue(this.temp, 0.001, 0.5)));
   }
 
-  imageFeat(imageEmbeds: Tensor, momentum = false): Tensor {
-    return tf.tidy(() => {
-      const cls = tf.squeeze(tf.slice(imageEmbeds, [0, 0, 0], [-1, 1, -1]), [1]);
-      return l2normalize((momentum ? this.vision_proj_m : this.vision_proj).forward(cls));
-    });
+  get pooling(): { image: Pooling; text: Pooling } {
+    return this.opts.pooling ?? { image: "cls", text: "cls" };
   }
 
-  textFeat(textEmbeds: Tensor, momentum = false): Tensor {
-    return tf.tidy(() => {
-      const cls = tf.squeeze(tf.slice(textEmbeds, [0, 0, 0], [-1, 1, -1]), [1]);
-      return l2normalize((momentum ? this.text_proj_m : this.text_proj).forward(cls));
-    });
+  imageFeat(imageEmbeds: Tensor, momentum = false): Tensor {
+    return tf.tidy(() => l2normalize((momentum ? this.vision_proj_m : this.vision_proj).forward(poolTokens(imageEmbeds, this.pooling.image))));
+  }
+
+  /** `mask` is needed for mean pooling (ALBEF's CLS pooling ignores it). */
+  textFeat(textEmbeds: Tensor, momentum = false, mask?: Tensor): Tensor {
+    return tf.tidy(() => l2normalize((momentum ? this.text_proj_m : this.text_proj).forward(poolTokens(textEmbeds, this.pooling.text, mask))));
   }
 
   encodeImage(images: Tensor, momentum = false): Tensor {
@@ -153,6 +175,7 @@ export class PretrainModel extends Module {
   enqueue(imageFeatM: Tensor, textFeatM: Tensor): void {
     const b = imageFeatM.shape[0] as number;
     const q = this.opts.queueSize;
+    if (q === 0) return; // no queue: in-batch negatives only
     if (q % b !== 0) throw new ShapeError(`queue size ${q} must be a multiple of the batch size ${b} (ALBEF's rule)`);
     const ptr = this.queue_ptr.dataSync()[0];
     tf.tidy(() => {

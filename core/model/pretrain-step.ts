@@ -12,7 +12,7 @@ import { tf, type Tensor } from "../tensor/tf.ts";
 import type { Rng } from "../tensor/rng.ts";
 import type { SpecialTokenIds } from "../registry/kinds.ts";
 import { crossEntropy, itcTargets, mlmMask, type MlmMasking, sampleNegatives, softTargetCrossEntropy } from "./albef-math.ts";
-import type { PretrainModel } from "./pretrain-model.ts";
+import { poolTokens, type PretrainModel } from "./pretrain-model.ts";
 
 export interface StepBatch {
   /** [B, 3, H, W] */
@@ -106,7 +106,7 @@ export class PretrainStep {
       if (needs.itc || needs.itm) {
         const textEmbedsM = model.encodeText(batch.ids, batch.mask, true);
         this.imageFeatM = this.keep(model.imageFeat(this.imageEmbedsM!, true));
-        this.textFeatM = this.keep(model.textFeat(textEmbedsM, true));
+        this.textFeatM = this.keep(model.textFeat(textEmbedsM, true, batch.mask));
         this.rec("image_embeds_m", this.imageEmbedsM!);
         this.rec("text_embeds_m", textEmbedsM);
         this.rec("image_feat_m", this.imageFeatM);
@@ -160,7 +160,7 @@ export class PretrainStep {
     const { model, batch } = this;
     const imageEmbeds = model.encodeImage(batch.images);
     const textEmbeds = model.encodeText(batch.ids, batch.mask);
-    this.online = { imageEmbeds, textEmbeds, imageFeat: model.imageFeat(imageEmbeds), textFeat: model.textFeat(textEmbeds) };
+    this.online = { imageEmbeds, textEmbeds, imageFeat: model.imageFeat(imageEmbeds), textFeat: model.textFeat(textEmbeds, false, batch.mask) };
     this.rec("image_embeds", imageEmbeds);
     this.rec("text_embeds", textEmbeds);
     this.rec("image_feat", this.online.imageFeat);
@@ -209,13 +209,12 @@ export class PretrainStep {
     this.rec("neg_text_idx", { data: negText, shape: [b] });
     const pos = model.fuse(o.textEmbeds, batch.mask, o.imageEmbeds);
     this.rec("fusion_pos_last_hidden", pos);
-    const cls = (h: Tensor) => tf.squeeze(tf.slice(h, [0, 0, 0], [-1, 1, -1]), [1]);
-    const posCls = cls(pos);
+    const cls = (h: Tensor, m: Tensor) => poolTokens(h, model.pooling.text, m);
+    const posCls = cls(pos, batch.mask);
     this.rec("fusion_pos_cls", posCls);
     if (negImage.some((i) => i < 0)) {
       // a batch of one has no negatives: only the positive pair is scored
-      const logits = model.itm_head.forward(posCls);
-      return crossEntropy(logits, tf.ones([b], "int32"));
+      return crossEntropy(model.itm_head.forward(posCls), tf.ones([b], "int32"));
     }
     const ni = tf.tensor1d(negImage, "int32");
     const nt = tf.tensor1d(negText, "int32");
@@ -224,7 +223,7 @@ export class PretrainStep {
     const imageAll = tf.concat([tf.gather(o.imageEmbeds, ni), o.imageEmbeds], 0);
     const neg = model.fuse(textAll, maskAll, imageAll);
     this.rec("fusion_neg_last_hidden", neg);
-    const negCls = cls(neg);
+    const negCls = cls(neg, maskAll);
     this.rec("fusion_neg_cls", negCls);
     const logits = model.itm_head.forward(tf.concat([posCls, negCls], 0));
     const labels = tf.concat([tf.ones([b], "int32"), tf.zeros([2 * b], "int32")]);

@@ -1,1 +1,2 @@
 export * from "./prepare-run.ts";
+export * from "./run-context.ts";

@@ -52,7 +52,7 @@ export async function prepareRun(
 }
 
 /** Activate the backend a config asks for, among the registered Backend plugins. */
-export async function activateBackend(scope: RunScope): Promise<BackendInfo> {
+export async function activateBackend(scope: RunScope, threads?: number): Promise<BackendInfo> {
   const providers = scope.registry.names(Backend).map((name) => scope.create(Backend, { name }, "backend"));
-  return selectBackend(scope.config.backend, providers, { threads: scope.config.threads, log: scope.log });
+  return selectBackend(scope.config.backend, providers, { threads: threads ?? scope.config.threads, log: scope.log });
 }

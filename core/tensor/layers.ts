@@ -99,7 +99,30 @@ export class Embedding extends Module {
   }
 }
 
-/** Inverted dropout; identity in eval mode or with p = 0. Masks are seeded from `rng`. */
+/**
+ * Where dropout masks come from. A trainer calls `beginStep(seed)` before
+ * each step: masks then depend on (step seed, call order) alone, so a resumed
+ * run draws the same masks as an uninterrupted one. Outside a step each
+ * Dropout draws from its own Rng.
+ */
+export const dropoutSeeds = {
+  active: false,
+  seed: 0,
+  counter: 0,
+  beginStep(seed: number): void {
+    this.active = true;
+    this.seed = seed >>> 0;
+    this.counter = 0;
+  },
+  end(): void {
+    this.active = false;
+  },
+  next(): number {
+    return (Math.imul(this.counter++ + 1, 0x9e3779b1) ^ this.seed) >>> 0;
+  },
+};
+
+/** Inverted dropout; identity in eval mode or with p = 0. */
 export class Dropout extends Module {
   constructor(
     readonly p: number,
@@ -111,7 +134,7 @@ export class Dropout extends Module {
 
   forward(x: Tensor): Tensor {
     if (!this.training || this.p === 0) return x;
-    return tf.dropout(x, this.p, undefined, this.rng.nextSeed());
+    return tf.dropout(x, this.p, undefined, dropoutSeeds.active ? dropoutSeeds.next() : this.rng.nextSeed());
   }
 }
 

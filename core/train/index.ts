@@ -1,1 +1,5 @@
 export * from "./adamw.ts";
+export * from "./schedule.ts";
+export * from "./checkpoints.ts";
+export * from "./progress.ts";
+export * from "./trainer.ts";

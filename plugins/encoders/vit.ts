@@ -21,7 +21,7 @@ import {
   splitHeads,
   tf,
   truncatedNormal,
-  zeros,
+  uniformFanIn,
 } from "../../core/index.ts";
 
 export const VitConfig = z.strictObject({
@@ -41,8 +41,9 @@ class PatchProjection extends Module {
   readonly bias: Variable;
   constructor(readonly patch: number, readonly width: number, rng: Rng) {
     super();
-    this.weight = this.param("weight", [width, 3, patch, patch], truncatedNormal(0.02), rng);
-    this.bias = this.param("bias", [width], zeros, rng);
+    // timm's _init_weights re-initialises Linear and LayerNorm only: the patch conv keeps PyTorch's default
+    this.weight = this.param("weight", [width, 3, patch, patch], uniformFanIn(3 * patch * patch), rng);
+    this.bias = this.param("bias", [width], uniformFanIn(3 * patch * patch), rng);
   }
   forward(images: Tensor): Tensor {
     return tf.tidy(() => {

@@ -11,13 +11,11 @@ import {
   type FusionInput,
   Module,
   ModuleList,
-  type PluginContext,
+  type ResolvedFusionDims,
   type Rng,
   ShapeError,
   type Tensor,
-  TextEncoder,
   tf,
-  VisionEncoder,
 } from "../../core/index.ts";
 
 export const CrossAttentionConfig = z.strictObject({
@@ -33,22 +31,6 @@ export const CrossAttentionConfig = z.strictObject({
   dropout: z.number().min(0).lt(1).default(0.1),
 });
 export type CrossAttentionConfig = z.output<typeof CrossAttentionConfig>;
-
-export interface ResolvedFusionDims {
-  width: number;
-  visionWidth: number;
-  intermediate: number;
-}
-
-/** Fill unset widths from the configured encoders (resolved through the run container). */
-export function resolveFusionDims(
-  cfg: { width?: number; visionWidth?: number; intermediate?: number },
-  ctx: PluginContext,
-): ResolvedFusionDims {
-  const width = cfg.width ?? ctx.resolve(TextEncoder).width;
-  const visionWidth = cfg.visionWidth ?? ctx.resolve(VisionEncoder).width;
-  return { width, visionWidth, intermediate: cfg.intermediate ?? 4 * width };
-}
 
 export class CrossAttentionFusion extends Module implements Fusion {
   readonly width: number;

@@ -7,6 +7,7 @@ import { referenceForwardCommand } from "./reference-forward.ts";
 import { shardsCommand } from "./shards.ts";
 import { synthCommand } from "./synth.ts";
 import { tokenizeCommand } from "./tokenize.ts";
+import { trainCommand } from "./train.ts";
 
 /** Every `polyalign` sub-command, in the order `polyalign --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [pluginsCommand, configCommand, forwardCommand, synthCommand, shardsCommand, tokenizeCommand, checkpointCommand, referenceForwardCommand];
+export const COMMANDS: readonly CliCommand[] = [trainCommand, pluginsCommand, configCommand, forwardCommand, synthCommand, shardsCommand, tokenizeCommand, checkpointCommand, referenceForwardCommand];

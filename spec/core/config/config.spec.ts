@@ -20,16 +20,7 @@ import { tempDir } from "../../helpers.ts";
 const quiet = createLogger({ level: "error" });
 
 function registryWithObjectives() {
-  const r = builtinRegistry();
-  for (const name of ["itc", "itm"]) {
-    r.registerPlugin({
-      kind: Objective,
-      name,
-      schema: z.strictObject({ weight: z.number().default(1), queue: z.number().int().default(64) }),
-      create: (cfg) => ({ name, weight: cfg.weight, compute: () => { throw new Error("unused"); } }),
-    });
-  }
-  return r;
+  return builtinRegistry();
 }
 
 const model = {
@@ -114,7 +105,7 @@ describe("core/config", () => {
     bad({ modle: model }, "modle", /modle: unknown field \(did you mean "model"\?\)/);
     bad({ seed: -1 }, "seed", /seed: .*>=0.*\(got -1\)/);
     bad({ objectives: [{ name: "itc", weight: "x" }] }, "objectives.0.weight", /expected number/);
-    bad({ objectives: [{ name: "mlm" }] }, "objectives.0.name", /unknown Objective plugin "mlm" \(did you mean "itm"\?\); known: itc, itm/);
+    bad({ objectives: [{ name: "mlmm" }] }, "objectives.0.name", /unknown Objective plugin "mlmm" \(did you mean "mlm"\?\); known: itc, itm, mlm/);
     bad({ backend: "gpu" }, "backend", /unknown backend "gpu" \(did you mean "cpu"\?\); known: auto, cpu, cpu-js, cpu-native, tensorflow/);
     bad({ model: { vision: model.vision, text: model.text } }, "model.fusion", /model\.fusion: .*\(got nothing\)/);
   });
@@ -134,7 +125,7 @@ describe("core/config", () => {
     assert.equal(cfg.backend, "auto");
     assert.equal(cfg.model?.fusion.dropout, 0.1);
     assert.equal(cfg.model?.vision.eps, 1e-6);
-    assert.deepEqual(cfg.objectives, [{ name: "itm", weight: 2, queue: 64 }]);
+    assert.deepEqual(cfg.objectives, [{ name: "itm", weight: 2 }]);
     const file = writeEffectiveConfig(join(tmp.path, "runs", "exp"), cfg);
     const back = parseYaml(readFileSync(file, "utf8")) as unknown;
     assert.deepEqual(back, JSON.parse(JSON.stringify(cfg)));

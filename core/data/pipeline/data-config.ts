@@ -1,0 +1,38 @@
+/** The `data:` section of an experiment: shard sources, the built-in set, batching, workers, transforms. */
+import { z } from "zod";
+import { ImageTransformConfig } from "../image/transform.ts";
+import { SampleFormat } from "./sample-processor.ts";
+
+export const SynthDataConfig = z.strictObject({
+  out: z.string().default("shards/synth"),
+  seed: z.number().int().min(0).default(0),
+  imageSize: z.number().int().min(16).default(64),
+  train: z.number().int().min(0).default(2000),
+  val: z.number().int().min(0).default(200),
+  test: z.number().int().min(0).default(500),
+  pairs: z.number().int().min(0).default(200),
+});
+
+export const DataConfig = z.strictObject({
+  /** training shards: path, brace pattern, directory, glob, URL or pipe:, `::`-joined */
+  train: z.string().min(1),
+  /** held-out shards for evaluation */
+  test: z.string().min(1).optional(),
+  /** build the built-in data set here first when it is absent */
+  synth: SynthDataConfig.optional(),
+  batchSize: z.number().int().positive().default(64),
+  /** transform worker threads (0 = in the main thread) */
+  workers: z.number().int().min(0).default(2),
+  tasksPerWorker: z.number().int().positive().default(2),
+  /** shuffle buffer size (1 = off) */
+  shuffle: z.number().int().positive().default(1000),
+  shuffleInitial: z.number().int().positive().optional(),
+  /** draw shards with replacement (needs samplesPerEpoch) */
+  resampled: z.boolean().default(false),
+  /** samples per epoch and rank (default: one pass over the shards) */
+  samplesPerEpoch: z.number().int().positive().optional(),
+  onError: z.enum(["skip", "fail"]).default("skip"),
+  image: ImageTransformConfig.default(ImageTransformConfig.parse({})),
+  format: SampleFormat.default(SampleFormat.parse({})),
+});
+export type DataConfig = z.output<typeof DataConfig>;

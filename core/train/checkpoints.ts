@@ -1,0 +1,69 @@
+/**
+ * Training checkpoints: `<runDir>/checkpoints/step-NNNNNNN/` holding
+ * model.safetensors, optimizer.safetensors and trainer.json, written into a
+ * temporary folder and renamed into place, then `latest.json` is replaced
+ * atomically. A crash at any point leaves the previous checkpoint usable.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { CheckpointError } from "../errors.ts";
+import { readSafetensors, type StoredTensor, writeSafetensors } from "../checkpoint/safetensors.ts";
+import { moduleToStored, loadStateDict } from "../checkpoint/state-dict.ts";
+import type { Module } from "../tensor/module.ts";
+import { writeFileAtomic } from "../util/atomic-file.ts";
+import type { AdamW } from "./adamw.ts";
+
+export interface TrainerState {
+  step: number;
+  epoch: number;
+  /** samples seen so far */
+  samples: number;
+  rng: [number, number, number, number];
+  /** the data stream position to resume from (JSON-serialisable) */
+  data: unknown;
+  config: unknown;
+  savedAt: string;
+}
+
+export function checkpointDir(runDir: string, step: number): string {
+  return join(runDir, "checkpoints", `step-${String(step).padStart(7, "0")}`);
+}
+
+export function saveCheckpoint(runDir: string, model: Module, optimizer: AdamW, state: TrainerState, keep = 2): string {
+  const final = checkpointDir(runDir, state.step);
+  const tmp = `${final}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    writeSafetensors(join(tmp, "model.safetensors"), moduleToStored(model), { format: "polyalign", step: String(state.step), config: JSON.stringify(state.config) });
+    const opt = optimizer.state();
+    writeSafetensors(join(tmp, "optimizer.safetensors"), opt.tensors, { step: String(opt.step) });
+    writeFileAtomic(join(tmp, "trainer.json"), JSON.stringify(state, null, 1) + "\n");
+    rmSync(final, { recursive: true, force: true });
+    renameSync(tmp, final);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new CheckpointError(`saving checkpoint ${final} failed (the previous one is untouched): ${(e as Error).message}`, final, { cause: e });
+  }
+  writeFileAtomic(join(runDir, "checkpoints", "latest.json"), JSON.stringify({ step: state.step, dir: final }) + "\n");
+  const all = readdirSync(join(runDir, "checkpoints"))
+    .filter((d) => /^step-\d+$/.test(d))
+    .sort();
+  for (const old of all.slice(0, Math.max(0, all.length - keep))) rmSync(join(runDir, "checkpoints", old), { recursive: true, force: true });
+  return final;
+}
+
+export function latestCheckpoint(runDir: string): string | null {
+  const file = join(runDir, "checkpoints", "latest.json");
+  if (!existsSync(file)) return null;
+  const { dir } = JSON.parse(readFileSync(file, "utf8")) as { dir: string };
+  return existsSync(join(dir, "trainer.json")) ? dir : null;
+}
+
+export function loadCheckpoint(dir: string, model: Module, optimizer: AdamW): TrainerState {
+  const state = JSON.parse(readFileSync(join(dir, "trainer.json"), "utf8")) as TrainerState;
+  loadStateDict(model, readSafetensors(join(dir, "model.safetensors")).tensors, { source: join(dir, "model.safetensors") });
+  const opt = readSafetensors(join(dir, "optimizer.safetensors"));
+  optimizer.load({ tensors: opt.tensors as ReadonlyMap<string, StoredTensor>, step: Number(opt.metadata.step) }, join(dir, "optimizer.safetensors"));
+  return state;
+}

@@ -1,0 +1,183 @@
+/**
+ * The optimisation loop shared by tasks: gradient accumulation, optional
+ * global-norm clipping, the warm-up + cosine schedule, AdamW, a NaN/Inf guard
+ * that stops before a bad update (the last good checkpoint stays), metrics as
+ * JSON lines, progress, and checkpoints every N steps.
+ */
+import { appendFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { PolyalignError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Module } from "../tensor/module.ts";
+import { dropoutSeeds } from "../tensor/layers.ts";
+import type { Rng } from "../tensor/rng.ts";
+import { tf, type Tensor, type Variable } from "../tensor/tf.ts";
+import { AdamW } from "./adamw.ts";
+import { saveCheckpoint, type TrainerState } from "./checkpoints.ts";
+import { Progress } from "./progress.ts";
+import { learningRate, type OptimConfig } from "./schedule.ts";
+
+export class TrainingDivergedError extends PolyalignError {}
+
+export interface MicroStepResult {
+  loss: number;
+  parts: Record<string, number>;
+  /** gradients by parameter name; the trainer disposes them */
+  grads: Record<string, Tensor>;
+}
+
+export interface TrainerOptions {
+  runDir: string;
+  optim: OptimConfig;
+  totalSteps: number;
+  checkpointEvery: number;
+  keepCheckpoints: number;
+  logEvery: number;
+  log: Logger;
+  rng: Rng;
+  config: unknown;
+}
+
+export interface StepInfo {
+  step: number;
+  epoch: number;
+  lr: number;
+}
+
+export class Trainer {
+  readonly optimizer: AdamW;
+  step = 0;
+  epoch = 0;
+  samples = 0;
+  private readonly progress: Progress;
+  private readonly metricsFile: string;
+  private readonly started = performance.now();
+  private pending: Record<string, Tensor> | null = null;
+  private micro = 0;
+  private accLoss: { loss: number; parts: Record<string, number> } = { loss: 0, parts: {} };
+  lastState: TrainerState | null = null;
+
+  constructor(
+    readonly model: Module,
+    readonly params: [string, Variable][],
+    readonly opts: TrainerOptions,
+  ) {
+    this.optimizer = new AdamW(params, { lr: opts.optim.lr, weightDecay: opts.optim.weightDecay, beta1: opts.optim.beta1, beta2: opts.optim.beta2, eps: opts.optim.eps });
+    mkdirSync(opts.runDir, { recursive: true });
+    this.metricsFile = join(opts.runDir, "metrics.jsonl");
+    this.progress = new Progress(opts.totalSteps, opts.log, opts.logEvery);
+  }
+
+  get done(): boolean {
+    return this.step >= this.opts.totalSteps;
+  }
+
+  /** Seed dropout for the next micro-step from the trainer's RNG (reproducible across resumes). */
+  beginMicroStep(): StepInfo {
+    dropoutSeeds.beginStep(this.opts.rng.nextUint32());
+    return { step: this.step, epoch: this.epoch, lr: learningRate(this.step, this.opts.totalSteps, this.opts.optim) };
+  }
+
+  /**
+   * Add one micro-batch's gradients; every `accumulate` of them an optimiser
+   * step happens. Returns true when it did.
+   */
+  addMicroStep(r: MicroStepResult, batchSize: number, dataPosition: unknown): boolean {
+    dropoutSeeds.end();
+    const bad = !Number.isFinite(r.loss) || Object.values(r.parts).some((v) => !Number.isFinite(v));
+    if (bad) {
+      tf.dispose(Object.values(r.grads));
+      this.dropPending();
+      this.progress.end();
+      throw new TrainingDivergedError(
+        `loss is not finite at step ${this.step} (loss ${r.loss}, ${Object.entries(r.parts).map(([k, v]) => `${k} ${v}`).join(", ")}); ` +
+          `training stopped before the update — the last checkpoint in ${join(this.opts.runDir, "checkpoints")} is the last good state`,
+      );
+    }
+    const acc = this.opts.optim.accumulate;
+    if (!this.pending) this.pending = r.grads;
+    else {
+      const next: Record<string, Tensor> = {};
+      for (const [k, g] of Object.entries(r.grads)) {
+        next[k] = this.pending[k] ? tf.add(this.pending[k], g) : tf.clone(g);
+      }
+      tf.dispose([...Object.values(this.pending), ...Object.values(r.grads)]);
+      this.pending = next;
+    }
+    this.accLoss.loss += r.loss / acc;
+    for (const [k, v] of Object.entries(r.parts)) this.accLoss.parts[k] = (this.accLoss.parts[k] ?? 0) + v / acc;
+    this.samples += batchSize;
+    if (++this.micro < acc) return false;
+    this.applyUpdate(dataPosition);
+    return true;
+  }
+
+  private dropPending(): void {
+    if (this.pending) tf.dispose(Object.values(this.pending));
+    this.pending = null;
+    this.micro = 0;
+  }
+
+  private applyUpdate(dataPosition: unknown): void {
+    const grads = this.pending as Record<string, Tensor>;
+    const acc = this.opts.optim.accumulate;
+    const lr = learningRate(this.step, this.opts.totalSteps, this.opts.optim);
+    const scaled = tf.tidy(() => {
+      let g = grads;
+      if (acc > 1) g = Object.fromEntries(Object.entries(g).map(([k, v]) => [k, tf.div(v, acc)]));
+      const norm = Math.sqrt(
+        Object.values(g)
+          .map((v) => tf.sum(tf.square(v)).dataSync()[0])
+          .reduce((a, b) => a + b, 0),
+      );
+      if (!Number.isFinite(norm)) return { g, norm };
+      const clip = this.opts.optim.clip;
+      if (clip > 0 && norm > clip) g = Object.fromEntries(Object.entries(g).map(([k, v]) => [k, tf.mul(v, clip / norm)]));
+      for (const v of Object.values(g)) tf.keep(v);
+      return { g, norm };
+    });
+    if (!Number.isFinite(scaled.norm)) {
+      if (scaled.g !== grads) tf.dispose(Object.values(scaled.g));
+      this.dropPending();
+      this.progress.end();
+      throw new TrainingDivergedError(`gradient norm is not finite at step ${this.step}; stopped before the update (last good checkpoint kept)`);
+    }
+    this.optimizer.apply(scaled.g, lr);
+    if (scaled.g !== grads) tf.dispose(Object.values(scaled.g));
+    this.dropPending();
+    this.step++;
+    const elapsed = (performance.now() - this.started) / 1000;
+    const losses = { loss: this.accLoss.loss, ...this.accLoss.parts };
+    appendFileSync(
+      this.metricsFile,
+      JSON.stringify({ step: this.step, epoch: this.epoch, samples: this.samples, lr, grad_norm: scaled.norm, elapsed_s: Math.round(elapsed * 1000) / 1000, ...losses }) + "\n",
+    );
+    this.progress.update(this.step, { samplesPerSec: this.samples / Math.max(elapsed, 1e-9), elapsed, losses, lr });
+    this.accLoss = { loss: 0, parts: {} };
+    this.lastState = this.state(dataPosition);
+    if (this.opts.checkpointEvery > 0 && this.step % this.opts.checkpointEvery === 0 && !this.done) this.checkpoint();
+  }
+
+  state(dataPosition: unknown): TrainerState {
+    return { step: this.step, epoch: this.epoch, samples: this.samples, rng: this.opts.rng.getState(), data: dataPosition, config: this.opts.config, savedAt: new Date().toISOString() };
+  }
+
+  checkpoint(): string | null {
+    if (!this.lastState) return null;
+    return saveCheckpoint(this.opts.runDir, this.model, this.optimizer, this.lastState, this.opts.keepCheckpoints);
+  }
+
+  /** Continue from a checkpoint's trainer state (model and optimizer already loaded). */
+  restore(state: TrainerState): void {
+    this.step = state.step;
+    this.epoch = state.epoch;
+    this.samples = state.samples;
+    this.opts.rng.setState(state.rng);
+    this.lastState = state;
+  }
+
+  dispose(): void {
+    this.dropPending();
+    this.optimizer.dispose();
+  }
+}
