@@ -180,6 +180,9 @@ export class PretrainTask implements Task<RunContext> {
     const t0 = performance.now();
     const pool = await openPool(config, data, "train", data.workers);
     const vars = [...model.trainable()];
+    // the hypergraph fusion reports the fraction of hyperedges holding both modalities
+    const fusionStats = model.fusion as unknown as { collectStats?: (on: boolean) => void; stats?: () => Record<string, number> };
+    fusionStats.collectStats?.(true);
     try {
       while (!trainer.done) {
         const epoch = trainer.epoch;
@@ -214,6 +217,7 @@ export class PretrainTask implements Task<RunContext> {
           }, vars.map(([, v]) => v));
           const loss = value.dataSync()[0];
           value.dispose();
+          Object.assign(parts, fusionStats.stats?.() ?? {});
           const byName: Record<string, tf.Tensor> = {};
           for (const [name, v] of vars) byName[name] = grads[v.name];
           step.finish();
@@ -252,7 +256,7 @@ export class PretrainTask implements Task<RunContext> {
     const summary = {
       name: config.name,
       steps: trainer.step,
-      epochs: trainer.epoch,
+      epochs: stepsPerEpoch ? Math.round((trainer.step / stepsPerEpoch) * 100) / 100 : trainer.epoch,
       samples: trainer.samples,
       wall_time_s: Math.round(trainSeconds * 10) / 10,
       backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
@@ -294,7 +298,7 @@ function summaryMarkdown(s: {
   const lines = [
     `# ${s.name}: pre-training summary`,
     "",
-    `${s.steps} steps (${s.samples} samples, ${s.epochs} full epochs) in ${s.wall_time_s} s on ${s.backend}; fusion: ${s.fusion ?? "?"}.`,
+    `${s.steps} steps (${s.samples} samples, ${s.epochs} epochs) in ${s.wall_time_s} s on ${s.backend}; fusion: ${s.fusion ?? "?"}.`,
     "",
     `Final losses: ${s.final_loss ? Object.entries(s.final_loss).map(([k, v]) => `${k} ${v}`).join(", ") : "—"}. Loss curve: loss.png.`,
     "",

@@ -37,7 +37,7 @@ describe("core/cli polyalign", () => {
   it("config prints the effective config with overrides; a bad field exits 2 naming the path", async () => {
     const ok = await cli("config", "--config", join(REPO_ROOT, "configs/demo.yaml"), "--set", "model.fusion.layers=1");
     assert.equal(ok.code, 0, ok.out);
-    assert.match(ok.out, /fusion:\n    name: cross-attention\n    layers: 1\n/);
+    assert.match(ok.out, /fusion:\n    name: hypergraph\n    layers: 1\n/);
     const bad = await cli("config", "--config", join(REPO_ROOT, "configs/demo.yaml"), "--set", "model.vision.patchh=4");
     assert.equal(bad.code, 2);
     assert.match(bad.out, /model\.vision\.patchh: unknown field \(did you mean "patch"\?\)/);

@@ -1,0 +1,116 @@
+/**
+ * `npm run bench:pretrain`: ms per pre-training step (ITC + ITM + MLM, forward,
+ * backward, AdamW, momentum update) and peak memory, for the tiny demo model
+ * and the paper's base model (ViT-B/16 at 256 px, BERT 6 + 6), with ALBEF's
+ * cross-attention fusion and with the hypergraph fusion. Random inputs; the
+ * base model runs at a small batch on a CPU. Last line: one JSON object.
+ *
+ * Options: --steps N (default 5 tiny / 2 base), --sizes tiny,base, --batch-base N (default 2)
+ */
+import { buildPretrainModel, createLogger, OptimConfig, prepareRun, PretrainStep, Rng, tf, Trainer } from "../core/index.ts";
+import { activateBackend } from "../core/run/prepare-run.ts";
+import { builtinRegistry } from "../plugins/index.ts";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const SIZES = {
+  tiny: {
+    batch: 32,
+    length: 24,
+    vision: { name: "vit", imageSize: 32, patch: 8, width: 64, depth: 2, heads: 2 },
+    text: { name: "bert", vocab: 64, width: 64, layers: 2, heads: 2, intermediate: 128, maxPositions: 40 },
+    fusion: { layers: 2, heads: 2, intermediate: 128 },
+    hyper: { knn: 5, clusters: 4, iterations: 3 },
+    itc: { embedDim: 32, queueSize: 0 },
+  },
+  base: {
+    batch: Number(arg("batch-base") ?? 2),
+    length: 25,
+    vision: { name: "vit", imageSize: 256, patch: 16, width: 768, depth: 12, heads: 12 },
+    text: { name: "bert", vocab: 30522, width: 768, layers: 6, heads: 12, intermediate: 3072 },
+    fusion: { layers: 6, heads: 12 },
+    hyper: { knn: 10, clusters: 16, iterations: 5 },
+    itc: { embedDim: 256, queueSize: 256 },
+  },
+} as const;
+
+async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hypergraph", steps: number) {
+  const s = SIZES[size];
+  const log = createLogger({ level: "error" });
+  const fusionCfg = fusion === "hypergraph" ? { name: "hypergraph", ...s.fusion, ...s.hyper } : { name: "cross-attention", ...s.fusion };
+  const { scope } = await prepareRun(builtinRegistry(), { model: { vision: s.vision, text: s.text, fusion: fusionCfg } }, { log });
+  await activateBackend(scope);
+  const model = buildPretrainModel(scope, { embedDim: s.itc.embedDim, queueSize: s.itc.queueSize, momentum: 0.995, temp: 0.07 });
+  const rng = new Rng(0);
+  const trainer = new Trainer(model, [...model.trainable()], {
+    runDir: join(tmpdir(), `polyalign-bench-${process.pid}`),
+    optim: OptimConfig.parse({ warmupSteps: 0 }),
+    totalSteps: 1e9,
+    checkpointEvery: 0,
+    keepCheckpoints: 1,
+    logEvery: 1e9,
+    log,
+    rng,
+    config: {},
+  });
+  const vars = [...model.trainable()];
+  const b = s.batch;
+  const images = tf.randomNormal([b, 3, s.vision.imageSize, s.vision.imageSize], 0, 1, "float32", 1);
+  const ids = tf.tensor2d(Array.from({ length: b * s.length }, (_, i) => (i % s.length === 0 ? 2 : 5 + (i % 50))), [b, s.length], "int32");
+  const mask = tf.ones([b, s.length], "int32");
+  const times: number[] = [];
+  let peakRss = process.memoryUsage().rss;
+  let peakTensorBytes = 0;
+  for (let i = 0; i < steps + 1; i++) {
+    const t0 = performance.now();
+    trainer.beginMicroStep();
+    const step = new PretrainStep(model, { images, ids, mask }, { alpha: 0.4, rng, special: { pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 }, vocabSize: s.text.vocab, mlmProbability: 0.15, needs: { itc: true, itm: true, mlm: true } });
+    step.prepare();
+    const { value, grads } = tf.variableGrads(() => {
+      const l = tf.addN([step.itcLoss(), step.itmLoss(), step.mlmLoss()]) as tf.Scalar;
+      step.endPass();
+      peakTensorBytes = Math.max(peakTensorBytes, tf.memory().numBytes);
+      return l;
+    }, vars.map(([, v]) => v));
+    peakTensorBytes = Math.max(peakTensorBytes, tf.memory().numBytes);
+    const loss = value.dataSync()[0];
+    value.dispose();
+    const byName: Record<string, tf.Tensor> = {};
+    for (const [n, v] of vars) byName[n] = grads[v.name];
+    step.finish();
+    trainer.addMicroStep({ loss, parts: {}, grads: byName }, b, null);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    if (i > 0) times.push(performance.now() - t0); // the first step warms up
+  }
+  tf.dispose([images, ids, mask]);
+  trainer.dispose();
+  model.dispose();
+  times.sort((x, y) => x - y);
+  return { msPerStep: times[Math.floor(times.length / 2)], peakRssMb: peakRss / 2 ** 20, peakTensorMb: peakTensorBytes / 2 ** 20, batch: b, params: 0 };
+}
+
+async function main(): Promise<void> {
+  const sizes = (arg("sizes") ?? "tiny,base").split(",") as (keyof typeof SIZES)[];
+  const figures: Record<string, number | string> = { bench: "pretrain" };
+  console.log(`${"model".padEnd(28)} ${"batch".padStart(5)} ${"ms/step".padStart(10)} ${"peak RSS MB".padStart(12)} ${"peak tensors MB".padStart(16)}`);
+  for (const size of sizes) {
+    const steps = Number(arg("steps") ?? (size === "tiny" ? 5 : 2));
+    for (const fusion of ["cross-attention", "hypergraph"] as const) {
+      const r = await measure(size, fusion, steps);
+      console.log(`${`${size} ${fusion}`.padEnd(28)} ${String(r.batch).padStart(5)} ${r.msPerStep.toFixed(0).padStart(10)} ${r.peakRssMb.toFixed(0).padStart(12)} ${r.peakTensorMb.toFixed(0).padStart(16)}`);
+      const key = `${size}_${fusion === "hypergraph" ? "hypergraph" : "attention"}`;
+      figures[`${key}_ms`] = Math.round(r.msPerStep);
+      figures[`${key}_peak_rss_mb`] = Math.round(r.peakRssMb);
+      figures[`${key}_peak_tensor_mb`] = Math.round(r.peakTensorMb);
+    }
+    figures[`${size}_hypergraph_over_attention`] = Math.round(((figures[`${size}_hypergraph_ms`] as number) / (figures[`${size}_attention_ms`] as number)) * 100) / 100;
+  }
+  console.log(JSON.stringify(figures));
+}
+
+await main();

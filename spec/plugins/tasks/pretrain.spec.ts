@@ -1,0 +1,157 @@
+import assert from "node:assert/strict";
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import {
+  assertNoTensorLeak,
+  buildPretrainModel,
+  createLogger,
+  prepareRun,
+  PretrainStep,
+  Rng,
+  tf,
+  Tokenizer,
+  Trainer,
+  OptimConfig,
+} from "../../../core/index.ts";
+import { runCli } from "../../../core/cli/main.ts";
+import { builtinRegistry } from "../../../plugins/index.ts";
+import { tempDir, useTestBackend } from "../../helpers.ts";
+
+const quiet = createLogger({ level: "error" });
+
+function tinyConfig(dir: string, fusion: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return {
+    name: "tiny",
+    seed: 7,
+    backend: "auto",
+    runs: join(dir, "runs"),
+    tokenizer: { name: "wordpiece", vocab: join(dir, "synth", "vocab.txt"), maxLength: 24 },
+    model: {
+      vision: { name: "vit", imageSize: 16, patch: 8, width: 16, depth: 1, heads: 2 },
+      text: { name: "bert", vocab: 64, width: 16, layers: 1, heads: 2, intermediate: 32, maxPositions: 32 },
+      fusion: { heads: 2, intermediate: 32, layers: 1, ...fusion },
+    },
+    objectives: [{ name: "itc", queue: 16, embedDim: 8 }, { name: "itm" }, { name: "mlm" }],
+    task: { name: "pretrain", epochs: 1, checkpointEvery: 2, keepCheckpoints: 5, logEvery: 1, evalMaxImages: 16 },
+    data: {
+      synth: { out: join(dir, "synth"), train: 48, val: 0, test: 16, pairs: 0, imageSize: 24 },
+      train: join(dir, "synth", "train-000000.tar"),
+      test: join(dir, "synth", "test-000000.tar"),
+      batchSize: 8,
+      workers: 0,
+      shuffle: 16,
+      image: { size: 16 },
+    },
+    optim: { lr: 1e-3, warmupSteps: 1, warmupLr: 1e-4 },
+    ...extra,
+  };
+}
+
+async function cli(...argv: string[]) {
+  const lines: string[] = [];
+  const code = await runCli(argv, { out: (l) => lines.push(l), log: quiet });
+  return { code, out: lines.join("\n") };
+}
+
+function losses(file: string): Record<string, number>[] {
+  return readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
+}
+
+describe("plugins/tasks/pretrain", function () {
+  this.timeout(300000);
+  let tmp: ReturnType<typeof tempDir>;
+  before(async () => {
+    tmp = tempDir();
+    await useTestBackend();
+  });
+  after(async () => {
+    tmp.cleanup();
+    await useTestBackend();
+  });
+
+  it("trains end to end (hypergraph fusion), writes metrics, checkpoints, loss curve and a summary with retrieval", async () => {
+    const cfgFile = join(tmp.path, "tiny.yaml");
+    writeFileSync(cfgFile, stringify(tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 })));
+    const r = await cli("train", "--config", cfgFile);
+    assert.equal(r.code, 0, r.out);
+    const run = join(tmp.path, "runs", "tiny");
+    for (const f of ["config.yaml", "metrics.jsonl", "loss.png", "summary.json", "summary.md", "checkpoints/latest.json"]) assert.ok(existsSync(join(run, f)), f);
+    const rows = losses(join(run, "metrics.jsonl"));
+    assert.equal(rows.length, 6, "48 samples / batch 8 = 6 steps");
+    for (const row of rows) for (const k of ["loss", "itc", "itm", "mlm", "lr"]) assert.ok(Number.isFinite(row[k]), `${k} at step ${row.step}`);
+    const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as { retrieval: { n: number; chance: { r1: number } }; steps: number };
+    assert.equal(summary.steps, 6);
+    assert.equal(summary.retrieval.n, 16);
+    assert.equal(summary.retrieval.chance.r1, 100 / 16);
+    const again = await cli("train", "--config", cfgFile);
+    assert.equal(again.code, 2);
+    assert.match(again.out, /already holds a run; --resume continues it, --fresh starts over/);
+  });
+
+  it("resume continues the same trajectory: 2 + resume + 4 steps give the losses of 6 uninterrupted steps", async () => {
+    const cfg = tinyConfig(tmp.path, { name: "cross-attention" }, { name: "full" });
+    const full = join(tmp.path, "full.yaml");
+    writeFileSync(full, stringify(cfg));
+    assert.equal((await cli("train", "--config", full)).code, 0);
+    const runA = join(tmp.path, "runs", "full");
+    // a run that stopped after step 2: its folder holds just the step-2 checkpoint
+    const runB = join(tmp.path, "runs", "part");
+    mkdirSync(join(runB, "checkpoints"), { recursive: true });
+    cpSync(join(runA, "checkpoints", "step-0000002"), join(runB, "checkpoints", "step-0000002"), { recursive: true });
+    writeFileSync(join(runB, "checkpoints", "latest.json"), JSON.stringify({ step: 2, dir: join(runB, "checkpoints", "step-0000002") }));
+    const part = join(tmp.path, "part.yaml");
+    writeFileSync(part, stringify({ ...cfg, name: "part" }));
+    const r = await cli("train", "--config", part, "--resume");
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /resumed from .*step-0000002 \(step 2, epoch 0\)/);
+    const a = losses(join(runA, "metrics.jsonl")).slice(2);
+    const b = losses(join(runB, "metrics.jsonl"));
+    assert.deepEqual(b.map((x) => x.step), [3, 4, 5, 6]);
+    for (let i = 0; i < a.length; i++) {
+      for (const k of ["loss", "itc", "itm", "mlm"]) assert.ok(Math.abs(a[i][k] - b[i][k]) <= 1e-5, `step ${a[i].step} ${k}: ${a[i][k]} vs ${b[i][k]}`);
+    }
+  });
+
+  it("memory stays flat over 20 training steps (hypergraph fusion, all three objectives)", async () => {
+    const cfg = tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 });
+    const { scope } = await prepareRun(builtinRegistry(), cfg, { log: quiet });
+    const tok = scope.resolve(Tokenizer);
+    const model = buildPretrainModel(scope, { embedDim: 8, queueSize: 16, momentum: 0.995, temp: 0.07 });
+    const rng = new Rng(3);
+    const trainer = new Trainer(model, [...model.trainable()], {
+      runDir: join(tmp.path, "runs", "mem"),
+      optim: OptimConfig.parse({ warmupSteps: 2 }),
+      totalSteps: 1000,
+      checkpointEvery: 0,
+      keepCheckpoints: 1,
+      logEvery: 1000,
+      log: quiet,
+      rng,
+      config: {},
+    });
+    const vars = [...model.trainable()];
+    const ids = tf.tensor2d(Array.from({ length: 8 * 6 }, (_, i) => (i % 6 === 0 ? tok.special.cls : 5 + (i % 20))), [8, 6], "int32");
+    const mask = tf.ones([8, 6], "int32");
+    const images = tf.randomNormal([8, 3, 16, 16], 0, 1, "float32", 1);
+    await assertNoTensorLeak(() => {
+      trainer.beginMicroStep();
+      const step = new PretrainStep(model, { images, ids, mask }, { alpha: 0.4, rng, special: tok.special, vocabSize: tok.vocabSize, mlmProbability: 0.3, needs: { itc: true, itm: true, mlm: true } });
+      step.prepare();
+      const { value, grads } = tf.variableGrads(() => {
+        const l = tf.addN([step.itcLoss(), step.itmLoss(), step.mlmLoss()]) as tf.Scalar;
+        step.endPass();
+        return l;
+      }, vars.map(([, v]) => v));
+      const loss = value.dataSync()[0];
+      value.dispose();
+      const byName: Record<string, tf.Tensor> = {};
+      for (const [n, v] of vars) byName[n] = grads[v.name];
+      step.finish();
+      trainer.addMicroStep({ loss, parts: {}, grads: byName }, 8, null);
+    }, 20, 2);
+    tf.dispose([ids, mask, images]);
+    trainer.dispose();
+    model.dispose();
+  });
+});
