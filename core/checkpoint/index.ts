@@ -2,3 +2,4 @@ export * from "./dtype.ts";
 export * from "./safetensors.ts";
 export * from "./state-dict.ts";
 export * from "./albef-names.ts";
+export * from "./pos-embed.ts";

@@ -9,6 +9,7 @@ import type { CliCommand, CliIo } from "../command.ts";
 import { parseCommandArgs, requireString } from "../args.ts";
 import { ConfigError, UsageError } from "../../errors.ts";
 import { albefNameMap, renameEntries } from "../../checkpoint/albef-names.ts";
+import { adaptPosEmbeds } from "../../checkpoint/pos-embed.ts";
 import { fromFloat32, fromInt, readSafetensors, type StoredTensor, toFloat32, toInt32, writeSafetensors } from "../../checkpoint/safetensors.ts";
 import { loadStateDict, moduleToStored } from "../../checkpoint/state-dict.ts";
 import { loadConfig } from "../../config/load.ts";
@@ -90,7 +91,9 @@ export async function referenceForward(
   };
   const model = buildPretrainModel(scope, opts);
   model.eval();
-  loadStateDict(model, renameEntries(weights.tensors, names.fromAlbef), { source: args.weights, ignore: (n) => n.endsWith("position_ids") });
+  // a checkpoint from another resolution gets its position embeddings interpolated, as ALBEF does
+  const renamed = adaptPosEmbeds(model, renameEntries(weights.tensors, names.fromAlbef));
+  loadStateDict(model, renamed, { source: args.weights, ignore: (n) => n.endsWith("position_ids") });
 
   const get = (k: string) => inputs.get(k);
   const must = (k: string) => {
