@@ -47,7 +47,7 @@ export interface ModelParts {
 
 /** x / max(‖x‖₂, 1e-12) along the last axis (PyTorch F.normalize). */
 export function l2normalize(x: Tensor): Tensor {
-  return tf.tidy(() => tf.div(x, tf.maximum(tf.norm(x, "euclidean", -1, true), 1e-12)));
+  return tf.tidy(() => tf.div(x, tf.maximum(tf.sqrt(tf.sum(tf.square(x), -1, true)), 1e-12)));
 }
 
 function pytorchLinear(inF: number, outF: number, rng: Rng): Linear {

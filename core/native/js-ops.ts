@@ -128,6 +128,7 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   [UnaryOp.relu]: (x) => (x > 0 || Number.isNaN(x) ? x : 0),
   [UnaryOp.abs]: Math.abs,
   [UnaryOp.reciprocal]: (x) => 1 / x,
+  [UnaryOp.floor]: Math.floor,
 };
 
 function binaryInner(op: BinaryOp, a: Float32Array, ao: number, sa: number, b: Float32Array, bo: number, sb: number, out: Float32Array, oo: number, n: number): void {

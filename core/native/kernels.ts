@@ -405,6 +405,44 @@ function segmentSumKernel(ctx: KernelContext): KernelFunc {
   };
 }
 
+// ---- top-k (the hypergraph's kNN): a k-slot insertion per row instead of sorting objects ------------
+
+function topKKernel(ctx: KernelContext): KernelFunc {
+  return (args: Args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { k } = args.attrs as unknown as { k: number; sorted: boolean };
+    if (!allFloat(x) || x.shape.length === 0) return ctx.stock(tf.TopK)(args);
+    const backend = args.backend as CpuBackendLike;
+    const v = values(backend, x);
+    const n = x.shape[x.shape.length - 1];
+    if (k > n) return ctx.stock(tf.TopK)(args);
+    const rows = n === 0 ? 0 : v.length / n;
+    const outV = new Float32Array(rows * k);
+    const outI = new Int32Array(rows * k);
+    for (let r = 0; r < rows; r++) {
+      const base = r * n;
+      const ob = r * k;
+      let filled = 0;
+      for (let j = 0; j < n; j++) {
+        const val = v[base + j];
+        // strictly greater moves ahead, so equal values keep the lower index first (tfjs's order)
+        if (filled === k && !(val > outV[ob + k - 1])) continue;
+        let pos = filled < k ? filled : k - 1;
+        while (pos > 0 && val > outV[ob + pos - 1]) {
+          outV[ob + pos] = outV[ob + pos - 1];
+          outI[ob + pos] = outI[ob + pos - 1];
+          pos--;
+        }
+        outV[ob + pos] = val;
+        outI[ob + pos] = j;
+        if (filled < k) filled++;
+      }
+    }
+    const shape = [...x.shape.slice(0, -1), k];
+    return [backend.makeTensorInfo(shape, "float32", outV), backend.makeTensorInfo(shape, "int32", outI as unknown as Float32Array)];
+  };
+}
+
 /** Every kernel polyalign replaces, by tfjs kernel name. */
 export function buildKernels(ctx: KernelContext): Map<string, KernelFunc> {
   return new Map<string, KernelFunc>([
@@ -417,6 +455,7 @@ export function buildKernels(ctx: KernelContext): Map<string, KernelFunc> {
     [tf.Maximum, binaryKernel(ctx, tf.Maximum, BinaryOp.max)],
     [tf.Minimum, binaryKernel(ctx, tf.Minimum, BinaryOp.min)],
     [tf.SquaredDifference, binaryKernel(ctx, tf.SquaredDifference, BinaryOp.sqdiff)],
+    [tf.Pow, binaryKernel(ctx, tf.Pow, BinaryOp.pow)],
     [tf.Exp, unaryKernel(ctx, tf.Exp, UnaryOp.exp)],
     [tf.Erf, unaryKernel(ctx, tf.Erf, UnaryOp.erf)],
     [tf.Tanh, unaryKernel(ctx, tf.Tanh, UnaryOp.tanh)],
@@ -429,6 +468,7 @@ export function buildKernels(ctx: KernelContext): Map<string, KernelFunc> {
     [tf.Relu, unaryKernel(ctx, tf.Relu, UnaryOp.relu)],
     [tf.Abs, unaryKernel(ctx, tf.Abs, UnaryOp.abs)],
     [tf.Reciprocal, unaryKernel(ctx, tf.Reciprocal, UnaryOp.reciprocal)],
+    [tf.Floor, unaryKernel(ctx, tf.Floor, UnaryOp.floor)],
     [tf.Transpose, transposeKernel(ctx)],
     [tf.Sum, reduceKernel(ctx, tf.Sum, ReduceOp.sum)],
     [tf.Mean, reduceKernel(ctx, tf.Mean, ReduceOp.sum, true)],
@@ -441,5 +481,6 @@ export function buildKernels(ctx: KernelContext): Map<string, KernelFunc> {
     [tf.Concat, concatKernel(ctx)],
     [tf.GatherV2, gatherKernel(ctx)],
     [tf.UnsortedSegmentSum, segmentSumKernel(ctx)],
+    [tf.TopK, topKKernel(ctx)],
   ]);
 }

@@ -19,6 +19,7 @@ export const UnaryOp = {
   relu: 9,
   abs: 10,
   reciprocal: 11,
+  floor: 12,
 } as const;
 export type UnaryOp = (typeof UnaryOp)[keyof typeof UnaryOp];
 

@@ -26,7 +26,7 @@ export interface HyperedgeOptions {
 
 /** x / max(‖x‖₂, 1e-6) per token. */
 export function normalizeTokens(x: Tensor): Tensor {
-  return tf.tidy(() => tf.div(x, tf.maximum(tf.norm(x, "euclidean", -1, true), 1e-6)));
+  return tf.tidy(() => tf.div(x, tf.maximum(tf.sqrt(tf.sum(tf.square(x), -1, true)), 1e-6)));
 }
 
 const BIG = 1e9;
@@ -49,7 +49,7 @@ export function knnIncidence(xn: Tensor, mask: Tensor, k: number, modality?: Ten
     const pick = (scores: Tensor, count: number) => {
       if (count <= 0) return tf.zeros([b, n, n]);
       const idx = tf.topk(scores, Math.min(count, n)).indices;
-      return tf.minimum(tf.sum(tf.oneHot(idx, n), 2), 1);
+      return tf.minimum(tf.sum(tf.oneHot(idx, n, 1, 0, "float32"), 2), 1);
     };
     let ht: Tensor;
     if (mode === "joint" || !modality) {
@@ -96,7 +96,7 @@ function randomSeeds(xn: Tensor, mask: Tensor, c: number, seed: number): Tensor 
     const [b, n] = mask.shape as [number, number];
     const score = tf.add(tf.mul(tf.randomUniform([b, n], 0, 1, "float32", seed), mask), tf.mul(tf.sub(mask, 1), 2));
     const idx = tf.topk(score, Math.min(c, n)).indices;
-    return tf.matMul(tf.oneHot(idx, n), xn);
+    return tf.matMul(tf.oneHot(idx, n, 1, 0, "float32"), xn);
   });
 }
 
@@ -108,7 +108,7 @@ export function kmeansIncidence(xn: Tensor, mask: Tensor, c: number, iterations:
     const m3 = tf.reshape(mask, [b, n, 1]);
     const assign = (cent: Tensor) => {
       const cn = normalizeTokens(cent);
-      return tf.mul(tf.oneHot(tf.argMax(tf.matMul(xn, cn, false, true), 2), c), m3);
+      return tf.mul(tf.oneHot(tf.argMax(tf.matMul(xn, cn, false, true), 2), c, 1, 0, "float32"), m3);
     };
     for (let t = 0; t < iterations; t++) {
       const next = tf.tidy(() => {

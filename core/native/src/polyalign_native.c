@@ -259,7 +259,7 @@ static napi_value binary(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-enum { U_EXP = 0, U_ERF, U_TANH, U_NEG, U_SQUARE, U_RSQRT, U_SQRT, U_LOG, U_SIGMOID, U_RELU, U_ABS, U_RECIPROCAL };
+enum { U_EXP = 0, U_ERF, U_TANH, U_NEG, U_SQUARE, U_RSQRT, U_SQRT, U_LOG, U_SIGMOID, U_RELU, U_ABS, U_RECIPROCAL, U_FLOOR };
 
 /* unary(op, x, out) over contiguous arrays of equal length */
 static napi_value unary(napi_env env, napi_callback_info info) {
@@ -287,6 +287,7 @@ static napi_value unary(napi_env env, napi_callback_info info) {
     case U_RELU: for (size_t i = 0; i < n; i++) O[i] = X[i] > 0 ? X[i] : (isnan(X[i]) ? X[i] : 0.0f); break;
     case U_ABS: for (size_t i = 0; i < n; i++) O[i] = fabsf(X[i]); break;
     case U_RECIPROCAL: for (size_t i = 0; i < n; i++) O[i] = 1.0f / X[i]; break;
+    case U_FLOOR: for (size_t i = 0; i < n; i++) O[i] = floorf(X[i]); break;
     default: FAIL("unary: unknown op");
   }
   return NULL;

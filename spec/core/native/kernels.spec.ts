@@ -240,6 +240,7 @@ for (const impl of OPS) {
         ["relu", tf.relu, false],
         ["abs", tf.abs, false],
         ["reciprocal", tf.reciprocal, true],
+        ["floor", tf.floor, false],
       ];
       let seed = 100;
       for (const [name, f, pos] of cases) {
@@ -292,6 +293,8 @@ for (const impl of OPS) {
         checkGrads(`softmax [${shape}]`, (x) => tf.softmax(x), () => [randn(shape, s0, 3)]);
         checkGrads(`logSoftmax [${shape}]`, (x) => tf.logSoftmax(x), () => [randn(shape, s0 + 1, 3)]);
       }
+      check("pow with a scalar exponent", () => tf.pow(positive([3, 4], 498), tf.scalar(2.5)));
+      check("norm (pow inside)", () => tf.norm(randn([3, 4], 497), "euclidean", -1, true));
       check("softmax with -1e4 masked logits", () => tf.softmax(tf.add(randn([2, 5], 499), tf.tensor1d([0, 0, -10000, 0, -10000]))));
     });
 
@@ -337,6 +340,13 @@ for (const impl of OPS) {
       } finally {
         uninstallKernels();
       }
+    });
+
+    it("topk: values and indices, ties toward the lower index, k = n and k = 1", () => {
+      check("topk [3,7] k=3", () => { const r = tf.topk(randn([3, 7], 800), 3); return [r.values, r.indices]; });
+      check("topk [2,2,9] k=9", () => { const r = tf.topk(randn([2, 2, 9], 801), 9); return [r.values, r.indices]; });
+      check("topk k=1", () => { const r = tf.topk(randn([5, 4], 802), 1); return [r.values, r.indices]; });
+      check("topk ties", () => { const r = tf.topk(tf.tensor2d([[1, 3, 3, 2, 3, 0]]), 4); return [r.values, r.indices]; });
     });
 
     it("int32 and bool inputs go to the stock kernels", () => {
