@@ -4,18 +4,13 @@
  * and k-means over the image and text tokens — tie many entities at once,
  * fused with attention per token. Defaults are the decisions recorded in
  * hypergraph-reference.md. With `hypergraphLayers: []` and `attention: cross`
- * it is exactly ALBEF's fusion (the paper's ablation baseline).
+ * it is exactly ALBEF's fusion (the paper's ablation baseline). (Same folder,
+ * same plugin family: the fusion plugins share their option schemas.)
  */
 import { z } from "zod";
+import { FusionBaseConfig } from "./cross-attention.ts";
 
-export const HypergraphFusionConfig = z.strictObject({
-  layers: z.number().int().nonnegative().default(6),
-  heads: z.number().int().positive().default(12),
-  width: z.number().int().positive().optional(),
-  visionWidth: z.number().int().positive().optional(),
-  intermediate: z.number().int().positive().optional(),
-  eps: z.number().positive().default(1e-12),
-  dropout: z.number().min(0).lt(1).default(0.1),
+export const HypergraphFusionConfig = FusionBaseConfig.extend({
   /** attention beside the branch: ALBEF's cross-attention, or self-attention over [image; text] */
   attention: z.enum(["cross", "merged"]).default("cross"),
   /** 0-based layers carrying the branch; default: every layer */
@@ -40,15 +35,7 @@ export const HypergraphFusionConfig = z.strictObject({
 });
 export type HypergraphFusionConfig = z.output<typeof HypergraphFusionConfig>;
 
-export const MergedAttentionConfig = z.strictObject({
-  layers: z.number().int().nonnegative().default(6),
-  heads: z.number().int().positive().default(12),
-  width: z.number().int().positive().optional(),
-  visionWidth: z.number().int().positive().optional(),
-  intermediate: z.number().int().positive().optional(),
-  eps: z.number().positive().default(1e-12),
-  dropout: z.number().min(0).lt(1).default(0.1),
-});
+export const MergedAttentionConfig = FusionBaseConfig;
 export type MergedAttentionConfig = z.output<typeof MergedAttentionConfig>;
 
 /** The core LayeredFusion options for a hypergraph config. */

@@ -1,5 +1,5 @@
 import { Fusion, LayeredFusion, type PluginRegistry, resolveFusionDims } from "../../core/index.ts";
-import { CrossAttentionConfig, CrossAttentionFusion } from "./cross-attention.ts";
+import { CrossAttentionConfig } from "./cross-attention.ts";
 import { HypergraphFusionConfig, layeredFusionOptions, MergedAttentionConfig } from "./hypergraph.ts";
 
 export function registerFusion(registry: PluginRegistry): void {
@@ -8,7 +8,12 @@ export function registerFusion(registry: PluginRegistry): void {
     name: "cross-attention",
     schema: CrossAttentionConfig,
     description: "ALBEF fusion: self-attention, cross-attention to image tokens, FFN",
-    create: (cfg, ctx) => new CrossAttentionFusion(cfg, resolveFusionDims(cfg, ctx), ctx.rng),
+    create: (cfg, ctx) =>
+      new LayeredFusion(
+        layeredFusionOptions(HypergraphFusionConfig.parse({ ...cfg, attention: "cross", hypergraphLayers: [] })),
+        resolveFusionDims(cfg, ctx),
+        ctx.rng,
+      ),
   });
   registry.registerPlugin({
     kind: Fusion,

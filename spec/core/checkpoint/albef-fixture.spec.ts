@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   albefNameMap,
+  LayeredFusion,
   loadStateDict,
   readSafetensors,
   renameEntries,
@@ -19,7 +20,7 @@ import {
 } from "../../../core/index.ts";
 import { BertTextEncoder, BertConfig } from "../../../plugins/encoders/bert.ts";
 import { VitEncoder, VitConfig } from "../../../plugins/encoders/vit.ts";
-import { CrossAttentionFusion, CrossAttentionConfig } from "../../../plugins/fusion/cross-attention.ts";
+import { HypergraphFusionConfig, layeredFusionOptions } from "../../../plugins/fusion/hypergraph.ts";
 import { maxAbsDiff, sharedPathOrSkip, useTestBackend } from "../../helpers.ts";
 
 describe("ALBEF tiny fixture (../shared/fixtures/albef-tiny)", function () {
@@ -60,7 +61,8 @@ describe("ALBEF tiny fixture (../shared/fixtures/albef-tiny)", function () {
       BertConfig.parse({ vocab: 1024, width: 64, layers: 2, heads: 2, intermediate: 256, maxPositions: 64 }),
       rng,
     ).eval();
-    const fusion = new CrossAttentionFusion(CrossAttentionConfig.parse({ layers: 2, heads: 2 }), { width: 64, visionWidth: 64, intermediate: 256 }, rng).eval();
+    const fusionCfg = layeredFusionOptions(HypergraphFusionConfig.parse({ layers: 2, heads: 2, hypergraphLayers: [] }));
+    const fusion = new LayeredFusion(fusionCfg, { width: 64, visionWidth: 64, intermediate: 256 }, rng).eval();
 
     const names = albefNameMap(2);
     const vitReport = loadStateDict(vit, selectPrefix(weights.tensors, "visual_encoder."));
