@@ -80,6 +80,8 @@ describe("plugins/tasks/pretrain", function () {
     const rows = losses(join(run, "metrics.jsonl"));
     assert.equal(rows.length, 6, "48 samples / batch 8 = 6 steps");
     for (const row of rows) for (const k of ["loss", "itc", "itm", "mlm", "lr"]) assert.ok(Number.isFinite(row[k]), `${k} at step ${row.step}`);
+    const bimodal = rows[0].bimodal_fraction_layer0;
+    assert.ok(bimodal >= 0 && bimodal <= 1, `the bimodal-hyperedge fraction is logged (${bimodal})`);
     const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as { retrieval: { n: number; chance: { r1: number } }; steps: number };
     assert.equal(summary.steps, 6);
     assert.equal(summary.retrieval.n, 16);
