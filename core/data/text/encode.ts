@@ -2,7 +2,7 @@
  * From per-text token ids to a padded batch: special tokens, truncation
  * (specials counted), padding to the longest text or to `maxLength`, masks.
  */
-import type { EncodedText, SpecialTokenIds } from "../../registry/kinds.ts";
+import type { EncodedText, SpecialTokenIds, Tokenizer } from "../../registry/kinds.ts";
 
 export interface BatchEncodeOptions {
   maxLength?: number;
@@ -24,4 +24,27 @@ export function encodeBatch(pieces: readonly number[][], special: SpecialTokenId
     mask.fill(1, b * length, b * length + r.length);
   });
   return { ids, mask, batch: rows.length, length };
+}
+
+/**
+ * What every subword tokenizer shares: from per-text pieces to a padded batch
+ * ([CLS] first, [SEP] unless in ALBEF mode, truncated to maxLength).
+ */
+export abstract class PieceTokenizer implements Tokenizer {
+  abstract readonly vocabSize: number;
+  abstract readonly special: SpecialTokenIds;
+
+  constructor(protected readonly batchDefaults: { maxLength: number; albef: boolean }) {}
+
+  /** Subword ids of one text, without special tokens. */
+  abstract pieces(text: string): number[];
+  abstract decode(ids: readonly number[]): string;
+
+  encode(texts: readonly string[], o: { maxLength?: number; padTo?: "longest" | "max" } = {}): EncodedText {
+    return encodeBatch(texts.map((t) => this.pieces(t)), this.special, {
+      maxLength: o.maxLength ?? this.batchDefaults.maxLength,
+      padTo: o.padTo,
+      appendSep: !this.batchDefaults.albef,
+    });
+  }
 }

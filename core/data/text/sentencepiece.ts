@@ -6,8 +6,8 @@
 import { readFileSync } from "node:fs";
 import sentencepiece from "sentencepiece-js";
 import { PolyalignError } from "../../errors.ts";
-import type { EncodedText, SpecialTokenIds, Tokenizer } from "../../registry/kinds.ts";
-import { encodeBatch } from "./encode.ts";
+import type { SpecialTokenIds } from "../../registry/kinds.ts";
+import { PieceTokenizer } from "./encode.ts";
 
 export interface SentencePieceOptions {
   model: string;
@@ -77,13 +77,14 @@ interface Processor {
   decodeIds(ids: number[]): string;
 }
 
-export class SentencePieceTokenizer implements Tokenizer {
+export class SentencePieceTokenizer extends PieceTokenizer {
   readonly vocabSize: number;
   readonly special: SpecialTokenIds;
   private sp: Processor | null = null;
 
   /** Reads the piece table now; the WebAssembly processor loads in `init()`. */
   constructor(readonly opts: SentencePieceOptions) {
+    super(opts);
     let bytes: Uint8Array;
     try {
       bytes = readFileSync(opts.model);
@@ -116,14 +117,6 @@ export class SentencePieceTokenizer implements Tokenizer {
 
   pieces(text: string): number[] {
     return this.processor().encodeIds(this.opts.lowercase ? text.toLowerCase() : text);
-  }
-
-  encode(texts: readonly string[], o: { maxLength?: number; padTo?: "longest" | "max" } = {}): EncodedText {
-    return encodeBatch(texts.map((t) => this.pieces(t)), this.special, {
-      maxLength: o.maxLength ?? this.opts.maxLength,
-      padTo: o.padTo,
-      appendSep: !this.opts.albef,
-    });
   }
 
   decode(ids: readonly number[]): string {

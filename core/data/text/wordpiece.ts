@@ -7,8 +7,8 @@
 import { readFileSync } from "node:fs";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { PolyalignError } from "../../errors.ts";
-import type { EncodedText, SpecialTokenIds, Tokenizer } from "../../registry/kinds.ts";
-import { encodeBatch } from "./encode.ts";
+import type { SpecialTokenIds } from "../../registry/kinds.ts";
+import { PieceTokenizer } from "./encode.ts";
 
 export interface WordPieceOptions {
   /** vocab.txt or tokenizer.json */
@@ -37,13 +37,14 @@ function tokenizerJsonFromVocab(vocabText: string, lowercase: boolean): object {
   };
 }
 
-export class WordPieceTokenizer implements Tokenizer {
+export class WordPieceTokenizer extends PieceTokenizer {
   private readonly hf: HfTokenizer;
   readonly vocabSize: number;
   readonly special: SpecialTokenIds;
   private readonly vocab: Map<string, number>;
 
   constructor(readonly opts: WordPieceOptions) {
+    super(opts);
     let text: string;
     try {
       text = readFileSync(opts.vocab, "utf8");
@@ -71,14 +72,6 @@ export class WordPieceTokenizer implements Tokenizer {
   /** Word-piece ids of one text, without special tokens. */
   pieces(text: string): number[] {
     return this.hf.encode(text, { add_special_tokens: false }).ids;
-  }
-
-  encode(texts: readonly string[], o: { maxLength?: number; padTo?: "longest" | "max" } = {}): EncodedText {
-    return encodeBatch(texts.map((t) => this.pieces(t)), this.special, {
-      maxLength: o.maxLength ?? this.opts.maxLength,
-      padTo: o.padTo,
-      appendSep: !this.opts.albef,
-    });
   }
 
   decode(ids: readonly number[]): string {
