@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import type { CpuOps } from "./ops.ts";
 
-type AddonExports = Omit<CpuOps, "name">;
+type AddonExports = Omit<CpuOps, "name"> & { blas?: () => string };
 
 const ADDON_FILE = "build/Release/polyalign_native.node";
 
@@ -23,6 +23,8 @@ function candidates(): string[] {
 
 export interface AddonLoad {
   ops: CpuOps | null;
+  /** the sgemm the addon was built with: "openblas", or "builtin" (no OpenBLAS at build time) */
+  blas?: string;
   /** the file loaded, or why nothing was */
   detail: string;
 }
@@ -46,7 +48,7 @@ export function loadNativeOps(): AddonLoad {
     try {
       const require = createRequire(import.meta.url);
       const addon = require(file) as AddonExports;
-      cached = { ops: { name: "native", ...bindAll(addon) }, detail: file };
+      cached = { ops: { name: "native", ...bindAll(addon) }, detail: file, blas: addon.blas?.() ?? "openblas" };
       return cached;
     } catch (e) {
       tried.push(`${file}: ${(e as Error).message.split("\n")[0]}`);

@@ -7,7 +7,11 @@
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
+#ifdef POLYALIGN_HAVE_CBLAS
 #include <cblas.h>
+extern void openblas_set_num_threads(int);
+extern int openblas_get_num_threads(void);
+#endif
 #include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
@@ -30,8 +34,33 @@
     return NULL;                                   \
   } while (0)
 
-extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
+#ifndef POLYALIGN_HAVE_CBLAS
+/*
+ * Without OpenBLAS: a plain C sgemm (row-major, C = op(A)·op(B)), i-k-j order
+ * with op(B) packed row-major so the inner loop is contiguous and vectorises.
+ * Single-threaded; a fraction of OpenBLAS's speed, far above JS.
+ */
+static void builtin_sgemm(int ta, int tb, int m, int n, int k, const float* A, int lda, const float* B, int ldb, float* C, int ldc) {
+  float* Bp = (float*)malloc((size_t)k * n * sizeof(float));
+  if (!Bp) return;
+  for (int p = 0; p < k; p++)
+    for (int j = 0; j < n; j++) Bp[(size_t)p * n + j] = tb ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+  for (int i = 0; i < m; i++) {
+    float* c = C + (size_t)i * ldc;
+    for (int j = 0; j < n; j++) c[j] = 0.0f;
+    for (int p = 0; p < k; p++) {
+      const float a = ta ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+      if (a == 0.0f) continue;
+      const float* b = Bp + (size_t)p * n;
+      for (int j = 0; j < n; j++) c[j] += a * b[j];
+    }
+  }
+  free(Bp);
+}
+static int builtin_threads = 1;
+static void openblas_set_num_threads(int n) { builtin_threads = n; }
+static int openblas_get_num_threads(void) { return 1; }
+#endif
 
 typedef struct {
   void* data;
@@ -62,6 +91,18 @@ static napi_value set_threads(napi_env env, napi_callback_info info) {
   if (argc < 1 || !get_i64(env, argv[0], &n) || n < 1 || n > 1024) FAIL("setThreads(n): n must be 1..1024");
   openblas_set_num_threads((int)n);
   return NULL;
+}
+
+/* "openblas" or "builtin": which sgemm this build uses */
+static napi_value blas_name(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+#ifdef POLYALIGN_HAVE_CBLAS
+  CHECK(napi_create_string_utf8(env, "openblas", NAPI_AUTO_LENGTH, &r));
+#else
+  CHECK(napi_create_string_utf8(env, "builtin", NAPI_AUTO_LENGTH, &r));
+#endif
+  return r;
 }
 
 static napi_value get_threads(napi_env env, napi_callback_info info) {
@@ -113,8 +154,12 @@ static napi_value gemm_batched(napi_env env, napi_callback_info info) {
   int lda = ta ? (int)m : (int)k;
   int ldb = tb ? (int)k : (int)n;
   for (size_t i = 0; i < batch; i++) {
+#ifdef POLYALIGN_HAVE_CBLAS
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
                 1.0f, A + aoff[i], lda, B + boff[i], ldb, 0.0f, out + i * (size_t)(m * n), (int)n);
+#else
+    builtin_sgemm(ta, tb, (int)m, (int)n, (int)k, A + aoff[i], lda, B + boff[i], ldb, out + i * (size_t)(m * n), (int)n);
+#endif
   }
   return NULL;
 }
@@ -504,6 +549,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_default, NULL},
+      {"blas", NULL, blas_name, NULL, NULL, NULL, napi_default, NULL},
       {"gemmBatched", NULL, gemm_batched, NULL, NULL, NULL, napi_default, NULL},
       {"binary", NULL, binary, NULL, NULL, NULL, napi_default, NULL},
       {"unary", NULL, unary, NULL, NULL, NULL, napi_default, NULL},
