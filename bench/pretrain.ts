@@ -5,6 +5,11 @@
  * cross-attention fusion and with the hypergraph fusion. Random inputs; the
  * base model runs at a small batch on a CPU. Last line: one JSON object.
  *
+ * "peak tensors" is tfjs' own count (tf.memory().numBytes), which counts every
+ * view of a buffer — reshapes, the clones the tape saves for backward — so it
+ * overstates the distinct bytes (about 2x for a ViT block); peak RSS is what
+ * the machine pays.
+ *
  * Options: --steps N (default 5 tiny / 2 base), --sizes tiny,base, --batch-base N (default 2)
  */
 import { buildPretrainModel, createLogger, OptimConfig, prepareRun, PretrainStep, Rng, tf, Trainer } from "../core/index.ts";

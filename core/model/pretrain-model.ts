@@ -130,9 +130,7 @@ export class PretrainModel extends Module {
 
   /** θ_m ← m·θ_m + (1 − m)·θ for every online/momentum pair. */
   momentumUpdate(m = this.opts.momentum): void {
-    tf.tidy(() => {
-      for (const [p, pm] of this.pairs) pm.assign(tf.add(tf.mul(pm, m), tf.mul(p, 1 - m)));
-    });
+    for (const [p, pm] of this.pairs) tf.tidy(() => pm.assign(tf.add(tf.mul(pm, m), tf.mul(p, 1 - m))));
   }
 
   clampTemp(): void {

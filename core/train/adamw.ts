@@ -57,17 +57,19 @@ export class AdamW {
     this.step++;
     const bc1 = 1 - this.beta1 ** this.step;
     const bc2 = 1 - this.beta2 ** this.step;
-    tf.tidy(() => {
-      for (const s of this.slots) {
-        const g = grads[s.name];
-        if (!g) continue;
+    // One tidy per parameter: a single tidy around the loop would hold every
+    // temporary of every parameter (~10x the model size) until the end.
+    for (const s of this.slots) {
+      const g = grads[s.name];
+      if (!g) continue;
+      tf.tidy(() => {
         if (s.decay && this.opts.weightDecay > 0) s.param.assign(tf.mul(s.param, 1 - lr * this.opts.weightDecay));
         s.m.assign(tf.add(tf.mul(s.m, this.beta1), tf.mul(g, 1 - this.beta1)));
         s.v.assign(tf.add(tf.mul(s.v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
         const denom = tf.add(tf.div(tf.sqrt(s.v), Math.sqrt(bc2)), this.eps);
         s.param.assign(tf.sub(s.param, tf.mul(tf.div(s.m, denom), lr / bc1)));
-      }
-    });
+      });
+    }
   }
 
   /** Moments as stored tensors (`m.<name>`, `v.<name>`) plus the step count. */

@@ -127,7 +127,7 @@ export class Trainer {
       if (acc > 1) g = Object.fromEntries(Object.entries(g).map(([k, v]) => [k, tf.div(v, acc)]));
       const norm = Math.sqrt(
         Object.values(g)
-          .map((v) => tf.sum(tf.square(v)).dataSync()[0])
+          .map((v) => tf.tidy(() => tf.sum(tf.square(v)).dataSync()[0]))
           .reduce((a, b) => a + b, 0),
       );
       if (!Number.isFinite(norm)) return { g, norm };
