@@ -156,4 +156,16 @@ describe("plugins/tasks/pretrain", function () {
     trainer.dispose();
     model.dispose();
   });
+
+  it("the momentum update frees its temporaries parameter by parameter (peak below one model copy; all at once would be two)", async () => {
+    const cfg = tinyConfig(tmp.path, { name: "cross-attention" });
+    const { scope } = await prepareRun(builtinRegistry(), cfg, { log: quiet });
+    const model = buildPretrainModel(scope, { embedDim: 8, queueSize: 16, momentum: 0.995, temp: 0.07 });
+    const modelBytes = [...model.trainable()].reduce((a, [, v]) => a + v.size * 4, 0);
+    const start = tf.memory().numBytes;
+    const profile = await tf.profile(() => model.momentumUpdate());
+    assert.ok(profile.peakBytes - start < modelBytes, `peak extra ${profile.peakBytes - start} B, model ${modelBytes} B`);
+    assert.equal(tf.memory().numBytes, start);
+    model.dispose();
+  });
 });
