@@ -68,6 +68,7 @@ function bindAll(addon: AddonExports): AddonExports {
     reduceCols: addon.reduceCols,
     softmax: addon.softmax,
     addBias: addon.addBias,
+    adamw: addon.adamw,
     setThreads: addon.setThreads,
     getThreads: addon.getThreads,
   };

@@ -286,6 +286,19 @@ export function createJsOps(): CpuOps {
       const n = bias.length;
       for (let r = 0; r < x.length; r += n) for (let j = 0; j < n; j++) x[r + j] += bias[j];
     },
+    adamw(p, m, v, g, pOut, mOut, vOut, coeffs) {
+      const f = Math.fround;
+      const [decay, b1, omb1, b2, omb2, sqrtBc2, eps, step] = coeffs;
+      for (let i = 0; i < p.length; i++) {
+        const pd = f(p[i] * decay);
+        const mi = f(f(m[i] * b1) + f(g[i] * omb1));
+        const vi = f(f(v[i] * b2) + f(f(g[i] * g[i]) * omb2));
+        const denom = f(f(f(Math.sqrt(vi)) / sqrtBc2) + eps);
+        mOut[i] = mi;
+        vOut[i] = vi;
+        pOut[i] = f(pd - f(f(mi / denom) * step));
+      }
+    },
     setThreads() {
       /* single-threaded */
     },

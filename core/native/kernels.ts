@@ -11,7 +11,7 @@ import { broadcastStrides, collapseStrided, collapseTranspose, sizeOf } from "./
 type TensorInfo = tf.TensorInfo;
 type KernelFunc = tf.KernelFunc;
 
-interface CpuBackendLike {
+export interface CpuBackendLike {
   data: { get(dataId: object): { values: unknown } };
   makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): TensorInfo;
   disposeIntermediateTensorInfo(t: TensorInfo): void;
@@ -26,7 +26,7 @@ export interface KernelContext {
 
 type Args = Parameters<KernelFunc>[0];
 
-function values(backend: CpuBackendLike, t: TensorInfo): Float32Array {
+export function values(backend: CpuBackendLike, t: TensorInfo): Float32Array {
   const v = backend.data.get(t.dataId).values;
   // A float32 tensor can share an Int32Array with the int32 tensor it was cast from.
   return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);

@@ -54,6 +54,12 @@ export interface CpuOps {
   softmax(x: Float32Array, out: Float32Array, rows: number, n: number): void;
   /** x [rows, bias.length] += bias, in place */
   addBias(x: Float32Array, bias: Float32Array): void;
+  /**
+   * One AdamW step, PyTorch's order: p·decay, m = b1·m + (1−b1)·g, v = b2·v + (1−b2)·g²,
+   * out = p·decay − (m / (√v / √bc2 + eps))·lrOverBc1. Inputs are read, outputs written
+   * (all of one length); `coeffs` = [decay, b1, 1−b1, b2, 1−b2, √bc2, eps, lrOverBc1].
+   */
+  adamw(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array, coeffs: Float32Array): void;
   setThreads(n: number): void;
   getThreads(): number;
 }

@@ -8,6 +8,9 @@ import { tf, type Variable } from "../tensor/tf.ts";
 import type { StoredTensor } from "../checkpoint/safetensors.ts";
 import { fromFloat32, toFloat32 } from "../checkpoint/safetensors.ts";
 import { CheckpointError } from "../errors.ts";
+import { activeKernels } from "../native/install.ts";
+import { type CpuBackendLike, values } from "../native/kernels.ts";
+import type { CpuOps } from "../native/ops.ts";
 
 export interface AdamWOptions {
   lr: number;
@@ -15,6 +18,8 @@ export interface AdamWOptions {
   beta1?: number;
   beta2?: number;
   eps?: number;
+  /** one fused pass per parameter with polyalign's CPU kernels when they are active (default true) */
+  fused?: boolean;
 }
 
 export function decays(name: string, shape: readonly number[]): boolean {
@@ -57,11 +62,16 @@ export class AdamW {
     this.step++;
     const bc1 = 1 - this.beta1 ** this.step;
     const bc2 = 1 - this.beta2 ** this.step;
+    const fused = this.opts.fused === false ? null : fusedOps();
     // One tidy per parameter: a single tidy around the loop would hold every
     // temporary of every parameter (~10x the model size) until the end.
     for (const s of this.slots) {
       const g = grads[s.name];
       if (!g) continue;
+      if (fused && g.dtype === "float32") {
+        this.fusedStep(fused, s, g, lr, bc1, bc2);
+        continue;
+      }
       tf.tidy(() => {
         if (s.decay && this.opts.weightDecay > 0) s.param.assign(tf.mul(s.param, 1 - lr * this.opts.weightDecay));
         s.m.assign(tf.add(tf.mul(s.m, this.beta1), tf.mul(g, 1 - this.beta1)));
@@ -70,6 +80,21 @@ export class AdamW {
         s.param.assign(tf.sub(s.param, tf.mul(tf.div(s.m, denom), lr / bc1)));
       });
     }
+  }
+
+  /** The same step as one pass over p, m, v, g (polyalign's CPU kernels): no temporaries. */
+  private fusedStep(ops: CpuOps, s: Slot, g: tf.Tensor, lr: number, bc1: number, bc2: number): void {
+    const backend = tf.backend() as unknown as CpuBackendLike;
+    const n = s.param.size;
+    const out = [new Float32Array(n), new Float32Array(n), new Float32Array(n)] as const;
+    const decay = s.decay && this.opts.weightDecay > 0 ? 1 - lr * this.opts.weightDecay : 1;
+    const coeffs = Float32Array.of(decay, this.beta1, 1 - this.beta1, this.beta2, 1 - this.beta2, Math.sqrt(bc2), this.eps, lr / bc1);
+    ops.adamw(values(backend, s.param), values(backend, s.m), values(backend, s.v), values(backend, g), out[0], out[1], out[2], coeffs);
+    tf.tidy(() => {
+      s.param.assign(tf.tensor(out[0], s.param.shape));
+      s.m.assign(tf.tensor(out[1], s.m.shape));
+      s.v.assign(tf.tensor(out[2], s.v.shape));
+    });
   }
 
   /** Moments as stored tensors (`m.<name>`, `v.<name>`) plus the step count. */
@@ -100,4 +125,10 @@ export class AdamW {
       s.v.dispose();
     }
   }
+}
+
+/** polyalign's kernel routines when they drive the active tfjs backend (cpu), else null. */
+function fusedOps(): CpuOps | null {
+  const k = activeKernels();
+  return k && tf.getBackend() === "cpu" ? k.ops : null;
 }

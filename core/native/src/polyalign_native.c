@@ -529,6 +529,38 @@ static napi_value add_bias(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* adamw(p, m, v, g, pOut, mOut, vOut, coeffs): one AdamW step in PyTorch's order (see ops.ts). */
+static napi_value adamw(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Array a[8];
+  int ok = argc >= 8;
+  for (int i = 0; ok && i < 8; i++) ok = get_array(env, argv[i], napi_float32_array, &a[i]);
+  for (int i = 1; ok && i < 7; i++) ok = a[i].length == a[0].length;
+  if (!ok || a[7].length < 8) FAIL("adamw(p, m, v, g, pOut, mOut, vOut, coeffs): 7 Float32Arrays of one length and 8 coefficients");
+  const float* P = (const float*)a[0].data;
+  const float* M = (const float*)a[1].data;
+  const float* V = (const float*)a[2].data;
+  const float* G = (const float*)a[3].data;
+  float* PO = (float*)a[4].data;
+  float* MO = (float*)a[5].data;
+  float* VO = (float*)a[6].data;
+  const float* c = (const float*)a[7].data;
+  const float decay = c[0], b1 = c[1], omb1 = c[2], b2 = c[3], omb2 = c[4], sqrt_bc2 = c[5], eps = c[6], step = c[7];
+  size_t n = a[0].length;
+  for (size_t i = 0; i < n; i++) {
+    float pd = P[i] * decay;
+    float mi = M[i] * b1 + G[i] * omb1;
+    float vi = V[i] * b2 + (G[i] * G[i]) * omb2;
+    float denom = sqrtf(vi) / sqrt_bc2 + eps;
+    MO[i] = mi;
+    VO[i] = vi;
+    PO[i] = pd - (mi / denom) * step;
+  }
+  return NULL;
+}
+
 /*
  * Kernel outputs are fresh Float32Arrays (calloc'd by the runtime). With
  * glibc's defaults, large blocks come from mmap and go back on free, so every
@@ -558,6 +590,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"reduceCols", NULL, reduce_cols, NULL, NULL, NULL, napi_default, NULL},
       {"softmax", NULL, softmax, NULL, NULL, NULL, napi_default, NULL},
       {"addBias", NULL, add_bias, NULL, NULL, NULL, napi_default, NULL},
+      {"adamw", NULL, adamw, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;

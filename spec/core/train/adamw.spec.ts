@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AdamW, decays, tf } from "../../../core/index.ts";
+import { activeKernels, AdamW, createJsOps, decays, installKernels, tf, toFloat32 } from "../../../core/index.ts";
 import { useTestBackend } from "../../helpers.ts";
 
 describe("core/train AdamW", () => {
@@ -23,6 +23,39 @@ describe("core/train AdamW", () => {
     assert.ok(Math.abs(got[1] - (-2 * 0.95 - 0.1)) < 1e-6);
     tf.dispose([p, g]);
     opt.dispose();
+  });
+
+  it("the fused kernel step (native and JS routines) equals the tfjs-op step over 5 steps, with and without decay", function () {
+    const kernels = activeKernels();
+    if (!kernels) this.skip();
+    const restore = kernels!.ops;
+    const run = (fused: boolean) => {
+      const params: [string, tf.Variable][] = [
+        ["a.weight", tf.variable(tf.randomNormal([7, 5], 0, 1, "float32", 1))],
+        ["a.bias", tf.variable(tf.randomNormal([5], 0, 1, "float32", 2))],
+      ];
+      const opt = new AdamW(params, { lr: 0.01, weightDecay: 0.1, fused });
+      for (let step = 0; step < 5; step++) {
+        const grads = { "a.weight": tf.randomNormal([7, 5], 0, 1, "float32", 10 + step), "a.bias": tf.randomNormal([5], 0, 1, "float32", 20 + step) };
+        opt.apply(grads, 0.01 * (step + 1));
+        tf.dispose(Object.values(grads));
+      }
+      const out = params.map(([, v]) => Float32Array.from(v.dataSync()));
+      const moments = [...opt.state().tensors.values()].map((t) => toFloat32(t));
+      tf.dispose(params.map(([, v]) => v));
+      opt.dispose();
+      return [...out, ...moments];
+    };
+    const reference = run(false);
+    try {
+      for (const ops of [restore, createJsOps()]) {
+        installKernels(ops);
+        const got = run(true);
+        got.forEach((arr, i) => arr.forEach((x, j) => assert.ok(Math.abs(x - reference[i][j]) <= 1e-6 * Math.max(1, Math.abs(reference[i][j])), `${ops.name} array ${i}[${j}]: ${x} vs ${reference[i][j]}`)));
+      }
+    } finally {
+      installKernels(restore);
+    }
   });
 
   it("peak memory of a step does not grow with the number of parameters (temporaries freed per parameter)", () => {
