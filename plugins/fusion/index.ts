@@ -1,4 +1,4 @@
-import { Fusion, LayeredFusion, type PluginRegistry, resolveFusionDims } from "../../core/index.ts";
+import { Fusion, LayeredFusion, type PluginContext, type PluginRegistry, resolveFusionDims } from "../../core/index.ts";
 import { CrossAttentionConfig } from "./cross-attention.ts";
 import { HypergraphFusionConfig, layeredFusionOptions, MergedAttentionConfig } from "./hypergraph.ts";
 
@@ -8,12 +8,7 @@ export function registerFusion(registry: PluginRegistry): void {
     name: "cross-attention",
     schema: CrossAttentionConfig,
     description: "ALBEF fusion: self-attention, cross-attention to image tokens, FFN",
-    create: (cfg, ctx) =>
-      new LayeredFusion(
-        layeredFusionOptions(HypergraphFusionConfig.parse({ ...cfg, attention: "cross", hypergraphLayers: [] })),
-        resolveFusionDims(cfg, ctx),
-        ctx.rng,
-      ),
+    create: (cfg, ctx) => attentionOnly(cfg, ctx, "cross"),
   });
   registry.registerPlugin({
     kind: Fusion,
@@ -27,11 +22,12 @@ export function registerFusion(registry: PluginRegistry): void {
     name: "merged-attention",
     schema: MergedAttentionConfig,
     description: "self-attention over the concatenation [image; text], FFN",
-    create: (cfg, ctx) =>
-      new LayeredFusion(
-        layeredFusionOptions(HypergraphFusionConfig.parse({ ...cfg, attention: "merged", hypergraphLayers: [] })),
-        resolveFusionDims(cfg, ctx),
-        ctx.rng,
-      ),
+    create: (cfg, ctx) => attentionOnly(cfg, ctx, "merged"),
   });
+}
+
+/** `cross-attention` and `merged-attention`: the layered fusion with no hypergraph layer. */
+function attentionOnly(cfg: Parameters<typeof resolveFusionDims>[0], ctx: PluginContext, attention: "cross" | "merged"): LayeredFusion {
+  const options = layeredFusionOptions(HypergraphFusionConfig.parse({ ...cfg, attention, hypergraphLayers: [] }));
+  return new LayeredFusion(options, resolveFusionDims(cfg, ctx), ctx.rng);
 }
