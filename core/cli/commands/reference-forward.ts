@@ -152,17 +152,21 @@ export async function referenceForward(
     byName[name] = grads[v.name];
     gradsOut.set(names.toAlbef(name), stored(grads[v.name]));
   }
-  // Extra ITM pairs, scored with the weights of this step (before the update).
+  // The oracle's unimodal embeddings of this step (before the update) feed the extra ITM pairs below.
   const pairs = get("itm_pairs");
-  if (pairs) {
+  const unimodal = pairs ? tf.tidy(() => ({ image: model.encodeImage(images), text: model.encodeText(ids, mask) })) : undefined;
+  const optimizer = new AdamW(trainable, { lr: args.lr ?? 1e-4, weightDecay: args.weightDecay ?? 0.02 });
+  optimizer.apply(byName);
+  step.finish();
+  // Extra ITM pairs, scored as ALBEF's oracle scored them: after the step — fusion layers and ITM head as
+  // updated by AdamW — on the unimodal embeddings computed before it.
+  if (pairs && unimodal) {
     tf.tidy(() => {
       const p = toInt32(pairs);
       const n = pairs.shape[0];
       const ti = tf.tensor1d(Array.from({ length: n }, (_, i) => p[2 * i]), "int32");
       const ii = tf.tensor1d(Array.from({ length: n }, (_, i) => p[2 * i + 1]), "int32");
-      const imageEmbeds = model.encodeImage(images);
-      const textEmbeds = model.encodeText(ids, mask);
-      const fused = model.fuse(tf.gather(textEmbeds, ti), tf.gather(mask, ti), tf.gather(imageEmbeds, ii));
+      const fused = model.fuse(tf.gather(unimodal.text, ti), tf.gather(mask, ti), tf.gather(unimodal.image, ii));
       const cls = tf.squeeze(tf.slice(fused, [0, 0, 0], [-1, 1, -1]), [1]);
       const logits = model.itm_head.forward(cls);
       record("pair_indices", { data: p, shape: [n, 2] });
@@ -170,10 +174,8 @@ export async function referenceForward(
       record("pair_itm_logits", logits);
       record("pair_itm_prob", tf.squeeze(tf.slice(tf.softmax(logits, -1), [0, 1], [-1, 1]), [1]));
     });
+    tf.dispose([unimodal.image, unimodal.text]);
   }
-  const optimizer = new AdamW(trainable, { lr: args.lr ?? 1e-4, weightDecay: args.weightDecay ?? 0.02 });
-  optimizer.apply(byName);
-  step.finish();
   const state = new Map<string, StoredTensor>();
   for (const [name, t] of moduleToStored(model)) state.set(names.toAlbef(name), t);
   tf.dispose([value, ...Object.values(grads), images, ids, mask]);
@@ -192,7 +194,9 @@ Reads weights by ALBEF's state-dict names (model shape from the file's
 albef_oracle_config metadata, or --config), runs one pre-training forward with
 dropout off — MLM positions and tokens and ITM negatives taken from the inputs —
 then the backward pass, one AdamW step (lr 1e-4, weight decay 0.02 except 1-D
-and *.bias), the momentum update and the enqueue. Writes every intermediate
+and *.bias), the momentum update and the enqueue; extra --inputs itm_pairs are
+scored after the step (updated fusion layers and ITM head) on the step's
+unimodal embeddings, as ALBEF's oracle does. Writes every intermediate
 (O), the gradients by first state-dict name (G) and the post-step state (S)
 under the keys of ../shared/fixtures/albef-tiny/README.md.`,
   async run(args, io) {

@@ -52,11 +52,11 @@ describe("reference-forward on ALBEF's tiny fixture", function () {
     await useTestBackend();
   });
 
-  it("writes the 50 documented outputs; the step's 46 match ALBEF (losses, similarities, targets, fusion, MLM, queues)", () => {
+  it("writes the 50 documented outputs and all 50 match ALBEF (losses, similarities, targets, fusion, MLM, queues, extra ITM pairs)", () => {
     const expected = readSafetensors(join(dir, "expected.safetensors")).tensors;
     assert.equal(result.outputs.size, 50);
     assert.deepEqual([...result.outputs.keys()].sort(), [...expected.keys()].sort());
-    const failures = compare(result.outputs, expected, "outputs", (k) => k.startsWith("pair_"));
+    const failures = compare(result.outputs, expected, "outputs");
     assert.deepEqual(failures, []);
     const loss = toFloat32(result.outputs.get("loss")!)[0];
     assert.ok(Math.abs(loss - toFloat32(expected.get("loss")!)[0]) < 1e-4);
@@ -74,20 +74,14 @@ describe("reference-forward on ALBEF's tiny fixture", function () {
     assert.equal(result.state.size, after.size - 2);
   });
 
-  it("extra ITM pairs: indices as given, probabilities = softmax(logits)[:, 1]", () => {
-    // The fixture's pair_* values differ from ALBEF's own fusion rows of the same (text, image) pairs in this
-    // file by up to 0.014 (pre-step weights) — which weights the oracle used for them is not documented; see the P4 note.
+  it("extra ITM pairs are scored after the step: (text 0, image 0) differs from the step's own positive row", () => {
+    // ALBEF's oracle scores the pairs with the updated fusion layers and ITM head on the step's unimodal
+    // embeddings; with the pre-step weights the same pair is fusion_pos_cls[0] and misses the fixture by 0.012.
     const expected = readSafetensors(join(dir, "expected.safetensors")).tensors;
     assert.deepEqual([...toInt32(result.outputs.get("pair_indices")!)], [...toInt32(expected.get("pair_indices")!)]);
-    const logits = toFloat32(result.outputs.get("pair_itm_logits")!);
-    const prob = toFloat32(result.outputs.get("pair_itm_prob")!);
-    for (let i = 0; i < prob.length; i++) {
-      const p = 1 / (1 + Math.exp(logits[2 * i] - logits[2 * i + 1]));
-      assert.ok(Math.abs(p - prob[i]) < 1e-6);
-    }
-    // (text 0, image 0) is the first positive pair of the step itself
     const pos = toFloat32(result.outputs.get("fusion_pos_cls")!).subarray(0, 64);
     const pair = toFloat32(result.outputs.get("pair_fusion_cls")!).subarray(0, 64);
-    assert.ok(pos.every((v, i) => Math.abs(v - pair[i]) < 1e-5));
+    const gap = pos.reduce((m, v, i) => Math.max(m, Math.abs(v - pair[i])), 0);
+    assert.ok(gap > 1e-3, `pair (0,0) equals the pre-step positive row (gap ${gap})`);
   });
 });
