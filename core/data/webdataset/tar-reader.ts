@@ -56,12 +56,25 @@ async function* gunzipIfNeeded(source: AsyncIterable<Uint8Array>): AsyncGenerato
 export async function* readTarMembers(source: AsyncIterable<Uint8Array>, url: string): AsyncGenerator<TarMember> {
   const extract = tarStream.extract();
   let current: string | null = null;
+  // A reader that stops early destroys `extract`: the feeder must then stop too
+  // (a wait for "drain" alone would never end, and the `await feed` below with it).
+  const drainedOrClosed = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        extract.off("drain", done);
+        extract.off("close", done);
+        resolve();
+      };
+      extract.on("drain", done);
+      extract.on("close", done);
+    });
   const feed = (async () => {
     try {
       for await (const chunk of gunzipIfNeeded(source)) {
-        if (!extract.write(chunk)) await new Promise<void>((resolve) => extract.once("drain", resolve));
+        if (extract.destroyed) break;
+        if (!extract.write(chunk)) await drainedOrClosed();
       }
-      (extract as unknown as { end(): void }).end();
+      if (!extract.destroyed) (extract as unknown as { end(): void }).end();
     } catch (e) {
       extract.destroy(e as Error);
     }

@@ -115,6 +115,25 @@ describe("core/data/webdataset: tar shards", () => {
     assert.deepEqual(await collect(readShard(cut)), [], "two zero blocks: an empty tar");
   });
 
+  it("a reader that stops early (break) ends cleanly, also while the tar parser applies back-pressure (plain, gzip, pipe:)", async () => {
+    const big = join(tmp.path, "big-%06d.tar");
+    const w = new ShardWriter({ pattern: big });
+    for (let i = 0; i < 4; i++) await w.write({ key: `b${i}`, files: { bin: new Uint8Array(3 << 20).fill(i), txt: new TextEncoder().encode(`sample ${i}`) } });
+    const [{ file }] = await w.close();
+    const gz = join(tmp.path, "big.tar.gz");
+    writeFileSync(gz, gzipSync(readFileSync(file)));
+    for (const url of [file, gz, `pipe:cat ${file}`]) {
+      const firstOnly = (async () => {
+        for await (const sample of readShard(url)) return sample.key;
+        return null;
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<string>((resolve) => (timer = setTimeout(() => resolve("hung"), 10000)));
+      assert.equal(await Promise.race([firstOnly, hung]), "b0", url);
+      clearTimeout(timer);
+    }
+  });
+
   it("reads gzip shards, pipe: sources and http:// sources", async () => {
     const [file] = await writeShards(2);
     const gz = join(tmp.path, "z.tar.gz");
