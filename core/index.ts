@@ -17,3 +17,4 @@ export { z } from "zod";
 export * from "./train/index.ts";
 export * from "./eval/index.ts";
 export * from "./util/line-plot.ts";
+export * from "./util/bicubic.ts";

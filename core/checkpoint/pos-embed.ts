@@ -5,42 +5,13 @@
  * clamped), and flattened back.
  */
 import { CheckpointError } from "../errors.ts";
+import { bicubicResize } from "../util/bicubic.ts";
 import type { Module } from "../tensor/module.ts";
 import { fromFloat32, type StoredTensor, toFloat32 } from "./safetensors.ts";
 
-function cubicWeights(t: number): [number, number, number, number] {
-  const A = -0.75;
-  const w0 = ((A * (t + 1) - 5 * A) * (t + 1) + 8 * A) * (t + 1) - 4 * A;
-  const w1 = ((A + 2) * t - (A + 3)) * t * t + 1;
-  const w2 = ((A + 2) * (1 - t) - (A + 3)) * (1 - t) * (1 - t) + 1;
-  const w3 = ((A * (2 - t) - 5 * A) * (2 - t) + 8 * A) * (2 - t) - 4 * A;
-  return [w0, w1, w2, w3];
-}
-
 /** Resize a [S, S, D] grid (row-major, channels last) to [G, G, D]. */
 export function bicubicResizeGrid(grid: Float32Array, s: number, g: number, d: number): Float32Array {
-  const out = new Float32Array(g * g * d);
-  const scale = s / g;
-  const taps = (o: number) => {
-    const real = scale * (o + 0.5) - 0.5;
-    const i = Math.floor(real);
-    const w = cubicWeights(real - i);
-    return [0, 1, 2, 3].map((k) => [Math.min(s - 1, Math.max(0, i - 1 + k)), w[k]] as [number, number]);
-  };
-  const rows = Array.from({ length: g }, (_, o) => taps(o));
-  for (let oy = 0; oy < g; oy++) {
-    for (let ox = 0; ox < g; ox++) {
-      const o = (oy * g + ox) * d;
-      for (const [iy, wy] of rows[oy]) {
-        for (const [ix, wx] of rows[ox]) {
-          const w = wy * wx;
-          const src = (iy * s + ix) * d;
-          for (let c = 0; c < d; c++) out[o + c] += w * grid[src + c];
-        }
-      }
-    }
-  }
-  return out;
+  return bicubicResize(grid, s, s, g, g, d);
 }
 
 /** pos_embed [1, 1 + S², D] → [1, 1 + G², D]. */

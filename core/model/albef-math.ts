@@ -44,31 +44,34 @@ export function mlmMask(
 }
 
 /**
- * One negative per row from ITM weights [B, B] (diagonal already 0):
+ * One negative per row from ITM weights [B, B] (positives already 0):
  * renormalised; a row with no usable weight falls back to a uniform draw over
- * the other columns; with B = 1 there is no negative (−1).
+ * the allowed columns — not the row itself and, with `ids`, no column of the
+ * same image; a row without any allowed column gets −1 (a batch of one, or of
+ * one image only).
  */
-export function sampleNegatives(weights: Float32Array, b: number, rng: Rng): Int32Array {
+export function sampleNegatives(weights: Float32Array, b: number, rng: Rng, ids?: Int32Array): Int32Array {
   const out = new Int32Array(b);
   for (let i = 0; i < b; i++) {
-    if (b < 2) {
+    const allowed: number[] = [];
+    for (let j = 0; j < b; j++) if (j !== i && (!ids || ids[j] !== ids[i])) allowed.push(j);
+    if (allowed.length === 0) {
       out[i] = -1;
       continue;
     }
     let sum = 0;
-    for (let j = 0; j < b; j++) {
-      const w = j === i ? 0 : weights[i * b + j];
+    for (const j of allowed) {
+      const w = weights[i * b + j];
       if (Number.isFinite(w) && w > 0) sum += w;
     }
     if (!(sum > 0)) {
-      const j = rng.int(b - 1);
-      out[i] = j >= i ? j + 1 : j;
+      out[i] = allowed[rng.int(allowed.length)];
       continue;
     }
     let u = rng.uniform() * sum;
     let pick = -1;
-    for (let j = 0; j < b; j++) {
-      const w = j === i ? 0 : weights[i * b + j];
+    for (const j of allowed) {
+      const w = weights[i * b + j];
       if (!(Number.isFinite(w) && w > 0)) continue;
       pick = j;
       u -= w;
@@ -92,11 +95,46 @@ export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
   });
 }
 
-/** ITC targets: α · softmax(momentum logits) + (1 − α) · one-hot on the batch diagonal. */
-export function itcTargets(simMomentum: Tensor, alpha: number): Tensor {
+/**
+ * ITC targets: α · softmax(momentum logits) + (1 − α) · ground truth. The
+ * ground truth [B, B+Q] is the one-hot batch diagonal in pre-training, or
+ * `idTargets` when fine-tuning with image ids.
+ */
+export function itcTargets(simMomentum: Tensor, alpha: number, truth?: Tensor): Tensor {
   return tf.tidy(() => {
     const [b, n] = simMomentum.shape as [number, number];
-    const eye = tf.concat([tf.eye(b), tf.zeros([b, n - b])], 1);
-    return tf.add(tf.mul(tf.softmax(simMomentum, -1), alpha), tf.mul(eye, 1 - alpha));
+    const gt = truth ?? tf.concat([tf.eye(b), tf.zeros([b, n - b])], 1);
+    return tf.add(tf.mul(tf.softmax(simMomentum, -1), alpha), tf.mul(gt, 1 - alpha));
+  });
+}
+
+/**
+ * ALBEF's fine-tuning ground truth (Retrieval.py): every column whose image id
+ * equals the row's is a positive, and the row's mass is spread evenly over
+ * them (pos / count). `columnIds` are the batch's ids then the id queue's.
+ */
+export function idTargets(rowIds: Int32Array, columnIds: Int32Array): Tensor {
+  const b = rowIds.length;
+  const n = columnIds.length;
+  const out = new Float32Array(b * n);
+  for (let i = 0; i < b; i++) {
+    let count = 0;
+    for (let j = 0; j < n; j++) if (columnIds[j] === rowIds[i]) count++;
+    if (count === 0) throw new Error(`image id ${rowIds[i]} of row ${i} is not among the ITC columns (the batch's own ids must come first)`);
+    for (let j = 0; j < n; j++) if (columnIds[j] === rowIds[i]) out[i * n + j] = 1 / count;
+  }
+  return tf.tensor2d(out, [b, n]);
+}
+
+/**
+ * ITM hard-negative weights [B, B]: softmax over the in-batch similarities with
+ * the positives zeroed — the diagonal, or with image ids every same-id pair
+ * (ALBEF's retrieval fine-tuning), so an image's other captions are never its negatives.
+ */
+export function itmNegativeWeights(sim: Tensor, b: number, ids?: Int32Array): Tensor {
+  return tf.tidy(() => {
+    const keep = new Float32Array(b * b);
+    for (let i = 0; i < b; i++) for (let j = 0; j < b; j++) keep[i * b + j] = (ids ? ids[i] === ids[j] : i === j) ? 0 : 1;
+    return tf.mul(tf.softmax(tf.slice(sim, [0, 0], [b, b]), -1), tf.tensor2d(keep, [b, b]));
   });
 }

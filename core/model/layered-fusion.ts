@@ -15,7 +15,7 @@ import { additiveMask } from "../tensor/attention.ts";
 import { HypergraphBertLayer, type HypergraphBranchConfig } from "../tensor/hypergraph-layers.ts";
 import { normal, zeros } from "../tensor/init.ts";
 import type { Rng } from "../tensor/rng.ts";
-import type { Fusion, FusionInput } from "../registry/kinds.ts";
+import type { AttentionSite, Fusion, FusionInput } from "../registry/kinds.ts";
 import { ShapeError } from "../errors.ts";
 import type { ResolvedFusionDims } from "./fusion-dims.ts";
 
@@ -78,6 +78,20 @@ export class LayeredFusion extends Module implements Fusion {
 
   collectStats(on: boolean): void {
     for (const l of this.layer.items) if (l.hypergraph) l.hypergraph.collectStats = on;
+  }
+
+  get depth(): number {
+    return this.layer.items.length;
+  }
+
+  attentionSite(layer: number): AttentionSite {
+    const l = this.layer.items[layer];
+    if (!l) throw new ShapeError(`fusion layer ${layer} does not exist (0..${this.layer.items.length - 1})`);
+    if (this.cfg.attention === "cross") {
+      if (!l.crossattention) throw new ShapeError(`fusion layer ${layer} has no cross-attention`);
+      return { attention: l.crossattention.self, layout: "cross" };
+    }
+    return { attention: l.attention.self, layout: "merged" };
   }
 
   forward(input: FusionInput): Tensor {

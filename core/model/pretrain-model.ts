@@ -27,6 +27,11 @@ export interface PretrainModelOptions {
    * from scratch, where a randomly initialised CLS row carries almost nothing.
    */
   pooling?: { image: Pooling; text: Pooling };
+  /**
+   * Keep the image id of every queued feature (`idx_queue`, ALBEF's retrieval
+   * model) so that fine-tuning treats queued features of the same image as positives.
+   */
+  idQueue?: boolean;
 }
 
 /** The CLS row [B, D], or the mean over valid tokens when `mask` [B, L] is given with "mean". */
@@ -70,6 +75,8 @@ export class PretrainModel extends Module {
   readonly image_queue: Variable;
   readonly text_queue: Variable;
   readonly queue_ptr: Variable;
+  /** image ids of the queued features (−100 = none; only with `idQueue`) */
+  readonly idx_queue?: Variable;
   private readonly pairs: [Variable, Variable][] = [];
   private readonly momentumVars = new Set<Variable>();
 
@@ -103,6 +110,7 @@ export class PretrainModel extends Module {
     this.image_queue = this.buffer("image_queue", queue());
     this.text_queue = this.buffer("text_queue", queue());
     this.queue_ptr = this.buffer("queue_ptr", tf.zeros([1], "int32"));
+    if (opts.idQueue) this.idx_queue = this.buffer("idx_queue", tf.fill([1, opts.queueSize], -100, "int32"));
     const copies: [Module, Module][] = [
       [this.visual_encoder, this.visual_encoder_m],
       [this.text_encoder, this.text_encoder_m],
@@ -162,6 +170,11 @@ export class PretrainModel extends Module {
     return (momentum ? this.fusion_m : this.fusion).forward({ text, textMask, image });
   }
 
+  /** ITM logits [n, 2] of (text, image) pairs: the fused text's pooled row through `itm_head`. */
+  matchLogits(text: Tensor, textMask: Tensor, image: Tensor): Tensor {
+    return tf.tidy(() => this.itm_head.forward(poolTokens(this.fuse(text, textMask, image), this.pooling.text, textMask)));
+  }
+
   /** Vocabulary logits of fused hidden states. */
   mlmLogits(hidden: Tensor, momentum = false): Tensor {
     const enc = momentum ? this.text_encoder_m : this.text_encoder;
@@ -169,8 +182,16 @@ export class PretrainModel extends Module {
     return enc.mlmLogits(hidden);
   }
 
-  /** Write momentum features into the queues at queue_ptr and advance it (ALBEF's _dequeue_and_enqueue). */
-  enqueue(imageFeatM: Tensor, textFeatM: Tensor): void {
+  /** The image ids of the queued features, in queue order (empty without `idQueue`). */
+  queuedIds(): Int32Array {
+    return this.idx_queue ? (this.idx_queue.dataSync() as Int32Array) : new Int32Array(0);
+  }
+
+  /**
+   * Write momentum features (and, with `idQueue`, their image ids) into the
+   * queues at queue_ptr and advance it (ALBEF's _dequeue_and_enqueue).
+   */
+  enqueue(imageFeatM: Tensor, textFeatM: Tensor, imageIds?: Int32Array): void {
     const b = imageFeatM.shape[0] as number;
     const q = this.opts.queueSize;
     if (q === 0) return; // no queue: in-batch negatives only
@@ -185,6 +206,10 @@ export class PretrainModel extends Module {
       };
       write(this.image_queue, imageFeatM);
       write(this.text_queue, textFeatM);
+      if (this.idx_queue) {
+        if (!imageIds || imageIds.length !== b) throw new ShapeError(`the id queue needs ${b} image ids, got ${imageIds?.length ?? "none"}`);
+        write(this.idx_queue, tf.tensor2d(imageIds, [b, 1], "int32"));
+      }
       this.queue_ptr.assign(tf.tensor1d([(ptr + b) % q], "int32"));
     });
   }

@@ -11,7 +11,7 @@
 import { tf, type Tensor } from "../tensor/tf.ts";
 import type { Rng } from "../tensor/rng.ts";
 import type { SpecialTokenIds } from "../registry/kinds.ts";
-import { crossEntropy, itcTargets, mlmMask, type MlmMasking, sampleNegatives, softTargetCrossEntropy } from "./albef-math.ts";
+import { crossEntropy, idTargets, itcTargets, itmNegativeWeights, mlmMask, type MlmMasking, sampleNegatives, softTargetCrossEntropy } from "./albef-math.ts";
 import { poolTokens, type PretrainModel } from "./pretrain-model.ts";
 
 export interface StepBatch {
@@ -47,6 +47,15 @@ export interface StepOptions {
   needs: { itc: boolean; itm: boolean; mlm: boolean };
   overrides?: StepOverrides;
   record?: StepRecorder;
+  /**
+   * Image id of each sample (fine-tuning, ALBEF's Retrieval.py): ITC positives
+   * are every batch or queued column of the same image, ITM never draws a
+   * same-image negative, and the ids are queued beside the features (the model
+   * needs `idQueue`). Without ids, sample b's only positive is column b.
+   */
+  imageIds?: Int32Array;
+  /** clamp the temperature to [0.001, 0.5] first (default true; ALBEF's fine-tuning does not) */
+  clampTemp?: boolean;
 }
 
 interface Online {
@@ -97,7 +106,11 @@ export class PretrainStep {
   prepare(): void {
     const { model, batch, opts } = this;
     const { needs } = opts;
-    model.clampTemp();
+    if (opts.imageIds && model.opts.queueSize > 0 && !model.idx_queue) {
+      throw new Error("PretrainStep: image ids with a feature queue need the model's id queue (PretrainModelOptions.idQueue)");
+    }
+    if (opts.imageIds && opts.imageIds.length !== this.b) throw new Error(`PretrainStep: ${opts.imageIds.length} image ids for a batch of ${this.b}`);
+    if (opts.clampTemp !== false) model.clampTemp();
     model.momentumUpdate();
     this.rec("temp", model.temp);
     this.rec("alpha", opts.alpha);
@@ -120,8 +133,9 @@ export class PretrainStep {
         const simT2IM = tf.div(tf.matMul(this.textFeatM, this.imageBank), model.temp);
         this.rec("sim_i2t_m", simI2TM);
         this.rec("sim_t2i_m", simT2IM);
-        this.targetsI2T = this.keep(itcTargets(simI2TM, opts.alpha));
-        this.targetsT2I = this.keep(itcTargets(simT2IM, opts.alpha));
+        const truth = opts.imageIds ? idTargets(opts.imageIds, Int32Array.from([...opts.imageIds, ...model.queuedIds()])) : undefined;
+        this.targetsI2T = this.keep(itcTargets(simI2TM, opts.alpha, truth));
+        this.targetsT2I = this.keep(itcTargets(simT2IM, opts.alpha, truth));
         this.rec("sim_i2t_targets", this.targetsI2T);
         this.rec("sim_t2i_targets", this.targetsT2I);
       }
@@ -197,14 +211,12 @@ export class PretrainStep {
     const { model, batch, b, opts } = this;
     const o = this.encodings();
     const s = this.sims();
-    const weights = (sim: Tensor) =>
-      tf.tidy(() => tf.mul(tf.softmax(tf.slice(sim, [0, 0], [b, b]), -1), tf.sub(1, tf.eye(b))));
-    const wI2T = weights(s.i2t);
-    const wT2I = weights(s.t2i);
+    const wI2T = itmNegativeWeights(s.i2t, b, opts.imageIds);
+    const wT2I = itmNegativeWeights(s.t2i, b, opts.imageIds);
     this.rec("itm_weights_i2t", wI2T);
     this.rec("itm_weights_t2i", wT2I);
-    const negImage = opts.overrides?.negImageIdx ?? sampleNegatives(wT2I.dataSync() as Float32Array, b, opts.rng);
-    const negText = opts.overrides?.negTextIdx ?? sampleNegatives(wI2T.dataSync() as Float32Array, b, opts.rng);
+    const negImage = opts.overrides?.negImageIdx ?? sampleNegatives(wT2I.dataSync() as Float32Array, b, opts.rng, opts.imageIds);
+    const negText = opts.overrides?.negTextIdx ?? sampleNegatives(wI2T.dataSync() as Float32Array, b, opts.rng, opts.imageIds);
     this.rec("neg_image_idx", { data: negImage, shape: [b] });
     this.rec("neg_text_idx", { data: negText, shape: [b] });
     const pos = model.fuse(o.textEmbeds, batch.mask, o.imageEmbeds);
@@ -212,8 +224,8 @@ export class PretrainStep {
     const cls = (h: Tensor, m: Tensor) => poolTokens(h, model.pooling.text, m);
     const posCls = cls(pos, batch.mask);
     this.rec("fusion_pos_cls", posCls);
-    if (negImage.some((i) => i < 0)) {
-      // a batch of one has no negatives: only the positive pair is scored
+    if (negImage.some((i) => i < 0) || negText.some((i) => i < 0)) {
+      // a batch of one (or of one image only) has no negatives: only the positive pairs are scored
       return crossEntropy(model.itm_head.forward(posCls), tf.ones([b], "int32"));
     }
     const ni = tf.tensor1d(negImage, "int32");
@@ -262,7 +274,7 @@ export class PretrainStep {
   /** After the optimiser step: enqueue the momentum features and free what prepare() kept. */
   finish(): void {
     if (this.imageFeatM && this.textFeatM) {
-      this.model.enqueue(this.imageFeatM, this.textFeatM);
+      this.model.enqueue(this.imageFeatM, this.textFeatM, this.opts.imageIds);
       this.rec("image_queue_after", this.model.image_queue);
       this.rec("text_queue_after", this.model.text_queue);
       this.rec("queue_ptr_after", this.model.queue_ptr);

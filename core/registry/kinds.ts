@@ -49,10 +49,26 @@ export interface FusionInput {
   imageMask?: Tensor;
 }
 
+/**
+ * Where a fusion layer's text → image attention can be observed (Grad-CAM):
+ * the attention whose probabilities [B, heads, Nq, Nk] a probe sees, and where
+ * text queries and image keys sit in them — `cross`: queries are the L text
+ * tokens, keys the N image tokens; `merged`: both are [image; text], so text
+ * queries are rows N..N+L−1 and image keys columns 0..N−1.
+ */
+export interface AttentionSite {
+  attention: { probe: ((probs: Tensor) => Tensor) | null; readonly heads: number };
+  layout: "cross" | "merged";
+}
+
 /** Text and image features → fused text-side features [B, L, width] (row 0 = CLS). */
 export interface Fusion extends Module {
   readonly width: number;
   forward(input: FusionInput): Tensor;
+  /** number of fusion layers (for attention sites) */
+  readonly depth?: number;
+  /** the text → image attention of 0-based layer `layer`, when the fusion has one (Grad-CAM needs it) */
+  attentionSite?(layer: number): AttentionSite;
 }
 export const Fusion = defineKind<Fusion>("Fusion", "fusion encoder over text + image tokens");
 

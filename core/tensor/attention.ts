@@ -42,12 +42,13 @@ export interface AttentionResult {
 /**
  * softmax(q kᵀ · scale + mask) v on [B, h, N, d] tensors. `mask` is additive and
  * broadcast to [B, h, Nq, Nk]. Both outputs are new tensors owned by the caller.
+ * `probe` receives the probabilities and returns what the context is computed from.
  */
 export function scaledDotProductAttention(
   q: Tensor,
   k: Tensor,
   v: Tensor,
-  opts: { mask?: Tensor; dropout?: Dropout; scale?: number } = {},
+  opts: { mask?: Tensor; dropout?: Dropout; scale?: number; probe?: (probs: Tensor) => Tensor } = {},
 ): AttentionResult {
   const d = q.shape[3] as number;
   const scale = opts.scale ?? 1 / Math.sqrt(d);
@@ -57,7 +58,9 @@ export function scaledDotProductAttention(
     return tf.softmax(scores, -1);
   });
   const context = tf.tidy(() => {
-    const dropped = opts.dropout ? opts.dropout.forward(probs) : probs;
+    // a probe sees the probabilities and may stand in for them (Grad-CAM adds a zero tensor to differentiate by)
+    const used = opts.probe ? opts.probe(probs) : probs;
+    const dropped = opts.dropout ? opts.dropout.forward(used) : used;
     return tf.matMul(dropped, v);
   });
   return { context, probs };

@@ -26,7 +26,10 @@ export interface BertLayerConfig {
   initStd?: number;
 }
 
-/** q/k/v projections + attention; `save` keeps the last probabilities (Grad-CAM). */
+/**
+ * q/k/v projections + attention; `saveAttention` keeps the last probabilities,
+ * `probe` sees them and may stand in for them (Grad-CAM).
+ */
 export class BertSelfAttention extends Module {
   readonly query: Linear;
   readonly key: Linear;
@@ -34,6 +37,7 @@ export class BertSelfAttention extends Module {
   private readonly dropout: Dropout;
   saveAttention = false;
   lastProbs: Tensor | null = null;
+  probe: ((probs: Tensor) => Tensor) | null = null;
 
   constructor(
     readonly width: number,
@@ -57,7 +61,7 @@ export class BertSelfAttention extends Module {
     const q = splitHeads(this.query.forward(x), this.heads);
     const k = splitHeads(this.key.forward(kv), this.heads);
     const v = splitHeads(this.value.forward(kv), this.heads);
-    const { context, probs } = scaledDotProductAttention(q, k, v, { mask, dropout: this.dropout });
+    const { context, probs } = scaledDotProductAttention(q, k, v, { mask, dropout: this.dropout, probe: this.probe ?? undefined });
     if (this.saveAttention) {
       this.lastProbs?.dispose();
       this.lastProbs = tf.keep(probs);

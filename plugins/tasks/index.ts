@@ -1,5 +1,6 @@
 import { type PluginRegistry, Task } from "../../core/index.ts";
 import { PretrainConfig, PretrainTask } from "./pretrain.ts";
+import { RetrievalConfig, RetrievalTask } from "./retrieval.ts";
 
 export function registerTasks(registry: PluginRegistry): void {
   registry.registerPlugin({
@@ -8,5 +9,12 @@ export function registerTasks(registry: PluginRegistry): void {
     schema: PretrainConfig,
     description: "ALBEF pre-training (ITC/ITM/MLM) with checkpoints and resume, then zero-shot retrieval",
     create: (cfg) => new PretrainTask(cfg),
+  });
+  registry.registerPlugin({
+    kind: Task,
+    name: "retrieval",
+    schema: RetrievalConfig,
+    description: "ALBEF retrieval fine-tuning (ITC with image-id positives + ITM) from pre-trained weights, then ITC + ITM-re-ranked evaluation",
+    create: (cfg) => new RetrievalTask(cfg),
   });
 }

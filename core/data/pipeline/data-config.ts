@@ -29,8 +29,13 @@ export const DataConfig = z.strictObject({
   shuffleInitial: z.number().int().positive().optional(),
   /** draw shards with replacement (needs samplesPerEpoch) */
   resampled: z.boolean().default(false),
-  /** samples per epoch and rank (default: one pass over the shards) */
-  samplesPerEpoch: z.number().int().positive().optional(),
+  /** samples per epoch and rank (default, or null: one pass over the shards — null undoes an inherited value) */
+  samplesPerEpoch: z
+    .number()
+    .int()
+    .positive()
+    .nullish()
+    .transform((v) => v ?? undefined),
   onError: z.enum(["skip", "fail"]).default("skip"),
   image: ImageTransformConfig.default(ImageTransformConfig.parse({})),
   format: SampleFormat.default(SampleFormat.parse({})),

@@ -52,20 +52,20 @@ export type SampleResult =
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-function caption(task: SampleTask, format: SampleFormat, rng: Rng): string {
-  const where = `${task.url}: sample ${task.key}`;
+/** Every caption a sample carries under `format.text`: the text member, or the JSON field's string or list. */
+export function sampleCaptions(files: Record<string, Uint8Array>, format: SampleFormat, where: string): string[] {
   if (format.text === "txt" || !format.text.startsWith("json:")) {
     const ext = format.text;
-    const bytes = task.files[ext];
+    const bytes = files[ext];
     if (!bytes) throw new Error(`${where} has no .${ext} member`);
     try {
-      return utf8.decode(bytes);
+      return [utf8.decode(bytes)];
     } catch {
       throw new Error(`${where}: .${ext} is not valid UTF-8`);
     }
   }
   const field = format.text.slice("json:".length);
-  const bytes = task.files.json;
+  const bytes = files.json;
   if (!bytes) throw new Error(`${where} has no .json member`);
   let meta: Record<string, unknown>;
   try {
@@ -74,9 +74,14 @@ function caption(task: SampleTask, format: SampleFormat, rng: Rng): string {
     throw new Error(`${where}: .json is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   const v = meta[field];
-  if (typeof v === "string") return v;
-  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string")) return v[rng.int(v.length)] as string;
+  if (typeof v === "string") return [v];
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string")) return v as string[];
   throw new Error(`${where}: .json has no string or string list "${field}"`);
+}
+
+function caption(task: SampleTask, format: SampleFormat, rng: Rng): string {
+  const all = sampleCaptions(task.files, format, `${task.url}: sample ${task.key}`);
+  return all.length === 1 ? all[0] : all[rng.int(all.length)];
 }
 
 export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task: SampleTask) => Promise<SampleResult>> {

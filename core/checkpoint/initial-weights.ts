@@ -1,0 +1,66 @@
+/**
+ * Starting a fine-tuning run from pre-trained weights: a polyalign run folder
+ * (its latest checkpoint), a checkpoint folder, or a safetensors file with
+ * polyalign or ALBEF state-dict names. Position embeddings are interpolated
+ * to the model's resolution (ALBEF's `interpolate_pos_embed`); entries the
+ * caller lets be re-initialised (feature queues sized for another run) are
+ * dropped when their shape differs; everything else must match.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { CheckpointError } from "../errors.ts";
+import type { Module } from "../tensor/module.ts";
+import { albefNameMap, renameEntries } from "./albef-names.ts";
+import { adaptPosEmbeds } from "./pos-embed.ts";
+import { readSafetensors } from "./safetensors.ts";
+import { loadStateDict, type LoadReport } from "./state-dict.ts";
+
+/** The safetensors file a run folder, checkpoint folder or file path stands for. */
+export function resolveWeightsFile(path: string): string {
+  if (!existsSync(path)) throw new CheckpointError(`initial weights ${path}: no such file or folder`, path);
+  if (statSync(path).isFile()) return path;
+  const direct = join(path, "model.safetensors");
+  if (existsSync(direct)) return direct;
+  const latest = join(path, "checkpoints", "latest.json");
+  if (existsSync(latest)) {
+    const { dir } = JSON.parse(readFileSync(latest, "utf8")) as { dir: string };
+    const file = join(dir, "model.safetensors");
+    if (existsSync(file)) return file;
+    throw new CheckpointError(`initial weights ${path}: latest.json points at ${dir}, which has no model.safetensors`, path);
+  }
+  throw new CheckpointError(`initial weights ${path}: a folder without model.safetensors or checkpoints/latest.json`, path);
+}
+
+export interface InitialWeightsOptions {
+  /** ALBEF's `fusion_layer` (the number of text layers), to map ALBEF's BERT layer names onto `fusion.layer.i` */
+  fusionStart: number;
+  /** model entries that may be absent from the file (new heads, the id queue) */
+  optional?: (name: string) => boolean;
+  /** entries kept at their fresh values when the file's shape differs (e.g. feature queues) */
+  reinitOnMismatch?: (name: string) => boolean;
+}
+
+export interface InitialWeightsReport extends LoadReport {
+  file: string;
+  /** entries left at their fresh values: absent from the file or differently shaped */
+  fresh: string[];
+}
+
+export function loadInitialWeights(module: Module, path: string, opts: InitialWeightsOptions): InitialWeightsReport {
+  const file = resolveWeightsFile(path);
+  const names = albefNameMap(opts.fusionStart);
+  const source = adaptPosEmbeds(module, renameEntries(readSafetensors(file).tensors, names.fromAlbef));
+  const fresh: string[] = [];
+  const shapes = new Map([...module.stateEntries()].map(([n, v]) => [n, v.shape.join()]));
+  for (const [name, t] of [...source]) {
+    const want = shapes.get(name);
+    if (want !== undefined && want !== t.shape.join() && opts.reinitOnMismatch?.(name)) {
+      source.delete(name);
+      fresh.push(name);
+    }
+  }
+  const optional = (n: string) => fresh.includes(n) || (opts.optional?.(n) ?? false);
+  const report = loadStateDict(module, source, { source: file, optional, ignore: (n) => n.endsWith("position_ids") });
+  for (const [n] of module.stateEntries()) if (!source.has(n) && !fresh.includes(n)) fresh.push(n);
+  return { ...report, file, fresh };
+}
