@@ -19,9 +19,19 @@ export function defineKind<T>(name: string, description: string): PluginKind<T> 
 }
 
 /** Images [B, 3, H, W] float32 (normalised) → tokens [B, 1 + N, width] (CLS first). */
+/** An attention whose probabilities [B, heads, Nq, Nk] a probe can see and stand in for (Grad-CAM). */
+export interface ProbedAttention {
+  probe: ((probs: Tensor) => Tensor) | null;
+  readonly heads: number;
+}
+
 export interface VisionEncoder extends Module {
   readonly width: number;
   forward(images: Tensor): Tensor;
+  /** number of blocks (for `selfAttention`) */
+  readonly depth?: number;
+  /** 0-based block's self-attention over [CLS; patches], when the encoder has one (Grad-CAM, ITC mode) */
+  selfAttention?(block: number): ProbedAttention;
 }
 export const VisionEncoder = defineKind<VisionEncoder>("VisionEncoder", "image → token features");
 
@@ -57,7 +67,7 @@ export interface FusionInput {
  * queries are rows N..N+L−1 and image keys columns 0..N−1.
  */
 export interface AttentionSite {
-  attention: { probe: ((probs: Tensor) => Tensor) | null; readonly heads: number };
+  attention: ProbedAttention;
   layout: "cross" | "merged";
 }
 

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import {
+  type ProbedAttention,
   type Rng,
   type Tensor,
   type Variable,
@@ -69,9 +70,10 @@ class PatchEmbed extends Module {
   }
 }
 
-class VitAttention extends Module {
+class VitAttention extends Module implements ProbedAttention {
   readonly qkv: Linear;
   readonly proj: Linear;
+  probe: ((probs: Tensor) => Tensor) | null = null;
   constructor(readonly width: number, readonly heads: number, rng: Rng) {
     super();
     this.qkv = this.child("qkv", new Linear(width, 3 * width, rng));
@@ -80,7 +82,7 @@ class VitAttention extends Module {
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
       const [q, k, v] = tf.split(this.qkv.forward(x), 3, -1).map((t) => splitHeads(t, this.heads));
-      const { context } = scaledDotProductAttention(q, k, v);
+      const { context } = scaledDotProductAttention(q, k, v, { probe: this.probe ?? undefined });
       return this.proj.forward(mergeHeads(context));
     });
   }
@@ -142,6 +144,17 @@ export class VitEncoder extends Module implements VisionEncoder {
   }
 
   /** images [B, 3, S, S] → tokens [B, 1 + (S/patch)², width] after the final norm. */
+  get depth(): number {
+    return this.blocks.items.length;
+  }
+
+  /** Block `block`'s self-attention (Grad-CAM in ITC mode). */
+  selfAttention(block: number): ProbedAttention {
+    const b = this.blocks.items[block];
+    if (!b) throw new ShapeError(`vit block ${block} does not exist (0..${this.blocks.items.length - 1})`);
+    return b.attn;
+  }
+
   forward(images: Tensor): Tensor {
     const s = this.cfg.imageSize;
     if (images.rank !== 4 || images.shape[1] !== 3 || images.shape[2] !== s || images.shape[3] !== s) {

@@ -1,6 +1,7 @@
 import { type PluginRegistry, Task } from "../../core/index.ts";
 import { PretrainConfig, PretrainTask } from "./pretrain.ts";
 import { RetrievalConfig, RetrievalTask } from "./retrieval.ts";
+import { GroundingConfig, GroundingTask } from "./grounding.ts";
 
 export function registerTasks(registry: PluginRegistry): void {
   registry.registerPlugin({
@@ -16,5 +17,12 @@ export function registerTasks(registry: PluginRegistry): void {
     schema: RetrievalConfig,
     description: "ALBEF retrieval fine-tuning (ITC with image-id positives + ITM) from pre-trained weights, then ITC + ITM-re-ranked evaluation",
     create: (cfg) => new RetrievalTask(cfg),
+  });
+  registry.registerPlugin({
+    kind: Task,
+    name: "grounding",
+    schema: GroundingConfig,
+    description: "weakly-supervised visual grounding: Grad-CAM (ITM) on a fusion layer's text→image attention picks the candidate box",
+    create: (cfg) => new GroundingTask(cfg),
   });
 }
