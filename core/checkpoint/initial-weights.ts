@@ -12,7 +12,7 @@ import { CheckpointError } from "../errors.ts";
 import type { Module } from "../tensor/module.ts";
 import { albefNameMap, renameEntries } from "./albef-names.ts";
 import { adaptPosEmbeds } from "./pos-embed.ts";
-import { readSafetensors } from "./safetensors.ts";
+import { readSafetensors, type StoredTensor } from "./safetensors.ts";
 import { loadStateDict, type LoadReport } from "./state-dict.ts";
 
 /** The safetensors file a run folder, checkpoint folder or file path stands for. */
@@ -38,6 +38,10 @@ export interface InitialWeightsOptions {
   optional?: (name: string) => boolean;
   /** entries kept at their fresh values when the file's shape differs (e.g. feature queues) */
   reinitOnMismatch?: (name: string) => boolean;
+  /** file entries passed over (heads of another task); applied after the ALBEF renaming */
+  ignore?: (name: string) => boolean;
+  /** the model names a file entry initialises (default: its own name), e.g. one fusion layer → a pair of layers */
+  expand?: (name: string) => string[];
 }
 
 export interface InitialWeightsReport extends LoadReport {
@@ -49,7 +53,13 @@ export interface InitialWeightsReport extends LoadReport {
 export function loadInitialWeights(module: Module, path: string, opts: InitialWeightsOptions): InitialWeightsReport {
   const file = resolveWeightsFile(path);
   const names = albefNameMap(opts.fusionStart);
-  const source = adaptPosEmbeds(module, renameEntries(readSafetensors(file).tensors, names.fromAlbef));
+  const renamed = renameEntries(readSafetensors(file).tensors, names.fromAlbef);
+  const expanded = new Map<string, StoredTensor>();
+  for (const [name, t] of renamed) {
+    if (opts.ignore?.(name)) continue;
+    for (const target of opts.expand ? opts.expand(name) : [name]) expanded.set(target, t);
+  }
+  const source = adaptPosEmbeds(module, expanded);
   const fresh: string[] = [];
   const shapes = new Map([...module.stateEntries()].map(([n, v]) => [n, v.shape.join()]));
   for (const [name, t] of [...source]) {
@@ -60,7 +70,7 @@ export function loadInitialWeights(module: Module, path: string, opts: InitialWe
     }
   }
   const optional = (n: string) => fresh.includes(n) || (opts.optional?.(n) ?? false);
-  const report = loadStateDict(module, source, { source: file, optional, ignore: (n) => n.endsWith("position_ids") });
+  const report = loadStateDict(module, source, { source: file, optional, ignore: (n) => n.endsWith("position_ids") || (opts.ignore?.(n) ?? false) });
   for (const [n] of module.stateEntries()) if (!source.has(n) && !fresh.includes(n)) fresh.push(n);
   return { ...report, file, fresh };
 }

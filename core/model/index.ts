@@ -6,3 +6,6 @@ export * from "./pretrain-step.ts";
 export * from "./build-pretrain-model.ts";
 export * from "./fusion-dims.ts";
 export * from "./layered-fusion.ts";
+export * from "./momentum-copies.ts";
+export * from "./nlvr-model.ts";
+export * from "./build-nlvr-model.ts";

@@ -94,27 +94,48 @@ export class LayeredFusion extends Module implements Fusion {
     return { attention: l.attention.self, layout: "merged" };
   }
 
+  /**
+   * What the cross-attention layers need of one image, for stepping them one at
+   * a time (`crossLayer`; NLVR2 interleaves two images). Call inside a tidy.
+   */
+  crossContext(image: Tensor, textMask: Tensor, imageMask?: Tensor): CrossAttentionContext {
+    const [b, ni] = image.shape as [number, number, number];
+    const l = textMask.shape[1] as number;
+    const imageMaskF = imageMask ? tf.cast(imageMask, "float32") : tf.ones([b, ni]);
+    return {
+      image,
+      encMask: additiveMask(imageMaskF),
+      nodesImage: this.image_proj ? this.image_proj.forward(image) : image,
+      nodeMask: tf.concat([imageMaskF, tf.cast(textMask, "float32")], 1),
+      modality: tf.concat([tf.zeros([b, ni]), tf.ones([b, l])], 1),
+      imageTokens: ni,
+    };
+  }
+
+  /** Cross-attention layer `i` on text states x [B, L, width]; `selfMask` is additiveMask(textMask). */
+  crossLayer(i: number, x: Tensor, selfMask: Tensor, c: CrossAttentionContext): Tensor {
+    const layer = this.layer.at(i);
+    const graph = layer.hypergraph ? { nodes: tf.concat([c.nodesImage, x], 1), nodeMask: c.nodeMask, modality: c.modality, textOffset: c.imageTokens } : null;
+    return layer.forwardWithGraph(x, selfMask, c.image, c.encMask, graph);
+  }
+
   forward(input: FusionInput): Tensor {
     const { text, textMask, image } = input;
     if (text.shape[2] !== this.width) throw new ShapeError(`fusion: text width ${text.shape[2]} ≠ fusion width ${this.width}`);
     return tf.tidy(() => {
-      const [b, ni] = image.shape as [number, number, number];
-      const imageMask = input.imageMask ? tf.cast(input.imageMask, "float32") : tf.ones([b, ni]);
-      const textMaskF = tf.cast(textMask, "float32");
-      const nodesImage = this.image_proj ? this.image_proj.forward(image) : image;
-      const l = text.shape[1] as number;
-      const nodeMask = tf.concat([imageMask, textMaskF], 1);
-      const modality = tf.concat([tf.zeros([b, ni]), tf.ones([b, l])], 1);
       if (this.cfg.attention === "cross") {
+        const c = this.crossContext(image, textMask, input.imageMask);
         const selfMask = additiveMask(textMask);
-        const encMask = additiveMask(imageMask);
         let x = text;
-        for (const layer of this.layer.items) {
-          const graph = layer.hypergraph ? { nodes: tf.concat([nodesImage, x], 1), nodeMask, modality, textOffset: ni } : null;
-          x = layer.forwardWithGraph(x, selfMask, image, encMask, graph);
-        }
+        for (let i = 0; i < this.layer.length; i++) x = this.crossLayer(i, x, selfMask, c);
         return x;
       }
+      const [b, ni] = image.shape as [number, number, number];
+      const l = text.shape[1] as number;
+      const imageMask = input.imageMask ? tf.cast(input.imageMask, "float32") : tf.ones([b, ni]);
+      const nodesImage = this.image_proj ? this.image_proj.forward(image) : image;
+      const nodeMask = tf.concat([imageMask, tf.cast(textMask, "float32")], 1);
+      const modality = tf.concat([tf.zeros([b, ni]), tf.ones([b, l])], 1);
       const seqMask = additiveMask(nodeMask);
       let seq = tf.concat([nodesImage, text], 1);
       for (const layer of this.layer.items) {
@@ -124,4 +145,17 @@ export class LayeredFusion extends Module implements Fusion {
       return tf.slice(seq, [0, ni, 0], [-1, l, -1]);
     });
   }
+}
+
+export interface CrossAttentionContext {
+  image: Tensor;
+  /** additive [B, 1, 1, N] */
+  encMask: Tensor;
+  /** image tokens at the fusion width (the hypergraph branch's image nodes) */
+  nodesImage: Tensor;
+  /** 0/1 [B, N + L] over [image; text] */
+  nodeMask: Tensor;
+  /** 0 image, 1 text [B, N + L] */
+  modality: Tensor;
+  imageTokens: number;
 }

@@ -12,6 +12,7 @@ import { constant, uniformFanIn } from "../tensor/init.ts";
 import type { Rng } from "../tensor/rng.ts";
 import type { Fusion, TextEncoder, VisionEncoder } from "../registry/kinds.ts";
 import { ShapeError } from "../errors.ts";
+import { MomentumCopies } from "./momentum-copies.ts";
 
 export type Pooling = "cls" | "mean";
 
@@ -77,8 +78,7 @@ export class PretrainModel extends Module {
   readonly queue_ptr: Variable;
   /** image ids of the queued features (−100 = none; only with `idQueue`) */
   readonly idx_queue?: Variable;
-  private readonly pairs: [Variable, Variable][] = [];
-  private readonly momentumVars = new Set<Variable>();
+  private readonly copies: MomentumCopies;
 
   constructor(
     online: ModelParts,
@@ -111,34 +111,23 @@ export class PretrainModel extends Module {
     this.text_queue = this.buffer("text_queue", queue());
     this.queue_ptr = this.buffer("queue_ptr", tf.zeros([1], "int32"));
     if (opts.idQueue) this.idx_queue = this.buffer("idx_queue", tf.fill([1, opts.queueSize], -100, "int32"));
-    const copies: [Module, Module][] = [
+    this.copies = new MomentumCopies([
       [this.visual_encoder, this.visual_encoder_m],
       [this.text_encoder, this.text_encoder_m],
       [this.fusion, this.fusion_m],
       [this.vision_proj, this.vision_proj_m],
       [this.text_proj, this.text_proj_m],
-    ];
-    for (const [on, mo] of copies) {
-      const a = [...on.namedParameters()];
-      const b = new Map(mo.namedParameters());
-      for (const [name, v] of a) {
-        const m = b.get(name);
-        if (!m || m.shape.join() !== v.shape.join()) throw new ShapeError(`momentum copy lacks ${name} or differs in shape`);
-        m.assign(v);
-        this.pairs.push([v, m]);
-        this.momentumVars.add(m);
-      }
-    }
+    ]);
   }
 
   /** Online parameters (what the optimiser updates), by name. */
   *trainable(): Generator<[string, Variable]> {
-    for (const [name, v] of this.namedParameters()) if (!this.momentumVars.has(v)) yield [name, v];
+    for (const [name, v] of this.namedParameters()) if (!this.copies.isMomentum(v)) yield [name, v];
   }
 
   /** θ_m ← m·θ_m + (1 − m)·θ for every online/momentum pair. */
   momentumUpdate(m = this.opts.momentum): void {
-    for (const [p, pm] of this.pairs) tf.tidy(() => pm.assign(tf.add(tf.mul(pm, m), tf.mul(p, 1 - m))));
+    this.copies.update(m);
   }
 
   clampTemp(): void {

@@ -23,8 +23,16 @@ export interface LinearOptions {
 
 /** y = x Wᵀ + b with W stored [out, in]. Inputs of any rank are multiplied as 2-D. */
 export class Linear extends Module {
-  readonly weight: Variable;
-  readonly bias: Variable | null;
+  private w: Variable;
+  private b: Variable | null;
+
+  get weight(): Variable {
+    return this.w;
+  }
+
+  get bias(): Variable | null {
+    return this.b;
+  }
 
   constructor(
     readonly inFeatures: number,
@@ -33,8 +41,19 @@ export class Linear extends Module {
     opts: LinearOptions = {},
   ) {
     super();
-    this.weight = this.param("weight", [outFeatures, inFeatures], opts.weightInit ?? truncatedNormal(0.02), rng);
-    this.bias = opts.bias === false ? null : this.param("bias", [outFeatures], opts.biasInit ?? zeros, rng);
+    this.w = this.param("weight", [outFeatures, inFeatures], opts.weightInit ?? truncatedNormal(0.02), rng);
+    this.b = opts.bias === false ? null : this.param("bias", [outFeatures], opts.biasInit ?? zeros, rng);
+  }
+
+  /**
+   * Share `owner`'s weight and bias from now on (ALBEF's NLVR2 model shares the
+   * cross-attention key/value projections within a pair of layers);
+   * `ownerName` is the owner's dotted name, listed for the tied entries.
+   */
+  shareFrom(owner: Linear, ownerName: string): void {
+    if ((owner.b === null) !== (this.b === null)) throw new ShapeError(`cannot share ${ownerName}: one Linear has a bias, the other not`);
+    this.w = this.retie("weight", owner.w, `${ownerName}.weight`);
+    if (owner.b && this.b) this.b = this.retie("bias", owner.b, `${ownerName}.bias`);
   }
 
   forward(x: Tensor): Tensor {

@@ -43,6 +43,21 @@ export abstract class Module {
     return variable;
   }
 
+  /**
+   * Make an existing parameter slot share `variable` (owned by `ownerName`):
+   * the slot's own variable is disposed; state dicts list the name as tied.
+   */
+  protected retie(name: string, variable: Variable, ownerName: string): Variable {
+    const slot = this.slots.get(name);
+    if (!slot || slot.kind !== "parameter") throw new ShapeError(`${this.constructor.name} has no parameter "${name}" to tie`);
+    if (slot.variable.shape.join() !== variable.shape.join()) {
+      throw new ShapeError(`cannot tie ${name} [${slot.variable.shape}] to ${ownerName} [${variable.shape}]`);
+    }
+    if (slot.tiedTo === undefined) slot.variable.dispose();
+    this.slots.set(name, { variable, kind: "parameter", tiedTo: ownerName });
+    return variable;
+  }
+
   protected child<M extends Module>(name: string, module: M): M {
     if (this.childModules.has(name) || this.slots.has(name)) {
       throw new ShapeError(`${this.constructor.name} already has a member named "${name}"`);

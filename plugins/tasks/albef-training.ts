@@ -1,30 +1,22 @@
 /**
  * What the ALBEF-style tasks (pretrain, retrieval fine-tuning) share: building
- * the model from the objectives' options, and the training loop — batches from
- * the worker pool, one PretrainStep per micro-batch, the objectives' weighted
- * losses under the tape, the Trainer's accumulation, schedule, checkpoints
- * and resume.
+ * the model from the objectives' options, and their micro-step in the shared
+ * training loop — one PretrainStep per micro-batch, the objectives' weighted
+ * losses under the tape.
  */
-import { join } from "node:path";
 import {
   buildPretrainModel,
   ConfigError,
   type DataConfig,
-  expandShardSpec,
-  latestCheckpoint,
-  loadCheckpoint,
   type Objective,
   type OptimConfig,
   type PretrainModel,
   PretrainStep,
-  Rng,
   type RunContext,
-  type StreamPosition,
   tf,
   Tokenizer,
-  Trainer,
 } from "../../core/index.ts";
-import { countSamples, openPool, trainBatches } from "./pretrain-data.ts";
+import { gradsByName, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
 
 export interface ItcOptions {
   queue?: number;
@@ -74,15 +66,6 @@ export async function setUpAlbef(ctx: RunContext, data: DataConfig, what: string
   return { objectives, itc, mlm, model, tokenizer };
 }
 
-export interface TrainingSchedule {
-  epochs: number;
-  steps?: number;
-  checkpointEvery: number;
-  keepCheckpoints: number;
-  logEvery: number;
-  alphaRampSteps?: number;
-}
-
 export interface TrainingOptions {
   /** image ids of a batch's samples (fine-tuning); none in pre-training */
   imageIds?: (keys: readonly string[]) => Int32Array;
@@ -90,69 +73,22 @@ export interface TrainingOptions {
   clampTemp?: boolean;
 }
 
-export interface TrainingOutcome {
-  trainer: Trainer;
-  trainSeconds: number;
-  stepsPerEpoch: number | null;
-  skippedSamples: number;
-  checkpoint: string | null;
-}
-
+/** ALBEF's pre-training / retrieval step in the shared loop: one PretrainStep per micro-batch, the objectives' weighted losses. */
 export async function trainAlbef(ctx: RunContext, setup: AlbefSetup, data: DataConfig, optim: OptimConfig, schedule: TrainingSchedule, options: TrainingOptions = {}): Promise<TrainingOutcome> {
-  const { scope, runDir } = ctx;
-  const { config, log } = scope;
   const { model, objectives, itc, mlm, tokenizer } = setup;
-  const shards = expandShardSpec(data.train);
-  const samplesPerEpoch = data.samplesPerEpoch ?? countSamples(shards);
-  const microPerEpoch = samplesPerEpoch === null ? null : Math.floor(samplesPerEpoch / data.batchSize);
-  const stepsPerEpoch = microPerEpoch === null ? null : Math.max(1, Math.floor(microPerEpoch / optim.accumulate));
-  if (schedule.steps === undefined && stepsPerEpoch === null) {
-    throw new ConfigError("cannot tell how many steps an epoch has (no sizes.json beside the shards): set task.steps or data.samplesPerEpoch", "task.steps");
-  }
-  const totalSteps = schedule.steps ?? schedule.epochs * (stepsPerEpoch as number);
-  const rampSteps = schedule.alphaRampSteps ?? stepsPerEpoch ?? 0;
-  const rng = Rng.derive(config.seed, "trainer");
-  const trainer = new Trainer(model, [...model.trainable()], {
-    runDir,
-    optim,
-    totalSteps,
-    checkpointEvery: schedule.checkpointEvery,
-    keepCheckpoints: schedule.keepCheckpoints,
-    logEvery: schedule.logEvery,
-    log,
-    rng,
-    config,
-  });
-  let position: StreamPosition | undefined;
-  if (ctx.resume) {
-    const dir = latestCheckpoint(runDir);
-    if (!dir) throw new ConfigError(`--resume: no checkpoint in ${join(runDir, "checkpoints")}`, "");
-    const state = loadCheckpoint(dir, model, trainer.optimizer);
-    trainer.restore(state);
-    position = (state.data as StreamPosition | null) ?? undefined;
-    ctx.out(`resumed from ${dir} (step ${state.step}, epoch ${state.epoch})`);
-  }
   const needs = { itc: objectives.some((o) => o.name === "itc"), itm: objectives.some((o) => o.name === "itm"), mlm: !!mlm };
-  let skipped = 0;
-  const onProblem = (p: { shard: string; key: string; reason: string }) => {
-    if (++skipped <= 20) log.warn(`skipped sample ${p.key} of ${p.shard}: ${p.reason}`);
-  };
-  const t0 = performance.now();
-  const pool = await openPool(config, data, "train", data.workers);
   const vars = [...model.trainable()];
   // the hypergraph fusion reports the fraction of hyperedges holding both modalities
   const fusionStats = model.fusion as unknown as { collectStats?: (on: boolean) => void; stats?: () => Record<string, number> };
   fusionStats.collectStats?.(true);
   try {
-    while (!trainer.done) {
-      const epoch = trainer.epoch;
-      let microInEpoch = 0;
-      for await (const batch of trainBatches(data, shards, pool, config.seed, epoch, tokenizer.special.pad, position, onProblem)) {
-        position = undefined;
-        if (trainer.done) break;
-        trainer.beginMicroStep();
-        const baseAlpha = itc?.options?.alpha ?? 0.4;
-        const alpha = epoch === 0 && rampSteps > 0 ? baseAlpha * Math.min(1, trainer.step / rampSteps) : baseAlpha;
+    return await runTrainingLoop(ctx, data, optim, schedule, {
+      model,
+      trainable: vars,
+      padId: tokenizer.special.pad,
+      alpha: itc?.options?.alpha ?? 0.4,
+      stepStats: () => fusionStats.stats?.() ?? {},
+      microStep: (batch, alpha, rng) => {
         const images = tf.tensor4d(batch.images, [batch.batch, 3, batch.size, batch.size]);
         const ids = tf.tensor2d(batch.ids, [batch.batch, batch.length], "int32");
         const mask = tf.tensor2d(batch.mask, [batch.batch, batch.length], "int32");
@@ -179,23 +115,12 @@ export async function trainAlbef(ctx: RunContext, setup: AlbefSetup, data: DataC
         }, vars.map(([, v]) => v));
         const loss = value.dataSync()[0];
         value.dispose();
-        Object.assign(parts, fusionStats.stats?.() ?? {});
-        const byName: Record<string, tf.Tensor> = {};
-        // parameters no objective reaches (the MLM head without `mlm`) get no gradient and, as in PyTorch, no update
-        for (const [name, v] of vars) if (grads[v.name]) byName[name] = grads[v.name];
         step.finish();
         tf.dispose([images, ids, mask]);
-        trainer.addMicroStep({ loss, parts, grads: byName }, batch.batch, batch.position);
-        microInEpoch++;
-      }
-      if (trainer.done) break;
-      if (microInEpoch === 0) throw new ConfigError(`epoch ${epoch} produced no batch (fewer samples than data.batchSize?)`, "data.batchSize");
-      trainer.epoch++;
-    }
+        return { loss, parts, grads: gradsByName(vars, grads) };
+      },
+    });
   } finally {
-    await pool.close();
     fusionStats.collectStats?.(false);
   }
-  const checkpoint = trainer.checkpoint();
-  return { trainer, trainSeconds: (performance.now() - t0) / 1000, stepsPerEpoch, skippedSamples: skipped, checkpoint };
 }

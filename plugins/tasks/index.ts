@@ -2,6 +2,7 @@ import { type PluginRegistry, Task } from "../../core/index.ts";
 import { PretrainConfig, PretrainTask } from "./pretrain.ts";
 import { RetrievalConfig, RetrievalTask } from "./retrieval.ts";
 import { GroundingConfig, GroundingTask } from "./grounding.ts";
+import { NlvrConfig, NlvrTask } from "./nlvr.ts";
 
 export function registerTasks(registry: PluginRegistry): void {
   registry.registerPlugin({
@@ -24,5 +25,12 @@ export function registerTasks(registry: PluginRegistry): void {
     schema: GroundingConfig,
     description: "weakly-supervised visual grounding: Grad-CAM (ITM) on a fusion layer's text→image attention picks the candidate box",
     create: (cfg) => new GroundingTask(cfg),
+  });
+  registry.registerPlugin({
+    kind: Task,
+    name: "nlvr",
+    schema: NlvrConfig,
+    description: "ALBEF NLVR2 fine-tuning: paired fusion layers over two images, classifier, momentum distillation; test accuracy",
+    create: (cfg) => new NlvrTask(cfg),
   });
 }

@@ -24,7 +24,8 @@ export async function ensureSynthData(data: DataConfig, log: Logger): Promise<vo
   const meta = resolve(s.out, "meta.json");
   if (existsSync(meta)) {
     const m = JSON.parse(readFileSync(meta, "utf8")) as { seed: number; imageSize: number; splits: Record<string, number> };
-    if (m.seed === s.seed && m.imageSize === s.imageSize && m.splits.train === s.train && m.splits.test === s.test) return;
+    const same = m.seed === s.seed && m.imageSize === s.imageSize && m.splits.train === s.train && m.splits.val === s.val && m.splits.test === s.test;
+    if (same && (m.splits["nlvr-train"] ?? 0) === s.pairs) return;
   }
   log.info(`building the built-in data set in ${s.out}`);
   let last = 0;

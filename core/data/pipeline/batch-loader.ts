@@ -13,8 +13,11 @@ import type { SampleResult } from "./sample-processor.ts";
 import type { TransformPool } from "./transform-pool.ts";
 
 export interface ImageTextBatch {
-  /** [batch, 3, size, size] */
+  /** [batch, imagesPerSample, 3, size, size] (the middle axis is absent when there is one image per sample) */
   images: Float32Array;
+  imagesPerSample: number;
+  /** [batch] class labels (−1 when the format names no label) */
+  labels: Int32Array;
   /** [batch, length], padded with `padId` */
   ids: Int32Array;
   /** [batch, length], 1 = token */
@@ -113,13 +116,14 @@ export class BatchLoader {
 
   private collate(items: { r: Extract<SampleResult, { ok: true }>; position: StreamPosition }[], size: number): ImageTextBatch {
     const b = items.length;
-    const plane = 3 * size * size;
+    const perSample = items[0].r.pixels.length / (3 * size * size);
+    const plane = perSample * 3 * size * size;
     const images = new Float32Array(b * plane);
     const length = Math.max(...items.map((x) => x.r.ids.length));
     const ids = new Int32Array(b * length).fill(this.opts.padId);
     const mask = new Int32Array(b * length);
     items.forEach(({ r }, i) => {
-      if (r.pixels.length !== plane) throw new Error(`sample ${r.key}: ${r.pixels.length} pixel values, expected ${plane}`);
+      if (r.pixels.length !== plane) throw new Error(`sample ${r.key}: ${r.pixels.length} pixel values, expected ${plane} (${perSample} image(s) of ${size}×${size})`);
       images.set(r.pixels, i * plane);
       ids.set(r.ids, i * length);
       mask.fill(1, i * length, i * length + r.ids.length);
@@ -127,6 +131,8 @@ export class BatchLoader {
     this.stats.delivered += b;
     return {
       images,
+      imagesPerSample: perSample,
+      labels: Int32Array.from(items, (x) => x.r.label),
       ids,
       mask,
       batch: b,

@@ -25,6 +25,13 @@ export const SampleFormat = z.strictObject({
   text: z.string().min(1).default("txt"),
   /** ALBEF's pre_caption word limit */
   maxWords: z.number().int().positive().default(30),
+  /**
+   * Samples with several images (NLVR2: `[img0.jpg, img1.jpg]`): these members,
+   * each transformed on its own, in this order; null = one image found by `imageExts`
+   */
+  imageMembers: z.array(z.string().min(1)).min(1).nullable().default(null),
+  /** a class label: `json:FIELD` holding an integer, a boolean or "True"/"False" (NLVR2); null = none */
+  label: z.string().regex(/^json:.+/, 'a label source is "json:FIELD"').nullable().default(null),
 });
 export type SampleFormat = z.output<typeof SampleFormat>;
 
@@ -47,7 +54,8 @@ export interface SampleTask {
 }
 
 export type SampleResult =
-  | { seq: number; ok: true; key: string; caption: string; pixels: Float32Array; ids: Int32Array }
+  /** `pixels`: [images, 3, S, S] — one image unless `imageMembers` lists several; `label`: −1 without a label source */
+  | { seq: number; ok: true; key: string; caption: string; pixels: Float32Array; ids: Int32Array; label: number }
   | { seq: number; ok: false; key: string; url: string; reason: string };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -79,6 +87,20 @@ export function sampleCaptions(files: Record<string, Uint8Array>, format: Sample
   throw new Error(`${where}: .json has no string or string list "${field}"`);
 }
 
+/** The sample's class label from `format.label` (`json:FIELD`). */
+export function sampleLabel(files: Record<string, Uint8Array>, format: SampleFormat, where: string): number {
+  if (!format.label) return -1;
+  const field = format.label.slice("json:".length);
+  const bytes = files.json;
+  if (!bytes) throw new Error(`${where} has no .json member for its label`);
+  const v = (JSON.parse(utf8.decode(bytes)) as Record<string, unknown>)[field];
+  if (typeof v === "boolean") return v ? 1 : 0;
+  if (v === "True" || v === "true") return 1;
+  if (v === "False" || v === "false") return 0;
+  if (typeof v === "number" && Number.isInteger(v) && v >= 0) return v;
+  throw new Error(`${where}: .json field "${field}" is no label (an integer ≥ 0, a boolean or "True"/"False"; got ${JSON.stringify(v)})`);
+}
+
 function caption(task: SampleTask, format: SampleFormat, rng: Rng): string {
   const all = sampleCaptions(task.files, format, `${task.url}: sample ${task.key}`);
   return all.length === 1 ? all[0] : all[rng.int(all.length)];
@@ -106,14 +128,22 @@ export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task:
   return async (task) => {
     try {
       const rng = new Rng(task.seed);
-      const ext = spec.format.imageExts.find((e) => task.files[e] !== undefined);
-      if (!ext) throw new Error(`${task.url}: sample ${task.key} has no image member (.${spec.format.imageExts.join("/.")})`);
+      const where = `${task.url}: sample ${task.key}`;
+      const members = spec.format.imageMembers ?? [spec.format.imageExts.find((e) => task.files[e] !== undefined)];
+      if (members[0] === undefined) throw new Error(`${where} has no image member (.${spec.format.imageExts.join("/.")})`);
       const text = preCaption(caption(task, spec.format, rng), spec.format.maxWords);
-      const { pixels } = await transformImage(task.files[ext], spec.image, rng, `${task.url}: sample ${task.key}.${ext}`);
+      const label = sampleLabel(task.files, spec.format, where);
+      const images: Float32Array[] = [];
+      for (const m of members as string[]) {
+        if (!task.files[m]) throw new Error(`${where} has no .${m} member`);
+        images.push((await transformImage(task.files[m], spec.image, rng, `${where}.${m}`)).pixels);
+      }
+      const pixels = images.length === 1 ? images[0] : new Float32Array(images.reduce((a, p) => a + p.length, 0));
+      if (images.length > 1) images.forEach((p, i) => pixels.set(p, i * p.length));
       const enc = tokenizer.encode([text]);
       let n = 0;
       while (n < enc.length && enc.mask[n] === 1) n++;
-      return { seq: task.seq, ok: true, key: task.key, caption: text, pixels, ids: enc.ids.slice(0, n) };
+      return { seq: task.seq, ok: true, key: task.key, caption: text, pixels, ids: enc.ids.slice(0, n), label };
     } catch (e) {
       return { seq: task.seq, ok: false, key: task.key, url: task.url, reason: (e as Error).message };
     }

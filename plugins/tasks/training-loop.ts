@@ -1,0 +1,132 @@
+/**
+ * The training loop the tasks share: batches from the worker pool, a
+ * task-defined micro-step (forward, loss, gradients), the Trainer's
+ * accumulation, schedule, checkpoints and resume, the α ramp of momentum
+ * distillation over the first epoch.
+ */
+import { join } from "node:path";
+import {
+  ConfigError,
+  type DataConfig,
+  expandShardSpec,
+  type ImageTextBatch,
+  latestCheckpoint,
+  loadCheckpoint,
+  type Module,
+  type OptimConfig,
+  Rng,
+  type RunContext,
+  type StreamPosition,
+  type Tensor,
+  Trainer,
+  type Variable,
+} from "../../core/index.ts";
+import { countSamples, openPool, trainBatches } from "./pretrain-data.ts";
+
+export interface TrainingSchedule {
+  epochs: number;
+  steps?: number;
+  checkpointEvery: number;
+  keepCheckpoints: number;
+  logEvery: number;
+  alphaRampSteps?: number;
+}
+
+export interface TrainingOutcome {
+  trainer: Trainer;
+  trainSeconds: number;
+  stepsPerEpoch: number | null;
+  skippedSamples: number;
+  checkpoint: string | null;
+}
+
+export interface MicroStepResult {
+  loss: number;
+  /** per-objective losses and other per-step figures for metrics.jsonl */
+  parts: Record<string, number>;
+  /** by parameter name; parameters no loss reaches are simply absent (no update, as in PyTorch) */
+  grads: Record<string, Tensor>;
+}
+
+export interface TrainingLoopSpec {
+  model: Module;
+  trainable: [string, Variable][];
+  padId: number;
+  /** full distillation weight α, ramped from 0 over the first epoch (or `schedule.alphaRampSteps`) */
+  alpha: number;
+  /** one micro-batch: forward, loss and gradients */
+  microStep: (batch: ImageTextBatch, alpha: number, rng: Rng) => MicroStepResult;
+  /** extra figures per step (e.g. the hypergraph's bimodal fraction) */
+  stepStats?: () => Record<string, number>;
+}
+
+export async function runTrainingLoop(ctx: RunContext, data: DataConfig, optim: OptimConfig, schedule: TrainingSchedule, spec: TrainingLoopSpec): Promise<TrainingOutcome> {
+  const { scope, runDir } = ctx;
+  const { config, log } = scope;
+  const shards = expandShardSpec(data.train);
+  const samplesPerEpoch = data.samplesPerEpoch ?? countSamples(shards);
+  const microPerEpoch = samplesPerEpoch === null ? null : Math.floor(samplesPerEpoch / data.batchSize);
+  const stepsPerEpoch = microPerEpoch === null ? null : Math.max(1, Math.floor(microPerEpoch / optim.accumulate));
+  if (schedule.steps === undefined && stepsPerEpoch === null) {
+    throw new ConfigError("cannot tell how many steps an epoch has (no sizes.json beside the shards): set task.steps or data.samplesPerEpoch", "task.steps");
+  }
+  const totalSteps = schedule.steps ?? schedule.epochs * (stepsPerEpoch as number);
+  const rampSteps = schedule.alphaRampSteps ?? stepsPerEpoch ?? 0;
+  const rng = Rng.derive(config.seed, "trainer");
+  const trainer = new Trainer(spec.model, spec.trainable, {
+    runDir,
+    optim,
+    totalSteps,
+    checkpointEvery: schedule.checkpointEvery,
+    keepCheckpoints: schedule.keepCheckpoints,
+    logEvery: schedule.logEvery,
+    log,
+    rng,
+    config,
+  });
+  let position: StreamPosition | undefined;
+  if (ctx.resume) {
+    const dir = latestCheckpoint(runDir);
+    if (!dir) throw new ConfigError(`--resume: no checkpoint in ${join(runDir, "checkpoints")}`, "");
+    const state = loadCheckpoint(dir, spec.model, trainer.optimizer);
+    trainer.restore(state);
+    position = (state.data as StreamPosition | null) ?? undefined;
+    ctx.out(`resumed from ${dir} (step ${state.step}, epoch ${state.epoch})`);
+  }
+  let skipped = 0;
+  const onProblem = (p: { shard: string; key: string; reason: string }) => {
+    if (++skipped <= 20) log.warn(`skipped sample ${p.key} of ${p.shard}: ${p.reason}`);
+  };
+  const t0 = performance.now();
+  const pool = await openPool(config, data, "train", data.workers);
+  try {
+    while (!trainer.done) {
+      const epoch = trainer.epoch;
+      let microInEpoch = 0;
+      for await (const batch of trainBatches(data, shards, pool, config.seed, epoch, spec.padId, position, onProblem)) {
+        position = undefined;
+        if (trainer.done) break;
+        trainer.beginMicroStep();
+        const alpha = epoch === 0 && rampSteps > 0 ? spec.alpha * Math.min(1, trainer.step / rampSteps) : spec.alpha;
+        const r = spec.microStep(batch, alpha, rng);
+        Object.assign(r.parts, spec.stepStats?.() ?? {});
+        trainer.addMicroStep(r, batch.batch, batch.position);
+        microInEpoch++;
+      }
+      if (trainer.done) break;
+      if (microInEpoch === 0) throw new ConfigError(`epoch ${epoch} produced no batch (fewer samples than data.batchSize?)`, "data.batchSize");
+      trainer.epoch++;
+    }
+  } finally {
+    await pool.close();
+  }
+  const checkpoint = trainer.checkpoint();
+  return { trainer, trainSeconds: (performance.now() - t0) / 1000, stepsPerEpoch, skippedSamples: skipped, checkpoint };
+}
+
+/** The tape's gradients by parameter name; parameters no loss reaches get none (and, as in PyTorch, no update). */
+export function gradsByName(vars: [string, Variable][], grads: Record<string, Tensor>): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [name, v] of vars) if (grads[v.name]) out[name] = grads[v.name];
+  return out;
+}
