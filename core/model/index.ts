@@ -9,3 +9,6 @@ export * from "./layered-fusion.ts";
 export * from "./momentum-copies.ts";
 export * from "./nlvr-model.ts";
 export * from "./build-nlvr-model.ts";
+export * from "./vqa-model.ts";
+export * from "./vqa-answers.ts";
+export * from "./build-vqa-model.ts";

@@ -3,6 +3,7 @@ import { PretrainConfig, PretrainTask } from "./pretrain.ts";
 import { RetrievalConfig, RetrievalTask } from "./retrieval.ts";
 import { GroundingConfig, GroundingTask } from "./grounding.ts";
 import { NlvrConfig, NlvrTask } from "./nlvr.ts";
+import { VqaConfig, VqaTask } from "./vqa.ts";
 
 export function registerTasks(registry: PluginRegistry): void {
   registry.registerPlugin({
@@ -32,5 +33,12 @@ export function registerTasks(registry: PluginRegistry): void {
     schema: NlvrConfig,
     description: "ALBEF NLVR2 fine-tuning: paired fusion layers over two images, classifier, momentum distillation; test accuracy",
     create: (cfg) => new NlvrTask(cfg),
+  });
+  registry.registerPlugin({
+    kind: Task,
+    name: "vqa",
+    schema: VqaConfig,
+    description: "ALBEF VQA fine-tuning: answer decoder from the fusion layers, weighted answers, distillation; rank_answer over an answer list",
+    create: (cfg) => new VqaTask(cfg),
   });
 }

@@ -9,7 +9,7 @@
  */
 import { Rng } from "../../tensor/rng.ts";
 import type { SampleStream, StreamPosition } from "./sample-stream.ts";
-import type { SampleResult } from "./sample-processor.ts";
+import type { SampleResult, WeightedAnswer } from "./sample-processor.ts";
 import type { TransformPool } from "./transform-pool.ts";
 
 export interface ImageTextBatch {
@@ -18,6 +18,8 @@ export interface ImageTextBatch {
   imagesPerSample: number;
   /** [batch] class labels (−1 when the format names no label) */
   labels: Int32Array;
+  /** per sample: the drawn question's answers with their weights (empty without `format.qa`) */
+  answers: WeightedAnswer[][];
   /** [batch, length], padded with `padId` */
   ids: Int32Array;
   /** [batch, length], 1 = token */
@@ -133,6 +135,7 @@ export class BatchLoader {
       images,
       imagesPerSample: perSample,
       labels: Int32Array.from(items, (x) => x.r.label),
+      answers: items.map((x) => x.r.answers),
       ids,
       mask,
       batch: b,

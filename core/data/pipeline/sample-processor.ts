@@ -32,6 +32,12 @@ export const SampleFormat = z.strictObject({
   imageMembers: z.array(z.string().min(1)).min(1).nullable().default(null),
   /** a class label: `json:FIELD` holding an integer, a boolean or "True"/"False" (NLVR2); null = none */
   label: z.string().regex(/^json:.+/, 'a label source is "json:FIELD"').nullable().default(null),
+  /**
+   * question answering: `json:FIELD` holding a list of `{question, answer}` or
+   * `{question, answers: [...]}` (VQA: ten human answers); one item is drawn per
+   * pass, its question becomes the text; null = none
+   */
+  qa: z.string().regex(/^json:.+/, 'a question-answer source is "json:FIELD"').nullable().default(null),
 });
 export type SampleFormat = z.output<typeof SampleFormat>;
 
@@ -54,8 +60,11 @@ export interface SampleTask {
 }
 
 export type SampleResult =
-  /** `pixels`: [images, 3, S, S] — one image unless `imageMembers` lists several; `label`: −1 without a label source */
-  | { seq: number; ok: true; key: string; caption: string; pixels: Float32Array; ids: Int32Array; label: number }
+  /**
+   * `pixels`: [images, 3, S, S] — one image unless `imageMembers` lists several; `label`: −1 without a label source;
+   * `answers`: the drawn question's distinct answers with their shares of the votes (empty without `qa`)
+   */
+  | { seq: number; ok: true; key: string; caption: string; pixels: Float32Array; ids: Int32Array; label: number; answers: WeightedAnswer[] }
   | { seq: number; ok: false; key: string; url: string; reason: string };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -85,6 +94,35 @@ export function sampleCaptions(files: Record<string, Uint8Array>, format: Sample
   if (typeof v === "string") return [v];
   if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string")) return v as string[];
   throw new Error(`${where}: .json has no string or string list "${field}"`);
+}
+
+export interface WeightedAnswer {
+  answer: string;
+  /** share of the answers given (VQA: count / 10); 1 for a single answer */
+  weight: number;
+  /** how many annotators gave it */
+  count: number;
+  /** how many answers the question has in all */
+  total: number;
+}
+
+/** The question-answer items under `format.qa`. */
+export function sampleQuestions(files: Record<string, Uint8Array>, format: SampleFormat, where: string): { question: string; answers: WeightedAnswer[] }[] {
+  if (!format.qa) return [];
+  const field = format.qa.slice("json:".length);
+  const bytes = files.json;
+  if (!bytes) throw new Error(`${where} has no .json member for its questions`);
+  const v = (JSON.parse(utf8.decode(bytes)) as Record<string, unknown>)[field];
+  if (!Array.isArray(v) || v.length === 0) throw new Error(`${where}: .json field "${field}" is no list of questions`);
+  return v.map((item: { question?: unknown; answer?: unknown; answers?: unknown }, i) => {
+    const all = typeof item?.answer === "string" ? [item.answer] : Array.isArray(item?.answers) ? item.answers.map((a: unknown) => (typeof a === "string" ? a : (a as { answer?: unknown })?.answer)) : null;
+    if (typeof item?.question !== "string" || !all || all.length === 0 || !all.every((a): a is string => typeof a === "string")) {
+      throw new Error(`${where}: ${field}[${i}] needs a "question" and an "answer" or "answers" list`);
+    }
+    const counts = new Map<string, number>();
+    for (const a of all) counts.set(a, (counts.get(a) ?? 0) + 1);
+    return { question: item.question, answers: [...counts].map(([answer, n]) => ({ answer, weight: n / all.length, count: n, total: all.length })) };
+  });
 }
 
 /** The sample's class label from `format.label` (`json:FIELD`). */
@@ -131,7 +169,15 @@ export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task:
       const where = `${task.url}: sample ${task.key}`;
       const members = spec.format.imageMembers ?? [spec.format.imageExts.find((e) => task.files[e] !== undefined)];
       if (members[0] === undefined) throw new Error(`${where} has no image member (.${spec.format.imageExts.join("/.")})`);
-      const text = preCaption(caption(task, spec.format, rng), spec.format.maxWords);
+      let answers: WeightedAnswer[] = [];
+      let raw: string;
+      if (spec.format.qa) {
+        const items = sampleQuestions(task.files, spec.format, where);
+        const item = items[items.length === 1 ? 0 : rng.int(items.length)];
+        raw = item.question;
+        answers = item.answers;
+      } else raw = caption(task, spec.format, rng);
+      const text = preCaption(raw, spec.format.maxWords);
       const label = sampleLabel(task.files, spec.format, where);
       const images: Float32Array[] = [];
       for (const m of members as string[]) {
@@ -143,7 +189,7 @@ export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task:
       const enc = tokenizer.encode([text]);
       let n = 0;
       while (n < enc.length && enc.mask[n] === 1) n++;
-      return { seq: task.seq, ok: true, key: task.key, caption: text, pixels, ids: enc.ids.slice(0, n), label };
+      return { seq: task.seq, ok: true, key: task.key, caption: text, pixels, ids: enc.ids.slice(0, n), label, answers };
     } catch (e) {
       return { seq: task.seq, ok: false, key: task.key, url: task.url, reason: (e as Error).message };
     }

@@ -1,0 +1,244 @@
+/**
+ * The `vqa` task: ALBEF's VQA fine-tuning (VQA.py) — the answer is generated,
+ * not classified: an answer decoder (initialised from the pre-trained fusion
+ * layers, the text encoder's embeddings and MLM head) is trained on
+ * `[CLS] answer [SEP]` given the question states, each answer weighted by its
+ * share of the votes, with momentum distillation; at test time `rank_answer`
+ * picks from the answer list. Reports VQA accuracy (min(1, votes / 3); exact
+ * match for single-answer data) before (optional) and after fine-tuning.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import {
+  answerTokenLoss,
+  buildVqaModel,
+  ConfigError,
+  DataConfig,
+  encodeAnswers,
+  expandShardSpec,
+  loadInitialWeights,
+  OptimConfig,
+  rankAnswers,
+  readShards,
+  type RunConfig,
+  type RunContext,
+  sampleQuestions,
+  type Task,
+  type TaskResult,
+  tf,
+  Tokenizer,
+  type VqaModel,
+  type WeightedAnswer,
+} from "../../core/index.ts";
+import { ensureSynthData, evalBatches, openPool } from "./pretrain-data.ts";
+import { lossCurve, parseSection, readLastLoss } from "./run-report.ts";
+import { gradsByName, runTrainingLoop } from "./training-loop.ts";
+
+export const VqaConfig = z.strictObject({
+  /** pre-trained weights: a run folder, checkpoint folder or safetensors file; null = from scratch */
+  init: z.string().min(1).nullable().default(null),
+  epochs: z.number().int().positive().default(8),
+  steps: z.number().int().positive().optional(),
+  checkpointEvery: z.number().int().min(0).default(1000),
+  keepCheckpoints: z.number().int().positive().default(2),
+  logEvery: z.number().int().positive().default(10),
+  alphaRampSteps: z.number().int().min(0).optional(),
+  distill: z.boolean().default(true),
+  alpha: z.number().min(0).max(1).default(0.4),
+  momentum: z.number().min(0).max(1).default(0.995),
+  /** answer decoder layers (default: as many as the fusion has) */
+  decoderLayers: z.number().int().positive().optional(),
+  /** candidates re-scored per question (ALBEF: 128) */
+  kTest: z.number().int().positive().default(128),
+  /** ALBEF's ranking counts the first token's log-probability twice; false = the plain answer log-likelihood (LAVIS) */
+  firstTokenTwice: z.boolean().default(true),
+  /** the candidate answers: a JSON list (ALBEF's answer_list.json); null = every answer in the training shards */
+  answerList: z.string().min(1).nullable().default(null),
+  evalBatchSize: z.number().int().positive().default(32),
+  evalMaxQuestions: z.number().int().positive().default(5000),
+  evalBefore: z.boolean().default(false),
+});
+export type VqaConfig = z.output<typeof VqaConfig>;
+
+const notCarried = /^(vision_proj|text_proj|itm_head|temp$|image_queue$|text_queue$|queue_ptr$|idx_queue$|[a-z_]+_m\.)/;
+
+/** VQA's accuracy of one prediction: min(1, votes / 3), or exact match when the question has fewer than 3 answers. */
+export function vqaScore(prediction: string, answers: readonly WeightedAnswer[]): number {
+  const hit = answers.find((a) => a.answer === prediction);
+  if (!hit) return 0;
+  return hit.total >= 3 ? Math.min(1, hit.count / 3) : 1;
+}
+
+async function answerListOf(cfg: VqaConfig, data: DataConfig): Promise<string[]> {
+  if (cfg.answerList) {
+    const list = JSON.parse(readFileSync(cfg.answerList, "utf8")) as unknown;
+    if (!Array.isArray(list) || !list.every((a) => typeof a === "string")) throw new ConfigError(`${cfg.answerList}: not a JSON list of answer strings`, "task.answerList");
+    return list as string[];
+  }
+  const seen = new Set<string>();
+  for await (const s of readShards(expandShardSpec(data.train), { onError: data.onError })) {
+    for (const q of sampleQuestions(s.files, data.format, `${s.url}: sample ${s.key}`)) for (const a of q.answers) seen.add(a.answer);
+  }
+  return [...seen].sort();
+}
+
+interface VqaAccuracy {
+  accuracy: number;
+  questions: number;
+}
+
+async function testAccuracy(model: VqaModel, config: RunConfig, data: DataConfig, tokenizer: Tokenizer, cfg: VqaConfig, answers: string[]): Promise<VqaAccuracy> {
+  const candidates = encodeAnswers(tokenizer, answers);
+  const pool = await openPool(config, data, "test", Math.min(1, data.workers));
+  let score = 0;
+  let n = 0;
+  model.eval();
+  try {
+    for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, cfg.evalBatchSize)) {
+      const take = Math.min(b.batch, cfg.evalMaxQuestions - n);
+      const best = tf.tidy(() => {
+        const images = tf.tensor4d(b.images.subarray(0, take * 3 * b.size * b.size), [take, 3, b.size, b.size]);
+        const ids = tf.tensor2d(b.ids.subarray(0, take * b.length), [take, b.length], "int32");
+        const mask = tf.tensor2d(b.mask.subarray(0, take * b.length), [take, b.length], "int32");
+        const states = model.questionStates(images, ids, mask);
+        return rankAnswers(model, states, mask, candidates, tokenizer.special, cfg.kTest, cfg.firstTokenTwice);
+      });
+      for (let i = 0; i < take; i++) score += vqaScore(answers[best[i]], b.answers[i]);
+      n += take;
+      if (n >= cfg.evalMaxQuestions) break;
+    }
+  } finally {
+    await pool.close();
+    model.train();
+  }
+  if (n === 0) throw new ConfigError(`no test question in ${data.test}`, "data.test");
+  return { accuracy: (100 * score) / n, questions: n };
+}
+
+export class VqaTask implements Task<RunContext> {
+  readonly name = "vqa";
+  constructor(readonly cfg: VqaConfig) {}
+
+  async run(ctx: RunContext): Promise<TaskResult> {
+    const { scope, runDir } = ctx;
+    const { config, log } = scope;
+    if (!config.data) throw new ConfigError("VQA needs a data: section", "data");
+    const data = parseSection(DataConfig, config.data, "data");
+    if (!data.format.qa) throw new ConfigError('VQA needs questions and answers: set data.format.qa (e.g. "json:vqa")', "data.format.qa");
+    if (!data.test) throw new ConfigError("VQA needs data.test shards to evaluate on", "data.test");
+    const optim = parseSection(OptimConfig, config.optim, "optim");
+    await ensureSynthData(data, log);
+    const tokenizer = scope.resolve(Tokenizer);
+    await tokenizer.init?.();
+    const answers = await answerListOf(this.cfg, data);
+    if (answers.length === 0) throw new ConfigError("the answer list is empty", "task.answerList");
+    const model = buildVqaModel(scope, { momentum: this.cfg.momentum, decoderLayers: this.cfg.decoderLayers });
+    const decoderLayers = model.text_decoder.layer.length;
+    if (this.cfg.init && !ctx.resume) {
+      const r = loadInitialWeights(model, this.cfg.init, {
+        fusionStart: Number(config.model?.text.layers ?? 0),
+        ignore: (n) => notCarried.test(n),
+        // ALBEF's decoder starts from the text encoder's embeddings and MLM head and from the fusion layers
+        expand: (n) => {
+          const out = [n];
+          const text = /^text_encoder\.((bert\.embeddings|cls)\..*)$/.exec(n);
+          if (text) out.push(`text_decoder.text.${text[1]}`);
+          const layer = /^fusion\.layer\.(\d+)\.((attention|crossattention|intermediate|output)\..*)$/.exec(n);
+          if (layer && Number(layer[1]) < decoderLayers) out.push(`text_decoder.layer.${layer[1]}.${layer[2]}`);
+          return out;
+        },
+        // the decoder cross-attends to question states: image-width keys/values only fit when the widths agree
+        reinitOnMismatch: (n) => /^text_decoder\.layer\.\d+\.crossattention\.self\.(key|value)\./.test(n),
+        optional: (n) => /^[a-z_]+_m\./.test(n) || /^text_decoder\.layer\.\d+\./.test(n),
+      });
+      model.copyToMomentum();
+      ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${r.fresh.filter((f) => !/_m\./.test(f)).length ? `; fresh: ${r.fresh.filter((f) => !/_m\./.test(f)).join(", ")}` : ""}`);
+    } else if (!this.cfg.init) {
+      log.warn("task.init is null: VQA starts from random weights");
+    }
+    log.info(`answer list: ${answers.length} answers`);
+    const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, config, data, tokenizer, this.cfg, answers) : null;
+    const vars = [...model.trainable()];
+    const { distill } = this.cfg;
+    const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, checkpoint } = await runTrainingLoop(ctx, data, optim, this.cfg, {
+      model,
+      trainable: vars,
+      padId: tokenizer.special.pad,
+      alpha: distill ? this.cfg.alpha : 0,
+      microStep: (batch, alpha) => {
+        const flat = batch.answers.flatMap((list, i) => list.map((a) => ({ sample: i, ...a })));
+        if (flat.length === 0) throw new ConfigError("a VQA batch has no answers", "data.format.qa");
+        const enc = encodeAnswers(tokenizer, flat.map((a) => a.answer));
+        const images = tf.tensor4d(batch.images, [batch.batch, 3, batch.size, batch.size]);
+        const ids = tf.tensor2d(batch.ids, [batch.batch, batch.length], "int32");
+        const mask = tf.tensor2d(batch.mask, [batch.batch, batch.length], "int32");
+        const rows = tf.tensor1d(flat.map((a) => a.sample), "int32");
+        const aIds = tf.tensor2d(enc.ids, [enc.n, enc.length], "int32");
+        const aMask = tf.tensor2d(enc.mask, [enc.n, enc.length], "int32");
+        const weights = tf.tensor1d(flat.map((a) => a.weight));
+        let soft: tf.Tensor | null = null;
+        if (distill) {
+          model.momentumUpdate();
+          soft = tf.tidy(() => {
+            const states = tf.gather(model.questionStates(images, ids, mask, true), rows);
+            return tf.softmax(model.answerLogits(states, tf.gather(mask, rows), aIds, aMask, true), -1);
+          });
+        }
+        const { value, grads } = tf.variableGrads(() => {
+          const states = tf.gather(model.questionStates(images, ids, mask), rows);
+          const per = answerTokenLoss(model.answerLogits(states, tf.gather(mask, rows), aIds, aMask), aIds, aMask, soft, alpha);
+          return tf.div(tf.sum(tf.mul(per, weights)), batch.batch) as tf.Scalar;
+        }, vars.map(([, v]) => v));
+        const loss = value.dataSync()[0];
+        tf.dispose([value, images, ids, mask, rows, aIds, aMask, weights, ...(soft ? [soft] : [])]);
+        return { loss, parts: { vqa: loss }, grads: gradsByName(vars, grads) };
+      },
+    });
+    const after = await testAccuracy(model, config, data, tokenizer, this.cfg, answers);
+    const artifacts: Record<string, string> = { metrics: join(runDir, "metrics.jsonl") };
+    if (checkpoint) artifacts.checkpoint = checkpoint;
+    const curve = lossCurve(runDir);
+    if (curve) artifacts.lossCurve = curve;
+    const summary = {
+      name: config.name,
+      task: "vqa",
+      init: this.cfg.init,
+      steps: trainer.step,
+      epochs: stepsPerEpoch ? Math.round((trainer.step / stepsPerEpoch) * 100) / 100 : trainer.epoch,
+      samples: trainer.samples,
+      wall_time_s: Math.round(trainSeconds * 10) / 10,
+      backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
+      fusion: config.model?.fusion.name,
+      final_loss: trainer.lastState ? readLastLoss(join(runDir, "metrics.jsonl")) : null,
+      skipped_samples: skippedSamples,
+      answers: answers.length,
+      k_test: this.cfg.kTest,
+      test_questions: after.questions,
+      accuracy_before: before?.accuracy ?? null,
+      accuracy: after.accuracy,
+      checkpoint,
+    };
+    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+    writeFileSync(
+      join(runDir, "summary.md"),
+      [
+        `# ${config.name}: VQA fine-tuning`,
+        "",
+        `${summary.steps} steps in ${summary.wall_time_s} s from ${this.cfg.init ?? "random weights"}; ${after.questions} test questions, ` +
+          `${answers.length} candidate answers, the top ${Math.min(this.cfg.kTest, answers.length)} re-scored per question.`,
+        "",
+        "| | VQA accuracy |",
+        "| --- | --- |",
+        ...(before ? [`| before fine-tuning | ${before.accuracy.toFixed(1)} % |`] : []),
+        `| fine-tuned | ${after.accuracy.toFixed(1)} % |`,
+        `| a random candidate (chance) | ${(100 / answers.length).toFixed(1)} % |`,
+        "",
+      ].join("\n"),
+    );
+    artifacts.summary = join(runDir, "summary.json");
+    model.dispose();
+    trainer.dispose();
+    return { metrics: { steps: trainer.step, train_seconds: summary.wall_time_s, accuracy: after.accuracy }, artifacts };
+  }
+}
