@@ -16,6 +16,7 @@ import {
   tf,
   Tokenizer,
 } from "../../core/index.ts";
+import { readyTokenizer } from "./pretrain-data.ts";
 import { gradsByName, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
 
 export interface ItcOptions {
@@ -40,8 +41,7 @@ export interface AlbefSetup {
 /** The objectives of the config and a model shaped by the ITC objective's options. */
 export async function setUpAlbef(ctx: RunContext, data: DataConfig, what: string, extra: { idQueue?: boolean } = {}): Promise<AlbefSetup> {
   const { scope } = ctx;
-  const tokenizer = scope.resolve(Tokenizer);
-  await tokenizer.init?.();
+  const tokenizer = await readyTokenizer(ctx);
   const objectives = scope.objectives() as unknown as StepObjective[];
   if (objectives.length === 0) throw new ConfigError(`${what} needs at least one objective (objectives: [{name: itc}, ...])`, "objectives");
   const itc = objectives.find((o) => o.name === "itc");

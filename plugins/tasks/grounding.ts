@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { z } from "zod";
 import {
   ConfigError,
-  DataConfig,
   expandShardSpec,
   groundExpression,
   iouInclusive,
@@ -26,8 +25,7 @@ import {
 } from "../../core/index.ts";
 import { setUpAlbef } from "./albef-training.ts";
 import { groundingQueries, type GroundingQuery } from "./grounding-data.ts";
-import { ensureSynthData, evalBatches, openPool } from "./pretrain-data.ts";
-import { parseSection } from "./run-report.ts";
+import { evalBatches, openPool, taskSections } from "./pretrain-data.ts";
 
 export const GroundingConfig = z.strictObject({
   /** the model to evaluate: a run folder, a checkpoint folder or a safetensors file (ALBEF: the retrieval-fine-tuned model) */
@@ -60,10 +58,8 @@ export class GroundingTask implements Task<RunContext> {
   async run(ctx: RunContext): Promise<TaskResult> {
     const { scope, runDir } = ctx;
     const { config, log } = scope;
-    if (!config.data) throw new ConfigError("grounding needs a data: section (data.test: shards with boxes)", "data");
-    const data = parseSection(DataConfig, config.data, "data");
-    if (!data.test) throw new ConfigError("grounding needs data.test shards whose .json carries refs or objects with boxes", "data.test");
-    await ensureSynthData(data, log);
+    const { data } = await taskSections(ctx, "grounding", "whose .json carries refs or objects with boxes");
+    const test = data.test as string;
     const t0 = performance.now();
     const { model, tokenizer } = await setUpAlbef(ctx, data, "grounding", { idQueue: true });
     const r = loadInitialWeights(model, this.cfg.init, {
@@ -79,7 +75,7 @@ export class GroundingTask implements Task<RunContext> {
     model.eval();
 
     const queries = new Map<string, GroundingQuery[]>();
-    for await (const s of readShards(expandShardSpec(data.test), { onError: data.onError })) {
+    for await (const s of readShards(expandShardSpec(test), { onError: data.onError })) {
       if (queries.size >= this.cfg.maxImages) break;
       const where = `${s.url}: sample ${s.key}`;
       if (!s.files.json) throw new Error(`${where} has no .json member with refs or objects`);
@@ -91,7 +87,7 @@ export class GroundingTask implements Task<RunContext> {
     let images = 0;
     let last = performance.now();
     try {
-      for await (const b of evalBatches(data, data.test, pool, tokenizer.special.pad, 16)) {
+      for await (const b of evalBatches(data, test, pool, tokenizer.special.pad, 16)) {
         const plane = 3 * b.size * b.size;
         const jobs: { image: number; key: string; q: GroundingQuery }[] = [];
         for (let i = 0; i < b.batch && images + i < this.cfg.maxImages; i++) for (const q of queries.get(b.keys[i]) ?? []) jobs.push({ image: i, key: b.keys[i], q });
@@ -125,7 +121,7 @@ export class GroundingTask implements Task<RunContext> {
     } finally {
       await pool.close();
     }
-    if (score.total === 0) throw new ConfigError(`no referring expression found in ${data.test} (need refs, or objects in scenes of two or more)`, "data.test");
+    if (score.total === 0) throw new ConfigError(`no referring expression found in ${test} (need refs, or objects in scenes of two or more)`, "data.test");
     const accuracy = (100 * score.correct) / score.total;
     const chance = (100 * score.chance) / score.total;
     const seconds = Math.round(((performance.now() - t0) / 1000) * 10) / 10;

@@ -6,8 +6,6 @@
  * momentum model's prediction (α ramped over the first epoch). Reports test
  * accuracy before (optional) and after fine-tuning.
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { z } from "zod";
 import {
   buildNlvrModel,
@@ -16,7 +14,6 @@ import {
   DataConfig,
   loadInitialWeights,
   type NlvrModel,
-  OptimConfig,
   type RunConfig,
   type RunContext,
   softTargetCrossEntropy,
@@ -25,32 +22,21 @@ import {
   tf,
   Tokenizer,
 } from "../../core/index.ts";
-import { ensureSynthData, evalBatches, openPool } from "./pretrain-data.ts";
-import { lossCurve, parseSection, readLastLoss } from "./run-report.ts";
+import { evalBatches, openPool, readyTokenizer, taskSections } from "./pretrain-data.ts";
+import { trainingReport, writeSummary } from "./run-report.ts";
+import { distillOptions, initOption, MOMENTUM_ENTRY, PRETRAINING_ONLY, scheduleOptions } from "./task-options.ts";
 import { gradsByName, runTrainingLoop } from "./training-loop.ts";
 
 export const NlvrConfig = z.strictObject({
-  /** pre-trained weights: a run folder, checkpoint folder or safetensors file; null = from scratch */
-  init: z.string().min(1).nullable().default(null),
-  epochs: z.number().int().positive().default(10),
-  steps: z.number().int().positive().optional(),
-  checkpointEvery: z.number().int().min(0).default(1000),
-  keepCheckpoints: z.number().int().positive().default(2),
-  logEvery: z.number().int().positive().default(10),
-  alphaRampSteps: z.number().int().min(0).optional(),
-  /** distill from the momentum model's prediction (ALBEF's `distill: True`) */
-  distill: z.boolean().default(true),
-  alpha: z.number().min(0).max(1).default(0.4),
-  momentum: z.number().min(0).max(1).default(0.995),
+  init: initOption(),
+  ...scheduleOptions(10),
+  ...distillOptions(),
   /** the fused text → the classifier: ALBEF takes the CLS row; a model pre-trained with mean-pooled text wants "mean" */
   pooling: z.enum(["cls", "mean"]).default("cls"),
   evalBatchSize: z.number().int().positive().default(32),
   evalBefore: z.boolean().default(false),
 });
 export type NlvrConfig = z.output<typeof NlvrConfig>;
-
-/** Pre-training heads and momentum copies are not part of the NLVR2 model (its momentum copy starts from the loaded online weights). */
-const notCarried = /^(vision_proj|text_proj|itm_head|temp$|image_queue$|text_queue$|queue_ptr$|idx_queue$|[a-z_]+_m\.)/;
 
 interface Accuracy {
   accuracy: number;
@@ -94,23 +80,18 @@ export class NlvrTask implements Task<RunContext> {
   async run(ctx: RunContext): Promise<TaskResult> {
     const { scope, runDir } = ctx;
     const { config, log } = scope;
-    if (!config.data) throw new ConfigError("NLVR2 needs a data: section", "data");
-    const data = parseSection(DataConfig, config.data, "data");
+    const { data, optim } = await taskSections(ctx, "NLVR2", "of pairs to evaluate on");
     if (data.format.imageMembers?.length !== 2) throw new ConfigError('NLVR2 samples hold two images: set data.format.imageMembers (e.g. ["img0.jpg", "img1.jpg"])', "data.format.imageMembers");
     if (!data.format.label) throw new ConfigError('NLVR2 needs labels: set data.format.label (e.g. "json:label")', "data.format.label");
-    if (!data.test) throw new ConfigError("NLVR2 needs data.test pairs to evaluate on", "data.test");
-    const optim = parseSection(OptimConfig, config.optim, "optim");
-    await ensureSynthData(data, log);
-    const tokenizer = scope.resolve(Tokenizer);
-    await tokenizer.init?.();
+    const tokenizer = await readyTokenizer(ctx);
     const model = buildNlvrModel(scope, { momentum: this.cfg.momentum, pooling: this.cfg.pooling, classes: 2 });
     if (this.cfg.init && !ctx.resume) {
       const r = loadInitialWeights(model, this.cfg.init, {
         fusionStart: Number(config.model?.text.layers ?? 0),
-        ignore: (n) => notCarried.test(n),
+        ignore: (n) => PRETRAINING_ONLY.test(n),
         // ALBEF initialises both layers of pair i from pre-trained fusion layer i
         expand: (n) => (n.startsWith("fusion.") ? [n.replace(/^fusion\./, "fusion.image0."), n.replace(/^fusion\./, "fusion.image1.")] : [n]),
-        optional: (n) => n.startsWith("cls_head.") || /^[a-z_]+_m\./.test(n),
+        optional: (n) => n.startsWith("cls_head.") || MOMENTUM_ENTRY.test(n),
       });
       model.copyToMomentum();
       ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}; fresh: the classifier (cls_head)`);
@@ -120,7 +101,7 @@ export class NlvrTask implements Task<RunContext> {
     const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, config, data, tokenizer, this.cfg.evalBatchSize) : null;
     const vars = [...model.trainable()];
     const { distill } = this.cfg;
-    const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, checkpoint } = await runTrainingLoop(ctx, data, optim, this.cfg, {
+    const outcome = await runTrainingLoop(ctx, data, optim, this.cfg, {
       model,
       trainable: vars,
       padId: tokenizer.special.pad,
@@ -150,31 +131,19 @@ export class NlvrTask implements Task<RunContext> {
       },
     });
     const after = await testAccuracy(model, config, data, tokenizer, this.cfg.evalBatchSize);
-    const artifacts: Record<string, string> = { metrics: join(runDir, "metrics.jsonl") };
-    if (checkpoint) artifacts.checkpoint = checkpoint;
-    const curve = lossCurve(runDir);
-    if (curve) artifacts.lossCurve = curve;
+    const { base, artifacts } = trainingReport(ctx, outcome);
     const summary = {
-      name: config.name,
+      ...base,
       task: "nlvr",
       init: this.cfg.init,
-      steps: trainer.step,
-      epochs: stepsPerEpoch ? Math.round((trainer.step / stepsPerEpoch) * 100) / 100 : trainer.epoch,
-      samples: trainer.samples,
-      wall_time_s: Math.round(trainSeconds * 10) / 10,
-      backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
-      fusion: config.model?.fusion.name,
-      final_loss: trainer.lastState ? readLastLoss(join(runDir, "metrics.jsonl")) : null,
-      skipped_samples: skippedSamples,
       test_pairs: after.n,
       accuracy_before: before?.accuracy ?? null,
       accuracy: after.accuracy,
       majority_class: after.majority,
-      checkpoint,
     };
-    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
-    writeFileSync(
-      join(runDir, "summary.md"),
+    writeSummary(
+      runDir,
+      summary,
       [
         `# ${config.name}: NLVR2 fine-tuning`,
         "",
@@ -188,9 +157,8 @@ export class NlvrTask implements Task<RunContext> {
         "",
       ].join("\n"),
     );
-    artifacts.summary = join(runDir, "summary.json");
     model.dispose();
-    trainer.dispose();
-    return { metrics: { steps: trainer.step, train_seconds: summary.wall_time_s, accuracy: after.accuracy, majority_class: after.majority }, artifacts };
+    outcome.trainer.dispose();
+    return { metrics: { steps: summary.steps, train_seconds: summary.wall_time_s, accuracy: after.accuracy, majority_class: after.majority }, artifacts };
   }
 }

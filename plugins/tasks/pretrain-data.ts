@@ -3,10 +3,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import {
   BatchLoader,
+  OptimConfig,
+  type RunContext,
+  Tokenizer,
   buildSynthDataset,
   ConfigError,
   createTransformPool,
-  type DataConfig,
+  DataConfig,
   expandShardSpec,
   type ImageTextBatch,
   type Logger,
@@ -17,6 +20,7 @@ import {
   type StreamPosition,
   type TransformPool,
 } from "../../core/index.ts";
+import { parseSection } from "./run-report.ts";
 
 export async function ensureSynthData(data: DataConfig, log: Logger): Promise<void> {
   const s = data.synth;
@@ -103,4 +107,26 @@ export function trainBatches(
 export function evalBatches(data: DataConfig, spec: string, pool: TransformPool, padId: number, batchSize: number): AsyncGenerator<ImageTextBatch> {
   const stream = new SampleStream({ shards: expandShardSpec(spec), seed: 0, shuffle: false, shuffleBuffer: 1, onError: data.onError }, 0);
   return new BatchLoader(stream, pool, { batchSize, imageSize: data.image.size, padId, seed: 0, epoch: 0, dropLast: false }).batches();
+}
+
+/**
+ * The `data:` and `optim:` sections every task starts from, validated, with
+ * the built-in data set built when the config asks for it. `testFor` names
+ * what the held-out shards are needed for (then data.test is required).
+ */
+export async function taskSections(ctx: RunContext, what: string, testFor?: string): Promise<{ data: DataConfig; optim: OptimConfig }> {
+  const { config, log } = ctx.scope;
+  if (!config.data) throw new ConfigError(`${what} needs a data: section`, "data");
+  const data = parseSection(DataConfig, config.data, "data");
+  if (testFor && !data.test) throw new ConfigError(`${what} needs data.test shards ${testFor}`, "data.test");
+  const optim = parseSection(OptimConfig, config.optim, "optim");
+  await ensureSynthData(data, log);
+  return { data, optim };
+}
+
+/** The run's tokenizer, initialised. */
+export async function readyTokenizer(ctx: RunContext): Promise<Tokenizer> {
+  const tokenizer = ctx.scope.resolve(Tokenizer);
+  await tokenizer.init?.();
+  return tokenizer;
 }

@@ -4,13 +4,8 @@
  * resume, metrics and a loss curve, then zero-shot image–text retrieval on
  * the held-out shards and a summary.
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { z } from "zod";
 import {
-  ConfigError,
-  DataConfig,
-  OptimConfig,
   type PretrainModel,
   retrievalMetrics,
   type RetrievalMetrics,
@@ -20,25 +15,17 @@ import {
   tf,
 } from "../../core/index.ts";
 import { setUpAlbef, trainAlbef } from "./albef-training.ts";
-import { ensureSynthData, evalBatches, openPool } from "./pretrain-data.ts";
-import { lossCurve, parseSection, readLastLoss } from "./run-report.ts";
+import { evalBatches, openPool, taskSections } from "./pretrain-data.ts";
+import { trainingReport, type TrainingSummary, writeSummary } from "./run-report.ts";
+import { scheduleOptions } from "./task-options.ts";
 
 export const PretrainConfig = z.strictObject({
-  epochs: z.number().int().positive().default(30),
-  /** total optimiser steps (default: epochs × steps per epoch) */
-  steps: z.number().int().positive().optional(),
-  checkpointEvery: z.number().int().min(0).default(1000),
-  keepCheckpoints: z.number().int().positive().default(2),
-  logEvery: z.number().int().positive().default(10),
-  /** steps over which ITC/MLM distillation α ramps up (default: the first epoch, as ALBEF) */
-  alphaRampSteps: z.number().int().min(0).optional(),
+  ...scheduleOptions(30),
   /** zero-shot retrieval on data.test after training */
   evalRetrieval: z.boolean().default(true),
   evalMaxImages: z.number().int().positive().default(1000),
 });
 export type PretrainConfig = z.output<typeof PretrainConfig>;
-
-
 
 async function zeroShotRetrieval(model: PretrainModel, batches: AsyncIterable<{ images: Float32Array; ids: Int32Array; mask: Int32Array; batch: number; length: number; size: number }>, max: number): Promise<RetrievalMetrics> {
   const imageFeats: Float32Array[] = [];
@@ -77,7 +64,6 @@ function concat(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-
 export class PretrainTask implements Task<RunContext> {
   readonly name = "pretrain";
   constructor(readonly cfg: PretrainConfig) {}
@@ -85,18 +71,13 @@ export class PretrainTask implements Task<RunContext> {
   async run(ctx: RunContext): Promise<TaskResult> {
     const { scope, runDir } = ctx;
     const config = scope.config;
-    if (!config.data) throw new ConfigError("pretraining needs a data: section", "data");
-    const data = parseSection(DataConfig, config.data, "data");
-    const optim = parseSection(OptimConfig, config.optim, "optim");
-    await ensureSynthData(data, scope.log);
+    const { data, optim } = await taskSections(ctx, "pretraining");
     const setup = await setUpAlbef(ctx, data, "pretraining");
     const { model, tokenizer } = setup;
-    const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, checkpoint } = await trainAlbef(ctx, setup, data, optim, this.cfg);
-    const artifacts: Record<string, string> = { metrics: join(runDir, "metrics.jsonl") };
-    if (checkpoint) artifacts.checkpoint = checkpoint;
-    const curve = lossCurve(runDir);
-    if (curve) artifacts.lossCurve = curve;
-    const metrics: Record<string, number> = { steps: trainer.step, samples: trainer.samples, train_seconds: Math.round(trainSeconds * 10) / 10, skipped_samples: skippedSamples };
+    const outcome = await trainAlbef(ctx, setup, data, optim, this.cfg);
+    const { trainer } = outcome;
+    const { base, artifacts } = trainingReport(ctx, outcome);
+    const metrics: Record<string, number> = { steps: base.steps, samples: base.samples, train_seconds: base.wall_time_s, skipped_samples: base.skipped_samples };
     let retrieval: RetrievalMetrics | null = null;
     if (this.cfg.evalRetrieval && data.test) {
       const evalPool = await openPool(config, data, "test", Math.min(1, data.workers));
@@ -111,38 +92,15 @@ export class PretrainTask implements Task<RunContext> {
         r_mean: retrieval.rMean, chance_r1: retrieval.chance.r1, chance_r5: retrieval.chance.r5, chance_r10: retrieval.chance.r10,
       });
     }
-    const summary = {
-      name: config.name,
-      steps: trainer.step,
-      epochs: stepsPerEpoch ? Math.round((trainer.step / stepsPerEpoch) * 100) / 100 : trainer.epoch,
-      samples: trainer.samples,
-      wall_time_s: Math.round(trainSeconds * 10) / 10,
-      backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
-      fusion: config.model?.fusion.name,
-      final_loss: trainer.lastState ? readLastLoss(join(runDir, "metrics.jsonl")) : null,
-      skipped_samples: skippedSamples,
-      retrieval: retrieval && { n: retrieval.n, i2t: retrieval.i2t, t2i: retrieval.t2i, r_mean: retrieval.rMean, chance: retrieval.chance },
-      checkpoint,
-    };
-    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
-    writeFileSync(join(runDir, "summary.md"), summaryMarkdown(summary));
-    artifacts.summary = join(runDir, "summary.json");
+    const summary = { ...base, retrieval: retrieval && { n: retrieval.n, i2t: retrieval.i2t, t2i: retrieval.t2i, r_mean: retrieval.rMean, chance: retrieval.chance } };
+    writeSummary(runDir, summary, summaryMarkdown(summary));
     model.dispose();
     trainer.dispose();
     return { metrics, artifacts };
   }
 }
 
-
-function summaryMarkdown(s: {
-  name: string;
-  steps: number;
-  epochs: number;
-  samples: number;
-  wall_time_s: number;
-  backend: string;
-  fusion?: string;
-  final_loss: Record<string, number> | null;
+function summaryMarkdown(s: TrainingSummary & {
   retrieval: { n: number; i2t: { r1: number; r5: number; r10: number }; t2i: { r1: number; r5: number; r10: number }; r_mean: number; chance: { r1: number; r5: number; r10: number } } | null;
 }): string {
   const f = (v: number) => v.toFixed(1);

@@ -6,33 +6,23 @@
  * evaluation: ITC ranking of the whole test gallery, the top k of each query
  * re-scored by the ITM head.
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { z } from "zod";
 import {
-  ConfigError,
-  DataConfig,
   type GalleryRetrievalMetrics,
   loadInitialWeights,
-  OptimConfig,
   type RunContext,
   type Task,
   type TaskResult,
 } from "../../core/index.ts";
 import { setUpAlbef, trainAlbef } from "./albef-training.ts";
-import { ensureSynthData } from "./pretrain-data.ts";
+import { taskSections } from "./pretrain-data.ts";
 import { evaluateGallery, type GalleryEvaluation } from "./retrieval-eval.ts";
-import { lossCurve, parseSection, readLastLoss } from "./run-report.ts";
+import { trainingReport, writeSummary } from "./run-report.ts";
+import { initOption, scheduleOptions } from "./task-options.ts";
 
 export const RetrievalConfig = z.strictObject({
-  /** pre-trained weights: a run folder, a checkpoint folder or a safetensors file (polyalign or ALBEF names); null = from scratch */
-  init: z.string().min(1).nullable().default(null),
-  epochs: z.number().int().positive().default(5),
-  steps: z.number().int().positive().optional(),
-  checkpointEvery: z.number().int().min(0).default(1000),
-  keepCheckpoints: z.number().int().positive().default(2),
-  logEvery: z.number().int().positive().default(10),
-  alphaRampSteps: z.number().int().min(0).optional(),
+  init: initOption(),
+  ...scheduleOptions(5),
   /** candidates per query re-scored by ITM (ALBEF: 256 on COCO, 128 on Flickr30K); at least 10 so R@10 never ranks unscored entries */
   kTest: z.number().int().min(10).default(256),
   evalMaxImages: z.number().int().positive().default(1000),
@@ -61,11 +51,7 @@ export class RetrievalTask implements Task<RunContext> {
   async run(ctx: RunContext): Promise<TaskResult> {
     const { scope, runDir } = ctx;
     const { config, log } = scope;
-    if (!config.data) throw new ConfigError("retrieval fine-tuning needs a data: section", "data");
-    const data = parseSection(DataConfig, config.data, "data");
-    if (!data.test) throw new ConfigError("retrieval fine-tuning needs data.test shards to evaluate on", "data.test");
-    const optim = parseSection(OptimConfig, config.optim, "optim");
-    await ensureSynthData(data, log);
+    const { data, optim } = await taskSections(ctx, "retrieval fine-tuning", "to evaluate on");
     const setup = await setUpAlbef(ctx, data, "retrieval fine-tuning", { idQueue: true });
     const { model, tokenizer } = setup;
     if (this.cfg.init && !ctx.resume) {
@@ -80,44 +66,31 @@ export class RetrievalTask implements Task<RunContext> {
     }
     const gallery = { maxImages: this.cfg.evalMaxImages, kTest: this.cfg.kTest, batchSize: this.cfg.evalBatchSize };
     const before = this.cfg.evalBefore && !ctx.resume ? await evaluateGallery(model, config, data, tokenizer, gallery, log) : null;
-    const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, checkpoint } = await trainAlbef(ctx, setup, data, optim, this.cfg, {
+    const outcome = await trainAlbef(ctx, setup, data, optim, this.cfg, {
       imageIds: (keys) => Int32Array.from(keys, imageIdOf),
       clampTemp: false,
     });
     const after = await evaluateGallery(model, config, data, tokenizer, gallery, log);
-    const artifacts: Record<string, string> = { metrics: join(runDir, "metrics.jsonl") };
-    if (checkpoint) artifacts.checkpoint = checkpoint;
-    const curve = lossCurve(runDir);
-    if (curve) artifacts.lossCurve = curve;
+    const { base, artifacts } = trainingReport(ctx, outcome);
     const metrics: Record<string, number> = {
-      steps: trainer.step,
-      samples: trainer.samples,
-      train_seconds: Math.round(trainSeconds * 10) / 10,
-      skipped_samples: skippedSamples,
+      steps: base.steps,
+      samples: base.samples,
+      train_seconds: base.wall_time_s,
+      skipped_samples: base.skipped_samples,
       ...flat("itm", after.itm),
       ...flat("itc", after.itc),
     };
     const summary = {
-      name: config.name,
+      ...base,
       task: "retrieval",
       init: this.cfg.init,
-      steps: trainer.step,
-      epochs: stepsPerEpoch ? Math.round((trainer.step / stepsPerEpoch) * 100) / 100 : trainer.epoch,
-      samples: trainer.samples,
-      wall_time_s: Math.round(trainSeconds * 10) / 10,
-      backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
-      fusion: config.model?.fusion.name,
-      final_loss: trainer.lastState ? readLastLoss(join(runDir, "metrics.jsonl")) : null,
-      skipped_samples: skippedSamples,
       k_test: this.cfg.kTest,
       before: before && { itc: before.itc, itm: before.itm },
       after: { itc: after.itc, itm: after.itm },
       eval_seconds: Math.round(after.seconds * 10) / 10,
-      checkpoint,
     };
-    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
-    writeFileSync(join(runDir, "summary.md"), summaryMarkdown(config.name, summary.steps, summary.wall_time_s, this.cfg, before, after));
-    artifacts.summary = join(runDir, "summary.json");
+    writeSummary(runDir, summary, summaryMarkdown(config.name, summary.steps, summary.wall_time_s, this.cfg, before, after));
+    const { trainer } = outcome;
     model.dispose();
     trainer.dispose();
     return { metrics, artifacts };

@@ -1,8 +1,9 @@
-/** Small pieces the tasks share: validating a config section, the loss curve, the last logged losses. */
-import { existsSync, readFileSync } from "node:fs";
+/** What the tasks report: the loss curve, the last logged losses, the summary every training run writes; validating a config section. */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { z } from "zod";
-import { writeLinePlot, zodToConfigError } from "../../core/index.ts";
+import { type RunContext, writeLinePlot, zodToConfigError } from "../../core/index.ts";
+import type { TrainingOutcome } from "./training-loop.ts";
 
 export function parseSection<S extends z.ZodType>(schema: S, value: unknown, path: string): z.output<S> {
   const r = schema.safeParse(value ?? {});
@@ -30,4 +31,50 @@ export function readLastLoss(file: string): Record<string, number> | null {
   const out: Record<string, number> = {};
   for (const k of ["loss", "itc", "itm", "mlm"]) if (typeof last[k] === "number") out[k] = Math.round(last[k] * 1e4) / 1e4;
   return out;
+}
+
+/** What every training task's summary.json starts with, and its artifacts (metrics, checkpoint, loss curve). */
+export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { base: TrainingSummary; artifacts: Record<string, string> } {
+  const { runDir, scope } = ctx;
+  const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, checkpoint } = outcome;
+  const metricsFile = join(runDir, "metrics.jsonl");
+  const artifacts: Record<string, string> = { metrics: metricsFile };
+  if (checkpoint) artifacts.checkpoint = checkpoint;
+  const curve = lossCurve(runDir);
+  if (curve) artifacts.lossCurve = curve;
+  artifacts.summary = join(runDir, "summary.json");
+  return {
+    artifacts,
+    base: {
+      name: scope.config.name,
+      steps: trainer.step,
+      epochs: stepsPerEpoch ? Math.round((trainer.step / stepsPerEpoch) * 100) / 100 : trainer.epoch,
+      samples: trainer.samples,
+      wall_time_s: Math.round(trainSeconds * 10) / 10,
+      backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
+      fusion: scope.config.model?.fusion.name,
+      final_loss: trainer.lastState ? readLastLoss(metricsFile) : null,
+      skipped_samples: skippedSamples,
+      checkpoint,
+    },
+  };
+}
+
+export interface TrainingSummary {
+  name: string;
+  steps: number;
+  epochs: number;
+  samples: number;
+  wall_time_s: number;
+  backend: string;
+  fusion?: string;
+  final_loss: Record<string, number> | null;
+  skipped_samples: number;
+  checkpoint: string | null;
+}
+
+/** summary.json and summary.md in the run folder. */
+export function writeSummary(runDir: string, summary: object, markdown: string): void {
+  writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+  writeFileSync(join(runDir, "summary.md"), markdown);
 }

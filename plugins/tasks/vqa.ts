@@ -7,8 +7,7 @@
  * picks from the answer list. Reports VQA accuracy (min(1, votes / 3); exact
  * match for single-answer data) before (optional) and after fine-tuning.
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import {
   answerTokenLoss,
@@ -18,7 +17,6 @@ import {
   encodeAnswers,
   expandShardSpec,
   loadInitialWeights,
-  OptimConfig,
   rankAnswers,
   readShards,
   type RunConfig,
@@ -31,22 +29,15 @@ import {
   type VqaModel,
   type WeightedAnswer,
 } from "../../core/index.ts";
-import { ensureSynthData, evalBatches, openPool } from "./pretrain-data.ts";
-import { lossCurve, parseSection, readLastLoss } from "./run-report.ts";
+import { evalBatches, openPool, readyTokenizer, taskSections } from "./pretrain-data.ts";
+import { trainingReport, writeSummary } from "./run-report.ts";
+import { distillOptions, initOption, MOMENTUM_ENTRY, PRETRAINING_ONLY, scheduleOptions } from "./task-options.ts";
 import { gradsByName, runTrainingLoop } from "./training-loop.ts";
 
 export const VqaConfig = z.strictObject({
-  /** pre-trained weights: a run folder, checkpoint folder or safetensors file; null = from scratch */
-  init: z.string().min(1).nullable().default(null),
-  epochs: z.number().int().positive().default(8),
-  steps: z.number().int().positive().optional(),
-  checkpointEvery: z.number().int().min(0).default(1000),
-  keepCheckpoints: z.number().int().positive().default(2),
-  logEvery: z.number().int().positive().default(10),
-  alphaRampSteps: z.number().int().min(0).optional(),
-  distill: z.boolean().default(true),
-  alpha: z.number().min(0).max(1).default(0.4),
-  momentum: z.number().min(0).max(1).default(0.995),
+  init: initOption(),
+  ...scheduleOptions(8),
+  ...distillOptions(),
   /** answer decoder layers (default: as many as the fusion has) */
   decoderLayers: z.number().int().positive().optional(),
   /** candidates re-scored per question (ALBEF: 128) */
@@ -60,8 +51,6 @@ export const VqaConfig = z.strictObject({
   evalBefore: z.boolean().default(false),
 });
 export type VqaConfig = z.output<typeof VqaConfig>;
-
-const notCarried = /^(vision_proj|text_proj|itm_head|temp$|image_queue$|text_queue$|queue_ptr$|idx_queue$|[a-z_]+_m\.)/;
 
 /** VQA's accuracy of one prediction: min(1, votes / 3), or exact match when the question has fewer than 3 answers. */
 export function vqaScore(prediction: string, answers: readonly WeightedAnswer[]): number {
@@ -123,14 +112,9 @@ export class VqaTask implements Task<RunContext> {
   async run(ctx: RunContext): Promise<TaskResult> {
     const { scope, runDir } = ctx;
     const { config, log } = scope;
-    if (!config.data) throw new ConfigError("VQA needs a data: section", "data");
-    const data = parseSection(DataConfig, config.data, "data");
+    const { data, optim } = await taskSections(ctx, "VQA", "to evaluate on");
     if (!data.format.qa) throw new ConfigError('VQA needs questions and answers: set data.format.qa (e.g. "json:vqa")', "data.format.qa");
-    if (!data.test) throw new ConfigError("VQA needs data.test shards to evaluate on", "data.test");
-    const optim = parseSection(OptimConfig, config.optim, "optim");
-    await ensureSynthData(data, log);
-    const tokenizer = scope.resolve(Tokenizer);
-    await tokenizer.init?.();
+    const tokenizer = await readyTokenizer(ctx);
     const answers = await answerListOf(this.cfg, data);
     if (answers.length === 0) throw new ConfigError("the answer list is empty", "task.answerList");
     const model = buildVqaModel(scope, { momentum: this.cfg.momentum, decoderLayers: this.cfg.decoderLayers });
@@ -138,7 +122,7 @@ export class VqaTask implements Task<RunContext> {
     if (this.cfg.init && !ctx.resume) {
       const r = loadInitialWeights(model, this.cfg.init, {
         fusionStart: Number(config.model?.text.layers ?? 0),
-        ignore: (n) => notCarried.test(n),
+        ignore: (n) => PRETRAINING_ONLY.test(n),
         // ALBEF's decoder starts from the text encoder's embeddings and MLM head and from the fusion layers
         expand: (n) => {
           const out = [n];
@@ -150,10 +134,11 @@ export class VqaTask implements Task<RunContext> {
         },
         // the decoder cross-attends to question states: image-width keys/values only fit when the widths agree
         reinitOnMismatch: (n) => /^text_decoder\.layer\.\d+\.crossattention\.self\.(key|value)\./.test(n),
-        optional: (n) => /^[a-z_]+_m\./.test(n) || /^text_decoder\.layer\.\d+\./.test(n),
+        optional: (n) => MOMENTUM_ENTRY.test(n) || /^text_decoder\.layer\.\d+\./.test(n),
       });
       model.copyToMomentum();
-      ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${r.fresh.filter((f) => !/_m\./.test(f)).length ? `; fresh: ${r.fresh.filter((f) => !/_m\./.test(f)).join(", ")}` : ""}`);
+      const fresh = r.fresh.filter((f) => !MOMENTUM_ENTRY.test(f));
+      ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${fresh.length ? `; fresh: ${fresh.join(", ")}` : ""}`);
     } else if (!this.cfg.init) {
       log.warn("task.init is null: VQA starts from random weights");
     }
@@ -161,7 +146,7 @@ export class VqaTask implements Task<RunContext> {
     const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, config, data, tokenizer, this.cfg, answers) : null;
     const vars = [...model.trainable()];
     const { distill } = this.cfg;
-    const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, checkpoint } = await runTrainingLoop(ctx, data, optim, this.cfg, {
+    const outcome = await runTrainingLoop(ctx, data, optim, this.cfg, {
       model,
       trainable: vars,
       padId: tokenizer.special.pad,
@@ -196,32 +181,20 @@ export class VqaTask implements Task<RunContext> {
       },
     });
     const after = await testAccuracy(model, config, data, tokenizer, this.cfg, answers);
-    const artifacts: Record<string, string> = { metrics: join(runDir, "metrics.jsonl") };
-    if (checkpoint) artifacts.checkpoint = checkpoint;
-    const curve = lossCurve(runDir);
-    if (curve) artifacts.lossCurve = curve;
+    const { base, artifacts } = trainingReport(ctx, outcome);
     const summary = {
-      name: config.name,
+      ...base,
       task: "vqa",
       init: this.cfg.init,
-      steps: trainer.step,
-      epochs: stepsPerEpoch ? Math.round((trainer.step / stepsPerEpoch) * 100) / 100 : trainer.epoch,
-      samples: trainer.samples,
-      wall_time_s: Math.round(trainSeconds * 10) / 10,
-      backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
-      fusion: config.model?.fusion.name,
-      final_loss: trainer.lastState ? readLastLoss(join(runDir, "metrics.jsonl")) : null,
-      skipped_samples: skippedSamples,
       answers: answers.length,
       k_test: this.cfg.kTest,
       test_questions: after.questions,
       accuracy_before: before?.accuracy ?? null,
       accuracy: after.accuracy,
-      checkpoint,
     };
-    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
-    writeFileSync(
-      join(runDir, "summary.md"),
+    writeSummary(
+      runDir,
+      summary,
       [
         `# ${config.name}: VQA fine-tuning`,
         "",
@@ -236,9 +209,8 @@ export class VqaTask implements Task<RunContext> {
         "",
       ].join("\n"),
     );
-    artifacts.summary = join(runDir, "summary.json");
     model.dispose();
-    trainer.dispose();
-    return { metrics: { steps: trainer.step, train_seconds: summary.wall_time_s, accuracy: after.accuracy }, artifacts };
+    outcome.trainer.dispose();
+    return { metrics: { steps: summary.steps, train_seconds: summary.wall_time_s, accuracy: after.accuracy }, artifacts };
   }
 }

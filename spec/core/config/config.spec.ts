@@ -7,7 +7,6 @@ import {
   ConfigError,
   createLogger,
   loadConfig,
-  Objective,
   parseOverride,
   prepareRun,
   validateConfig,

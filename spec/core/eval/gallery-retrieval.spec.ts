@@ -7,33 +7,17 @@ import assert from "node:assert/strict";
 import {
   assertNoTensorLeak,
   buildPretrainModel,
-  createLogger,
   galleryRetrievalMetrics,
   itmRerank,
-  prepareRun,
   PretrainStep,
   Rng,
   tf,
   topK,
   UNSCORED,
 } from "../../../core/index.ts";
-import { builtinRegistry } from "../../../plugins/index.ts";
 import { useTestBackend } from "../../helpers.ts";
+import { HYPERGRAPH_TINY, tinyScope } from "../../tiny-model.ts";
 
-const quiet = createLogger({ level: "error" });
-
-function tinyModelConfig(fusion: Record<string, unknown>) {
-  return {
-    name: "gallery",
-    seed: 3,
-    backend: "auto",
-    model: {
-      vision: { name: "vit", imageSize: 16, patch: 8, width: 16, depth: 1, heads: 2 },
-      text: { name: "bert", vocab: 40, width: 16, layers: 1, heads: 2, intermediate: 32, maxPositions: 16 },
-      fusion: { heads: 2, intermediate: 32, layers: 1, ...fusion },
-    },
-  };
-}
 
 describe("core/eval: gallery retrieval (ALBEF's itm_eval and k_test re-ranking)", () => {
   before(async () => {
@@ -87,9 +71,9 @@ describe("core/eval: gallery retrieval (ALBEF's itm_eval and k_test re-ranking)"
     assert.deepEqual(Array.from(topK(Float32Array.from([2, 1]), 5)), [0, 1]);
   });
 
-  for (const fusion of [{ name: "cross-attention" }, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }]) {
+  for (const fusion of [{ name: "cross-attention" }, HYPERGRAPH_TINY]) {
     it(`itmRerank (${fusion.name}): the top k by ITC get the ITM class-1 logit of that pair, everything else −100, no tensor left behind`, async () => {
-      const { scope } = await prepareRun(builtinRegistry(), tinyModelConfig(fusion), { log: quiet });
+      const { scope } = { scope: await tinyScope(fusion) };
       const model = buildPretrainModel(scope, { embedDim: 8, queueSize: 0, momentum: 0.995, temp: 0.07 });
       model.eval();
       const nI = 4;
@@ -130,7 +114,7 @@ describe("core/eval: gallery retrieval (ALBEF's itm_eval and k_test re-ranking)"
   }
 
   it("PretrainStep with image ids: queued features of the same image are ITC positives, and the ids are queued with them", async () => {
-    const { scope } = await prepareRun(builtinRegistry(), tinyModelConfig({ name: "cross-attention" }), { log: quiet });
+    const { scope } = { scope: await tinyScope({ name: "cross-attention" }) };
     const model = buildPretrainModel(scope, { embedDim: 8, queueSize: 4, momentum: 0.995, temp: 0.07, idQueue: true });
     assert.deepEqual(Array.from(model.queuedIds()), [-100, -100, -100, -100]);
     const special = { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 };

@@ -10,7 +10,6 @@ import {
   type Box,
   boxScores,
   buildPretrainModel,
-  createLogger,
   gradCamMap,
   groundExpression,
   iouInclusive,
@@ -18,29 +17,15 @@ import {
   itcAttentionGradients,
   itmGradCam,
   mapToImage,
-  prepareRun,
   type PretrainModel,
   tf,
   type Tensor,
 } from "../../../core/index.ts";
-import { builtinRegistry } from "../../../plugins/index.ts";
 import { useTestBackend } from "../../helpers.ts";
-
-const quiet = createLogger({ level: "error" });
+import { HYPERGRAPH_TINY, tinyScope } from "../../tiny-model.ts";
 
 async function tinyModel(fusion: Record<string, unknown>): Promise<PretrainModel> {
-  const cfg = {
-    name: "cam",
-    seed: 5,
-    backend: "auto",
-    model: {
-      vision: { name: "vit", imageSize: 16, patch: 8, width: 16, depth: 1, heads: 2 },
-      text: { name: "bert", vocab: 40, width: 16, layers: 1, heads: 2, intermediate: 32, maxPositions: 16 },
-      fusion: { heads: 2, intermediate: 32, layers: 2, ...fusion },
-    },
-  };
-  const { scope } = await prepareRun(builtinRegistry(), cfg, { log: quiet });
-  const model = buildPretrainModel(scope, { embedDim: 8, queueSize: 0, momentum: 0.995, temp: 0.07 });
+  const model = buildPretrainModel(await tinyScope(fusion, { seed: 5, fusionLayers: 2 }), { embedDim: 8, queueSize: 0, momentum: 0.995, temp: 0.07 });
   model.eval();
   return model;
 }
@@ -61,7 +46,7 @@ describe("core/eval: Grad-CAM grounding (ALBEF's ITM and ITC modes)", () => {
   const fusions = [
     { name: "cross-attention" },
     { name: "merged-attention" },
-    { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 },
+    HYPERGRAPH_TINY,
   ];
   for (const fusion of fusions) {
     it(`${fusion.name}: ∂ITM logit/∂attention agrees with finite differences through the probe`, async () => {
@@ -128,7 +113,7 @@ describe("core/eval: Grad-CAM grounding (ALBEF's ITM and ITC modes)", () => {
   });
 
   it("ITC mode: ∂(Σ image·text / τ)/∂(ViT block attention) agrees with finite differences; the map is the CLS row's A ⊙ max(G, 0) over heads", async () => {
-    const model = await tinyModel({ name: "hypergraph", knn: 3, clusters: 2, iterations: 2 });
+    const model = await tinyModel(HYPERGRAPH_TINY);
     const { images, ids, mask } = inputs();
     const att = itcAttentionGradients(model, images, ids, mask, 0);
     const shape = att.probs.shape as number[];

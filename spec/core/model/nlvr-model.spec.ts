@@ -9,30 +9,15 @@ import {
   AdamW,
   buildNlvrModel,
   crossEntropy,
-  createLogger,
-  prepareRun,
   SampleFormat,
   sampleLabel,
   tf,
 } from "../../../core/index.ts";
-import { builtinRegistry } from "../../../plugins/index.ts";
 import { useTestBackend } from "../../helpers.ts";
-
-const quiet = createLogger({ level: "error" });
+import { HYPERGRAPH_TINY, tinyScope } from "../../tiny-model.ts";
 
 async function tiny(fusion: Record<string, unknown>) {
-  const cfg = {
-    name: "nlvr",
-    seed: 2,
-    backend: "auto",
-    model: {
-      vision: { name: "vit", imageSize: 16, patch: 8, width: 16, depth: 1, heads: 2 },
-      text: { name: "bert", vocab: 40, width: 16, layers: 1, heads: 2, intermediate: 32, maxPositions: 16 },
-      fusion: { heads: 2, intermediate: 32, layers: 2, ...fusion },
-    },
-  };
-  const { scope } = await prepareRun(builtinRegistry(), cfg, { log: quiet });
-  return buildNlvrModel(scope, { momentum: 0.9, pooling: "cls", classes: 2 });
+  return buildNlvrModel(await tinyScope(fusion, { seed: 2, fusionLayers: 2 }), { momentum: 0.9, pooling: "cls", classes: 2 });
 }
 
 describe("core/model: NLVR2 (paired fusion)", () => {
@@ -59,7 +44,7 @@ describe("core/model: NLVR2 (paired fusion)", () => {
   });
 
   it("gradients of a shared key sum both layers' uses; the momentum copy starts equal and follows the EMA", async () => {
-    const model = await tiny({ name: "hypergraph", knn: 3, clusters: 2, iterations: 2 });
+    const model = await tiny(HYPERGRAPH_TINY);
     model.eval();
     const images = tf.randomNormal([2, 2, 3, 16, 16], 0, 1, "float32", 3);
     const ids = tf.tensor2d([[1, 5, 6], [1, 7, 0]], [2, 3], "int32");
@@ -103,7 +88,7 @@ describe("core/model: NLVR2 (paired fusion)", () => {
   });
 
   it("learns: memorises 16 random image pairs with random labels in 60 AdamW steps (every parameter path trains)", async () => {
-    const model = await tiny({ name: "hypergraph", knn: 3, clusters: 2, iterations: 2 });
+    const model = await tiny(HYPERGRAPH_TINY);
     const images = tf.randomNormal([16, 2, 3, 16, 16], 0, 1, "float32", 8);
     const ids = tf.tensor2d(Array.from({ length: 16 * 4 }, (_, i) => (i % 4 === 0 ? 1 : 5 + ((i * 11) % 30))), [16, 4], "int32");
     const mask = tf.ones([16, 4], "int32");

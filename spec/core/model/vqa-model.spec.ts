@@ -10,18 +10,14 @@ import {
   assertNoTensorLeak,
   buildVqaModel,
   causalMask,
-  createLogger,
   encodeAnswers,
-  prepareRun,
   rankAnswers,
   tf,
   type Tokenizer,
 } from "../../../core/index.ts";
-import { builtinRegistry } from "../../../plugins/index.ts";
 import { vqaScore } from "../../../plugins/tasks/vqa.ts";
 import { useTestBackend } from "../../helpers.ts";
-
-const quiet = createLogger({ level: "error" });
+import { HYPERGRAPH_TINY, tinyScope } from "../../tiny-model.ts";
 
 /** A whitespace tokenizer over a fixed word list: [CLS]=1, [SEP]=2, [PAD]=0, words from 5. */
 function wordTokenizer(words: string[]): Tokenizer {
@@ -44,18 +40,7 @@ function wordTokenizer(words: string[]): Tokenizer {
 }
 
 async function tinyVqa(fusion: Record<string, unknown>) {
-  const cfg = {
-    name: "vqa",
-    seed: 4,
-    backend: "auto",
-    model: {
-      vision: { name: "vit", imageSize: 16, patch: 8, width: 16, depth: 1, heads: 2 },
-      text: { name: "bert", vocab: 12, width: 16, layers: 1, heads: 2, intermediate: 32, maxPositions: 16 },
-      fusion: { heads: 2, intermediate: 32, layers: 2, ...fusion },
-    },
-  };
-  const { scope } = await prepareRun(builtinRegistry(), cfg, { log: quiet });
-  const model = buildVqaModel(scope, { momentum: 0.995 });
+  const model = buildVqaModel(await tinyScope(fusion, { seed: 4, fusionLayers: 2, vocab: 12 }), { momentum: 0.995 });
   model.eval();
   return model;
 }
@@ -108,7 +93,7 @@ describe("core/model: VQA (answer decoder, rank_answer)", () => {
     model.dispose();
   });
 
-  for (const fusion of [{ name: "cross-attention" }, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }]) {
+  for (const fusion of [{ name: "cross-attention" }, HYPERGRAPH_TINY]) {
     it(`rank_answer (${fusion.name}) picks the best full score among the top k by first token, and leaks nothing`, async () => {
       const model = await tinyVqa(fusion);
       const tok = wordTokenizer(["one", "two", "red", "blue", "circle", "yes", "no"]);
@@ -155,7 +140,7 @@ describe("core/model: VQA (answer decoder, rank_answer)", () => {
   }
 
   it("learns: memorises answers to 12 random image–question pairs in 200 AdamW steps (after a plateau at the answer prior), and rank_answer returns them", async () => {
-    const model = await tinyVqa({ name: "hypergraph", knn: 3, clusters: 2, iterations: 2 });
+    const model = await tinyVqa(HYPERGRAPH_TINY);
     const tok = wordTokenizer(["one", "two", "red", "blue", "circle", "yes", "no"]);
     const answers = ["one", "two", "red", "blue", "yes", "no"];
     const cand = encodeAnswers(tok, answers);

@@ -9,20 +9,11 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { expandShardSpec, readShards } from "../../../core/index.ts";
 import { groundingQueries } from "../../../plugins/tasks/grounding-data.ts";
-import { tempDir, useTestBackend } from "../../helpers.ts";
-import { cli, tinyConfig } from "./tiny-run.ts";
+import { cli, pretrainTinyBase, tinyConfig, useTempRuns } from "./tiny-run.ts";
 
 describe("plugins/tasks/grounding", function () {
   this.timeout(300000);
-  let tmp: ReturnType<typeof tempDir>;
-  before(async () => {
-    tmp = tempDir();
-    await useTestBackend();
-  });
-  after(async () => {
-    tmp.cleanup();
-    await useTestBackend();
-  });
+  const tmp = useTempRuns();
 
   it("reads RefCOCO-style refs and the built-in scenes' objects (unique descriptions only, boxes to [x, y, w, h])", () => {
     const refs = groundingQueries({ width: 640, height: 480, refs: [{ expression: "man on the left", box: [10, 20, 100, 200] }, { sentence: "red car", box: [300, 100, 50, 40] }], candidates: [[0, 0, 5, 5], [10, 20, 100, 200]] }, "s1");
@@ -44,17 +35,14 @@ describe("plugins/tasks/grounding", function () {
   });
 
   it("grounds every unique object of the test scenes with Grad-CAM in ITM and ITC mode and reports accuracy against chance", async () => {
-    const base = tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: "base" });
-    base.task = { ...base.task, evalRetrieval: false } as typeof base.task;
-    writeFileSync(join(tmp.path, "base.yaml"), stringify(base));
-    assert.equal((await cli("train", "--config", join(tmp.path, "base.yaml"))).code, 0);
+    const pretrained = await pretrainTinyBase(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, "base");
     let expected = 0;
     for await (const s of readShards(expandShardSpec(join(tmp.path, "synth", "test-000000.tar")))) {
       expected += groundingQueries(JSON.parse(new TextDecoder().decode(s.files.json)) as Record<string, unknown>, s.key).length;
     }
     assert.ok(expected > 0);
     for (const mode of ["itm", "itc"]) {
-      const cfg = { ...tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: `g-${mode}` }), task: { name: "grounding", init: join(tmp.path, "runs", "base"), mode, batchSize: 5 } };
+      const cfg = { ...tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: `g-${mode}` }), task: { name: "grounding", init: pretrained, mode, batchSize: 5 } };
       writeFileSync(join(tmp.path, `g-${mode}.yaml`), stringify(cfg));
       const r = await cli("train", "--config", join(tmp.path, `g-${mode}.yaml`));
       assert.equal(r.code, 0, r.out);
@@ -66,7 +54,7 @@ describe("plugins/tasks/grounding", function () {
       assert.ok(summary.accuracy >= 0 && summary.accuracy <= 100);
       assert.ok(summary.chance > 0 && summary.chance < 100);
     }
-    const bad = { ...tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: "g-bad" }), task: { name: "grounding", init: join(tmp.path, "runs", "base"), layer: 3 } };
+    const bad = { ...tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: "g-bad" }), task: { name: "grounding", init: pretrained, layer: 3 } };
     writeFileSync(join(tmp.path, "g-bad.yaml"), stringify(bad));
     const r = await cli("train", "--config", join(tmp.path, "g-bad.yaml"));
     assert.notEqual(r.code, 0);

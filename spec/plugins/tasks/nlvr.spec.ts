@@ -8,20 +8,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { readSafetensors, resolveWeightsFile, toFloat32 } from "../../../core/index.ts";
-import { tempDir, useTestBackend } from "../../helpers.ts";
-import { cli, tinyConfig } from "./tiny-run.ts";
+import { cli, pretrainTinyBase, tinyConfig, useTempRuns } from "./tiny-run.ts";
 
 describe("plugins/tasks/nlvr", function () {
   this.timeout(300000);
-  let tmp: ReturnType<typeof tempDir>;
-  before(async () => {
-    tmp = tempDir();
-    await useTestBackend();
-  });
-  after(async () => {
-    tmp.cleanup();
-    await useTestBackend();
-  });
+  const tmp = useTempRuns();
 
   function nlvrConfig(name: string, fusion: Record<string, unknown>, task: Record<string, unknown>, format: Record<string, unknown> = { imageMembers: ["img0.jpg", "img1.jpg"], text: "json:statement", label: "json:label" }) {
     const cfg = tinyConfig(tmp.path, fusion, { name });
@@ -39,12 +30,7 @@ describe("plugins/tasks/nlvr", function () {
 
   it("fine-tunes from a pre-training run (each fusion layer initialises both layers of its pair) and reports test accuracy", async () => {
     for (const fusion of [{ name: "cross-attention" }, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }]) {
-      const base = tinyConfig(tmp.path, fusion, { name: `base-${fusion.name}` });
-      base.task = { ...base.task, evalRetrieval: false } as typeof base.task;
-      base.data = { ...base.data, synth: { ...base.data.synth, pairs: 24 } };
-      writeFileSync(join(tmp.path, "base.yaml"), stringify(base));
-      assert.equal((await cli("train", "--config", join(tmp.path, "base.yaml"))).code, 0);
-      const pretrained = join(tmp.path, "runs", `base-${fusion.name}`);
+      const pretrained = await pretrainTinyBase(tmp.path, fusion, `base-${fusion.name}`, { pairs: 24 });
       const cfg = nlvrConfig(`nlvr-${fusion.name}`, fusion, { init: pretrained, evalBefore: true });
       cfg.data = { ...cfg.data, synth: { ...cfg.data.synth, pairs: 24 } };
       writeFileSync(join(tmp.path, "nlvr.yaml"), stringify(cfg));

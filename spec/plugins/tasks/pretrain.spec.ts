@@ -15,8 +15,7 @@ import {
   OptimConfig,
 } from "../../../core/index.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
-import { tempDir, useTestBackend } from "../../helpers.ts";
-import { cli, tinyConfig } from "./tiny-run.ts";
+import { cli, tinyConfig, useTempRuns } from "./tiny-run.ts";
 
 const quiet = createLogger({ level: "error" });
 
@@ -26,15 +25,7 @@ function losses(file: string): Record<string, number>[] {
 
 describe("plugins/tasks/pretrain", function () {
   this.timeout(300000);
-  let tmp: ReturnType<typeof tempDir>;
-  before(async () => {
-    tmp = tempDir();
-    await useTestBackend();
-  });
-  after(async () => {
-    tmp.cleanup();
-    await useTestBackend();
-  });
+  const tmp = useTempRuns();
 
   it("trains end to end (hypergraph fusion), writes metrics, checkpoints, loss curve and a summary with retrieval", async () => {
     const cfgFile = join(tmp.path, "tiny.yaml");

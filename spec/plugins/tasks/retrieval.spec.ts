@@ -9,8 +9,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { expandShardSpec, readShards } from "../../../core/index.ts";
 import { imageIdOf } from "../../../plugins/tasks/retrieval.ts";
-import { tempDir, useTestBackend } from "../../helpers.ts";
-import { cli, tinyConfig } from "./tiny-run.ts";
+import { cli, pretrainTinyBase, tinyConfig, useTempRuns } from "./tiny-run.ts";
 
 interface Recalls {
   r1: number;
@@ -27,21 +26,10 @@ interface Metrics {
 
 describe("plugins/tasks/retrieval", function () {
   this.timeout(300000);
-  let tmp: ReturnType<typeof tempDir>;
+  const tmp = useTempRuns();
   let pretrained: string;
   before(async () => {
-    tmp = tempDir();
-    await useTestBackend();
-    const cfg = tinyConfig(tmp.path, { name: "cross-attention" }, { name: "base" });
-    cfg.task = { ...cfg.task, evalRetrieval: false } as typeof cfg.task;
-    writeFileSync(join(tmp.path, "base.yaml"), stringify(cfg));
-    const r = await cli("train", "--config", join(tmp.path, "base.yaml"));
-    assert.equal(r.code, 0, r.out);
-    pretrained = join(tmp.path, "runs", "base");
-  });
-  after(async () => {
-    tmp.cleanup();
-    await useTestBackend();
+    pretrained = await pretrainTinyBase(tmp.path, { name: "cross-attention" }, "base");
   });
 
   function retrievalConfig(name: string, task: Record<string, unknown>, fusion: Record<string, unknown> = { name: "cross-attention" }) {

@@ -1,7 +1,10 @@
 /** A tiny ALBEF run for the task specs: the config (built-in data, a few steps) and the CLI driven in-process. */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { stringify } from "yaml";
 import { createLogger } from "../../../core/index.ts";
 import { runCli } from "../../../core/cli/main.ts";
+import { tempDir, useTestBackend } from "../../helpers.ts";
 
 const quiet = createLogger({ level: "error" });
 
@@ -37,4 +40,37 @@ export async function cli(...argv: string[]) {
   const lines: string[] = [];
   const code = await runCli(argv, { out: (l) => lines.push(l), log: quiet });
   return { code, out: lines.join("\n") };
+}
+
+/**
+ * Registers before/after hooks (inside a `describe`) that give the specs a
+ * fresh temporary folder and the test backend; returns the folder's path, readable from the first hook on.
+ */
+export function useTempRuns(): { readonly path: string } {
+  let tmp: ReturnType<typeof tempDir> | null = null;
+  before(async () => {
+    tmp = tempDir();
+    await useTestBackend();
+  });
+  after(async () => {
+    tmp?.cleanup();
+    await useTestBackend();
+  });
+  return {
+    get path(): string {
+      if (!tmp) throw new Error("useTempRuns: the folder exists from the before hook on");
+      return tmp.path;
+    },
+  };
+}
+
+/** Pre-trains the tiny model (one epoch, no retrieval evaluation) in `dir/runs/<name>` and returns that run folder. */
+export async function pretrainTinyBase(dir: string, fusion: Record<string, unknown>, name: string, synth: { pairs?: number } = {}): Promise<string> {
+  const base = tinyConfig(dir, fusion, { name });
+  const cfg = { ...base, task: { ...base.task, evalRetrieval: false }, data: { ...base.data, synth: { ...base.data.synth, ...synth } } };
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, stringify(cfg));
+  const r = await cli("train", "--config", file);
+  if (r.code !== 0) throw new Error(`pre-training the tiny base model failed: ${r.out}`);
+  return join(dir, "runs", name);
 }

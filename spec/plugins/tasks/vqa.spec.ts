@@ -8,28 +8,15 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { readSafetensors, resolveWeightsFile, toFloat32 } from "../../../core/index.ts";
-import { tempDir, useTestBackend } from "../../helpers.ts";
-import { cli, tinyConfig } from "./tiny-run.ts";
+import { cli, pretrainTinyBase, tinyConfig, useTempRuns } from "./tiny-run.ts";
 
 describe("plugins/tasks/vqa", function () {
   this.timeout(300000);
-  let tmp: ReturnType<typeof tempDir>;
-  before(async () => {
-    tmp = tempDir();
-    await useTestBackend();
-  });
-  after(async () => {
-    tmp.cleanup();
-    await useTestBackend();
-  });
+  const tmp = useTempRuns();
 
   it("fine-tunes from a pre-training run (decoder from the fusion layers and the MLM head) and reports VQA accuracy", async () => {
     const fusion = { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 };
-    const base = tinyConfig(tmp.path, fusion, { name: "base" });
-    base.task = { ...base.task, evalRetrieval: false } as typeof base.task;
-    writeFileSync(join(tmp.path, "base.yaml"), stringify(base));
-    assert.equal((await cli("train", "--config", join(tmp.path, "base.yaml"))).code, 0);
-    const pretrained = join(tmp.path, "runs", "base");
+    const pretrained = await pretrainTinyBase(tmp.path, fusion, "base");
     const cfg = tinyConfig(tmp.path, fusion, { name: "vqa" });
     const vqa = { ...cfg, task: { name: "vqa", init: pretrained, epochs: 1, kTest: 4, evalBefore: true, logEvery: 1, evalBatchSize: 5 }, data: { ...cfg.data, format: { qa: "json:vqa" } } };
     writeFileSync(join(tmp.path, "vqa.yaml"), stringify(vqa));

@@ -1,0 +1,39 @@
+/** Config options and conventions the training tasks share. */
+import { z } from "zod";
+
+/** The schedule options of every training task (`epochs` defaults per task). */
+export function scheduleOptions(epochs: number) {
+  return {
+    epochs: z.number().int().positive().default(epochs),
+    /** total optimiser steps (default: epochs × steps per epoch) */
+    steps: z.number().int().positive().optional(),
+    checkpointEvery: z.number().int().min(0).default(1000),
+    keepCheckpoints: z.number().int().positive().default(2),
+    logEvery: z.number().int().positive().default(10),
+    /** steps over which distillation α ramps up (default: the first epoch, as ALBEF) */
+    alphaRampSteps: z.number().int().min(0).optional(),
+  };
+}
+
+/** Pre-trained weights to start from: a run folder, a checkpoint folder or a safetensors file (polyalign or ALBEF names); null = from scratch. */
+export const initOption = () => z.string().min(1).nullable().default(null);
+
+/** Momentum distillation (ALBEF's `distill`, α, and the EMA rate of the momentum model). */
+export function distillOptions() {
+  return {
+    /** distill from the momentum model's prediction (ALBEF's `distill: True`) */
+    distill: z.boolean().default(true),
+    alpha: z.number().min(0).max(1).default(0.4),
+    momentum: z.number().min(0).max(1).default(0.995),
+  };
+}
+
+/**
+ * State of a pre-training checkpoint that a fine-tuning model without ITC/ITM
+ * heads does not take: the projections, ITM head, temperature, queues, and the
+ * momentum copies (its own momentum copy starts from the loaded online weights).
+ */
+export const PRETRAINING_ONLY = /^(vision_proj|text_proj|itm_head|temp$|image_queue$|text_queue$|queue_ptr$|idx_queue$|[a-z_]+_m\.)/;
+
+/** Names of momentum-copy entries (`visual_encoder_m.…`). */
+export const MOMENTUM_ENTRY = /^[a-z_]+_m\./;
