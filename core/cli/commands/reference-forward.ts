@@ -22,7 +22,7 @@ import { AdamW } from "../../train/adamw.ts";
 import { Rng } from "../../tensor/rng.ts";
 import { tf, type Tensor } from "../../tensor/tf.ts";
 
-interface OracleConfig {
+export interface OracleConfig {
   alpha: number;
   embed_dim: number;
   image_res: number;
@@ -48,7 +48,7 @@ interface OracleConfig {
   tokens: { cls_token_id: number; mask_token_id: number; pad_token_id: number; sep_token_id: number };
 }
 
-function configFromOracle(o: OracleConfig): Record<string, unknown> {
+export function configFromOracle(o: OracleConfig): Record<string, unknown> {
   const b = o.bert;
   return {
     backend: "auto",
