@@ -24,7 +24,7 @@ export function registerTasks(registry: PluginRegistry): void {
     kind: Task,
     name: "grounding",
     schema: GroundingConfig,
-    description: "weakly-supervised visual grounding: Grad-CAM (ITM) on a fusion layer's text→image attention picks the candidate box",
+    description: "weakly-supervised visual grounding: Grad-CAM (ITM: a fusion layer's text→image attention; ITC: a ViT block) picks the candidate box",
     create: (cfg) => new GroundingTask(cfg),
   });
   registry.registerPlugin({
