@@ -50,20 +50,19 @@ export function itmRerank(
   if (sim.length !== nI * nT) throw new Error(`itmRerank: similarity has ${sim.length} entries, expected ${nI} × ${nT}`);
   const i2t = new Float32Array(nI * nT).fill(UNSCORED);
   const t2i = new Float32Array(nT * nI).fill(UNSCORED);
-  // every (image, text) pair to score, with where its score goes
-  const pairs: { image: number; text: number; out: Float32Array; at: number }[] = [];
-  for (let i = 0; i < nI; i++) {
-    for (const t of topK(sim.subarray(i * nT, (i + 1) * nT), k)) pairs.push({ image: i, text: t, out: i2t, at: i * nT + t });
-  }
-  const column = new Float32Array(nI);
-  for (let t = 0; t < nT; t++) {
-    for (let i = 0; i < nI; i++) column[i] = sim[i * nT + t];
-    for (const i of topK(column, k)) pairs.push({ image: i, text: t, out: t2i, at: t * nI + i });
+  // every (image, text) pair to score and where its score goes, generated query by query (COCO: 7.7M pairs)
+  function* pairs(): Generator<{ image: number; text: number; out: Float32Array; at: number; query: number }> {
+    for (let i = 0; i < nI; i++) {
+      for (const t of topK(sim.subarray(i * nT, (i + 1) * nT), k)) yield { image: i, text: t, out: i2t, at: i * nT + t, query: i };
+    }
+    const column = new Float32Array(nI);
+    for (let t = 0; t < nT; t++) {
+      for (let i = 0; i < nI; i++) column[i] = sim[i * nT + t];
+      for (const i of topK(column, k)) yield { image: i, text: t, out: t2i, at: t * nI + i, query: nI + t };
+    }
   }
   const total = nI + nT;
-  const perQuery = pairs.length / total;
-  for (let start = 0; start < pairs.length; start += batchSize) {
-    const chunk = pairs.slice(start, start + batchSize);
+  const score = (chunk: { image: number; text: number; out: Float32Array; at: number; query: number }[]) => {
     const logits = tf.tidy(() => {
       const ti = tf.tensor1d(chunk.map((p) => p.text), "int32");
       const ii = tf.tensor1d(chunk.map((p) => p.image), "int32");
@@ -73,7 +72,16 @@ export function itmRerank(
     const v = logits.dataSync();
     logits.dispose();
     chunk.forEach((p, j) => (p.out[p.at] = v[j]));
-    onProgress?.(Math.min(total, Math.round((start + chunk.length) / perQuery)), total);
+    onProgress?.(chunk[chunk.length - 1].query + 1, total);
+  };
+  let chunk: { image: number; text: number; out: Float32Array; at: number; query: number }[] = [];
+  for (const p of pairs()) {
+    chunk.push(p);
+    if (chunk.length === batchSize) {
+      score(chunk);
+      chunk = [];
+    }
   }
+  if (chunk.length > 0) score(chunk);
   return { i2t, t2i };
 }
