@@ -39,3 +39,6 @@ export class ShapeError extends PolyalignError {}
 
 /** Wrong command-line usage; the CLI prints the message and the command's help. */
 export class UsageError extends PolyalignError {}
+
+/** Input data that cannot be used: a sample or file lacking what a task needs (the message names where). */
+export class DataError extends PolyalignError {}

@@ -7,7 +7,7 @@
  *   and `image_size`; every object whose description ("a small red circle") is
  *   unique in a scene of two or more objects is a query, every object a candidate.
  */
-import type { Box } from "../../core/index.ts";
+import { type Box, DataError } from "../../core/index.ts";
 
 export interface GroundingQuery {
   expression: string;
@@ -23,15 +23,15 @@ export function groundingQueries(meta: Record<string, unknown>, where: string): 
   const size = typeof meta.image_size === "number" ? meta.image_size : undefined;
   const width = typeof meta.width === "number" ? meta.width : size;
   const height = typeof meta.height === "number" ? meta.height : size;
-  if (!width || !height) throw new Error(`${where}: the .json gives no image size (width/height or image_size)`);
+  if (!width || !height) throw new DataError(`${where}: the .json gives no image size (width/height or image_size)`);
   if (Array.isArray(meta.refs)) {
     const refs = meta.refs.map((r: { expression?: unknown; sentence?: unknown; box?: unknown }, i) => {
       const expression = typeof r?.expression === "string" ? r.expression : typeof r?.sentence === "string" ? r.sentence : null;
-      if (!expression || !isBox(r.box)) throw new Error(`${where}: refs[${i}] needs an "expression" and a "box" [x, y, w, h]`);
+      if (!expression || !isBox(r.box)) throw new DataError(`${where}: refs[${i}] needs an "expression" and a "box" [x, y, w, h]`);
       return { expression, box: r.box };
     });
     const candidates = meta.candidates === undefined ? refs.map((r) => r.box) : meta.candidates;
-    if (!Array.isArray(candidates) || !candidates.every(isBox)) throw new Error(`${where}: "candidates" must be a list of [x, y, w, h] boxes`);
+    if (!Array.isArray(candidates) || !candidates.every(isBox)) throw new DataError(`${where}: "candidates" must be a list of [x, y, w, h] boxes`);
     return refs.map((r) => ({ ...r, candidates: candidates as Box[], width, height }));
   }
   if (Array.isArray(meta.objects)) {
@@ -40,11 +40,11 @@ export function groundingQueries(meta: Record<string, unknown>, where: string): 
     const describe = (o: (typeof objects)[number]) => `a ${o.size} ${o.colour} ${o.shape}`;
     const boxes = objects.map((o, i) => {
       const b = o.box;
-      if (!isBox(b)) throw new Error(`${where}: objects[${i}] has no box [x0, y0, x1, y1]`);
+      if (!isBox(b)) throw new DataError(`${where}: objects[${i}] has no box [x0, y0, x1, y1]`);
       return [b[0], b[1], b[2] - b[0], b[3] - b[1]] as Box;
     });
     const names = objects.map(describe);
     return objects.flatMap((_, i) => (names.filter((n) => n === names[i]).length === 1 ? [{ expression: names[i], box: boxes[i], candidates: boxes, width, height }] : []));
   }
-  throw new Error(`${where}: the .json has neither "refs" nor "objects" to ground`);
+  throw new DataError(`${where}: the .json has neither "refs" nor "objects" to ground`);
 }

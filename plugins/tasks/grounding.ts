@@ -22,6 +22,7 @@ import {
   type Task,
   type TaskResult,
   tf,
+  DataError,
 } from "../../core/index.ts";
 import { setUpAlbef } from "./albef-training.ts";
 import { groundingQueries, type GroundingQuery } from "./grounding-data.ts";
@@ -78,7 +79,7 @@ export class GroundingTask implements Task<RunContext> {
     for await (const s of readShards(expandShardSpec(test), { onError: data.onError })) {
       if (queries.size >= this.cfg.maxImages) break;
       const where = `${s.url}: sample ${s.key}`;
-      if (!s.files.json) throw new Error(`${where} has no .json member with refs or objects`);
+      if (!s.files.json) throw new DataError(`${where} has no .json member with refs or objects`);
       queries.set(s.key, groundingQueries(JSON.parse(new TextDecoder().decode(s.files.json)) as Record<string, unknown>, where));
     }
     const score: Scored = { correct: 0, total: 0, chance: 0, candidates: 0 };

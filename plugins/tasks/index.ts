@@ -1,6 +1,7 @@
 import { type PluginRegistry, Task } from "../../core/index.ts";
 import { PretrainConfig, PretrainTask } from "./pretrain.ts";
 import { RetrievalConfig, RetrievalTask } from "./retrieval.ts";
+import { BindingConfig, BindingTask } from "./binding.ts";
 import { GroundingConfig, GroundingTask } from "./grounding.ts";
 import { NlvrConfig, NlvrTask } from "./nlvr.ts";
 import { VqaConfig, VqaTask } from "./vqa.ts";
@@ -26,6 +27,13 @@ export function registerTasks(registry: PluginRegistry): void {
     schema: GroundingConfig,
     description: "weakly-supervised visual grounding: Grad-CAM (ITM: a fusion layer's text→image attention; ITC: a ViT block) picks the candidate box",
     create: (cfg) => new GroundingTask(cfg),
+  });
+  registry.registerPlugin({
+    kind: Task,
+    name: "binding",
+    schema: BindingConfig,
+    description: "attribute binding: each test caption against its swapped-attribute negatives, by ITC similarity and ITM logit (chance 50 %)",
+    create: (cfg) => new BindingTask(cfg),
   });
   registry.registerPlugin({
     kind: Task,

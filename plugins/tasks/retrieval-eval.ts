@@ -20,6 +20,7 @@ import {
   tf,
   type Tensor,
   type Tokenizer,
+  DataError,
 } from "../../core/index.ts";
 import { evalBatches, openPool } from "./pretrain-data.ts";
 
@@ -62,7 +63,7 @@ export async function evaluateGallery(
   opts: GalleryOptions,
   log: Logger,
 ): Promise<GalleryEvaluation> {
-  if (!data.test) throw new Error("retrieval evaluation needs data.test shards");
+  if (!data.test) throw new DataError("retrieval evaluation needs data.test shards");
   const t0 = performance.now();
   const captions = await galleryCaptions(data, opts.maxImages);
   model.eval();
@@ -90,7 +91,7 @@ export async function evaluateGallery(
   const textImage: number[] = [];
   keys.forEach((k, i) => {
     const caps = captions.get(k);
-    if (!caps) throw new Error(`test sample ${k} has no captions (was it skipped when reading?)`);
+    if (!caps) throw new DataError(`test sample ${k} has no captions (was it skipped when reading?)`);
     for (const c of caps) {
       texts.push(c);
       textImage.push(i);
