@@ -13,6 +13,7 @@ import {
   type PretrainModel,
   PretrainStep,
   type RunContext,
+  loadInitialWeights,
   tf,
   Tokenizer,
 } from "../../core/index.ts";
@@ -124,3 +125,24 @@ export async function trainAlbef(ctx: RunContext, setup: AlbefSetup, data: DataC
     fusionStats.collectStats?.(false);
   }
 }
+
+/**
+ * An ALBEF model shaped by the config's objectives with weights from `init`
+ * (a pre-training or retrieval run, checkpoint or file), in eval mode — what
+ * the evaluation-only tasks (grounding, binding) start from. Queues sized for
+ * another run are re-initialised; they play no part in evaluation.
+ */
+export async function loadAlbefForEvaluation(ctx: RunContext, data: DataConfig, what: string, init: string): Promise<AlbefSetup & { file: string }> {
+  const setup = await setUpAlbef(ctx, data, what, { idQueue: true });
+  const r = loadInitialWeights(setup.model, init, {
+    fusionStart: Number(ctx.scope.config.model?.text.layers ?? 0),
+    optional: (n) => n === "idx_queue",
+    reinitOnMismatch: (n) => QUEUE_ENTRIES.has(n),
+  });
+  ctx.out(`weights: ${r.loaded.length} tensors from ${r.file}`);
+  setup.model.eval();
+  return { ...setup, file: r.file };
+}
+
+/** The feature queues and their pointers: re-initialised when a checkpoint's are sized for another run. */
+export const QUEUE_ENTRIES: ReadonlySet<string> = new Set(["image_queue", "text_queue", "queue_ptr", "idx_queue"]);

@@ -10,18 +10,15 @@
 import { z } from "zod";
 import {
   ConfigError,
-  expandShardSpec,
-  loadInitialWeights,
   preCaption,
-  readShards,
   type RunContext,
   type Task,
   type TaskResult,
   tf,
   DataError,
 } from "../../core/index.ts";
-import { setUpAlbef } from "./albef-training.ts";
-import { evalBatches, openPool, taskSections } from "./pretrain-data.ts";
+import { loadAlbefForEvaluation } from "./albef-training.ts";
+import { evalBatches, openPool, taskSections, testSampleMeta } from "./pretrain-data.ts";
 import { writeSummary } from "./run-report.ts";
 
 export const BindingConfig = z.strictObject({
@@ -74,21 +71,8 @@ export class BindingTask implements Task<RunContext> {
     const { data } = await taskSections(ctx, "binding", "whose .json carries captions and binding negatives");
     const test = data.test as string;
     const t0 = performance.now();
-    const { model, tokenizer } = await setUpAlbef(ctx, data, "binding", { idQueue: true });
-    const r = loadInitialWeights(model, this.cfg.init, {
-      fusionStart: Number(config.model?.text.layers ?? 0),
-      optional: (n) => n === "idx_queue",
-      reinitOnMismatch: (n) => ["image_queue", "text_queue", "queue_ptr", "idx_queue"].includes(n),
-    });
-    ctx.out(`weights: ${r.loaded.length} tensors from ${r.file}`);
-    model.eval();
-    const cases = new Map<string, BindingCase | null>();
-    for await (const s of readShards(expandShardSpec(test), { onError: data.onError })) {
-      if (cases.size >= this.cfg.maxImages) break;
-      const where = `${s.url}: sample ${s.key}`;
-      if (!s.files.json) throw new DataError(`${where} has no .json member`);
-      cases.set(s.key, bindingCase(JSON.parse(new TextDecoder().decode(s.files.json)) as Record<string, unknown>, this.cfg, where));
-    }
+    const { model, tokenizer, file } = await loadAlbefForEvaluation(ctx, data, "binding", this.cfg.init);
+    const cases = await testSampleMeta(data, this.cfg.maxImages, (meta, where) => bindingCase(meta, this.cfg, where));
     const won = { itcPairs: 0, itmPairs: 0, itcImages: 0, itmImages: 0, pairs: 0, images: 0, chanceImages: 0 };
     const pool = await openPool(config, data, "test", Math.min(1, data.workers));
     let seen = 0;
@@ -142,11 +126,11 @@ export class BindingTask implements Task<RunContext> {
     log.info(`binding: ${won.pairs} caption/negative pairs over ${won.images} images`);
     writeSummary(
       runDir,
-      { name: config.name, task: "binding", weights: r.file, fusion: config.model?.fusion.name, ...scores, seconds },
+      { name: config.name, task: "binding", weights: file, fusion: config.model?.fusion.name, ...scores, seconds },
       [
         `# ${config.name}: attribute binding`,
         "",
-        `${r.file} (${config.model?.fusion.name} fusion) on ${won.images} test images with ${won.pairs} caption / binding-negative pairs.`,
+        `${file} (${config.model?.fusion.name} fusion) on ${won.images} test images with ${won.pairs} caption / binding-negative pairs.`,
         "",
         "| score | caption beats the negative (pairs) | caption beats all its negatives (images) |",
         "| --- | --- | --- |",

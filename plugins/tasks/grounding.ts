@@ -10,23 +10,19 @@ import { join } from "node:path";
 import { z } from "zod";
 import {
   ConfigError,
-  expandShardSpec,
   groundExpression,
   iouInclusive,
   itcGradCam,
   itmGradCam,
-  loadInitialWeights,
   preCaption,
-  readShards,
   type RunContext,
   type Task,
   type TaskResult,
   tf,
-  DataError,
 } from "../../core/index.ts";
-import { setUpAlbef } from "./albef-training.ts";
+import { loadAlbefForEvaluation } from "./albef-training.ts";
 import { groundingQueries, type GroundingQuery } from "./grounding-data.ts";
-import { evalBatches, openPool, taskSections } from "./pretrain-data.ts";
+import { evalBatches, openPool, taskSections, testSampleMeta } from "./pretrain-data.ts";
 
 export const GroundingConfig = z.strictObject({
   /** the model to evaluate: a run folder, a checkpoint folder or a safetensors file (ALBEF: the retrieval-fine-tuned model) */
@@ -62,26 +58,12 @@ export class GroundingTask implements Task<RunContext> {
     const { data } = await taskSections(ctx, "grounding", "whose .json carries refs or objects with boxes");
     const test = data.test as string;
     const t0 = performance.now();
-    const { model, tokenizer } = await setUpAlbef(ctx, data, "grounding", { idQueue: true });
-    const r = loadInitialWeights(model, this.cfg.init, {
-      fusionStart: Number(config.model?.text.layers ?? 0),
-      optional: (n) => n === "idx_queue",
-      reinitOnMismatch: (n) => ["image_queue", "text_queue", "queue_ptr", "idx_queue"].includes(n),
-    });
-    ctx.out(`weights: ${r.loaded.length} tensors from ${r.file}`);
+    const { model, tokenizer, file } = await loadAlbefForEvaluation(ctx, data, "grounding", this.cfg.init);
     const itc = this.cfg.mode === "itc";
     const depth = (itc ? model.visual_encoder.depth : model.fusion.depth) ?? 1;
     const layer = this.cfg.layer ?? (itc ? depth - 1 : Math.min(2, depth - 1));
     if (layer >= depth) throw new ConfigError(`task.layer ${layer}: the ${itc ? "vision encoder" : "fusion"} has ${depth} layer${depth === 1 ? "" : "s"} (0..${depth - 1})`, "task.layer");
-    model.eval();
-
-    const queries = new Map<string, GroundingQuery[]>();
-    for await (const s of readShards(expandShardSpec(test), { onError: data.onError })) {
-      if (queries.size >= this.cfg.maxImages) break;
-      const where = `${s.url}: sample ${s.key}`;
-      if (!s.files.json) throw new DataError(`${where} has no .json member with refs or objects`);
-      queries.set(s.key, groundingQueries(JSON.parse(new TextDecoder().decode(s.files.json)) as Record<string, unknown>, where));
-    }
+    const queries = await testSampleMeta(data, this.cfg.maxImages, groundingQueries);
     const score: Scored = { correct: 0, total: 0, chance: 0, candidates: 0 };
     const examples: { key: string; expression: string; iou: number; correct: boolean }[] = [];
     const pool = await openPool(config, data, "test", Math.min(1, data.workers));
@@ -129,7 +111,7 @@ export class GroundingTask implements Task<RunContext> {
     const summary = {
       name: config.name,
       task: "grounding",
-      weights: r.file,
+      weights: file,
       fusion: config.model?.fusion.name,
       mode: this.cfg.mode,
       layer,
@@ -148,7 +130,7 @@ export class GroundingTask implements Task<RunContext> {
       [
         `# ${config.name}: weakly-supervised grounding`,
         "",
-        `Grad-CAM (${itc ? `ITC, ViT block ${layer}` : `ITM, fusion layer ${layer}`}) of ${r.file} on ${score.total} referring expressions over ${images} test images ` +
+        `Grad-CAM (${itc ? `ITC, ViT block ${layer}` : `ITM, fusion layer ${layer}`}) of ${file} on ${score.total} referring expressions over ${images} test images ` +
           `(${summary.mean_candidates} candidate boxes each on average), in ${seconds} s.`,
         "",
         "| | accuracy (IoU ≥ 0.5) |",

@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import {
   BatchLoader,
+  DataError,
+  readShards,
   OptimConfig,
   type RunContext,
   Tokenizer,
@@ -129,4 +131,16 @@ export async function readyTokenizer(ctx: RunContext): Promise<Tokenizer> {
   const tokenizer = ctx.scope.resolve(Tokenizer);
   await tokenizer.init?.();
   return tokenizer;
+}
+
+/** Each of the first `max` test samples' .json, parsed by `parse`, by key (shard order). */
+export async function testSampleMeta<T>(data: DataConfig, max: number, parse: (meta: Record<string, unknown>, where: string) => T): Promise<Map<string, T>> {
+  const out = new Map<string, T>();
+  for await (const s of readShards(expandShardSpec(data.test as string), { onError: data.onError })) {
+    if (out.size >= max) break;
+    const where = `${s.url}: sample ${s.key}`;
+    if (!s.files.json) throw new DataError(`${where} has no .json member`);
+    out.set(s.key, parse(JSON.parse(new TextDecoder().decode(s.files.json)) as Record<string, unknown>, where));
+  }
+  return out;
 }

@@ -14,7 +14,7 @@ import {
   type Task,
   type TaskResult,
 } from "../../core/index.ts";
-import { setUpAlbef, trainAlbef } from "./albef-training.ts";
+import { QUEUE_ENTRIES, setUpAlbef, trainAlbef } from "./albef-training.ts";
 import { taskSections } from "./pretrain-data.ts";
 import { evaluateGallery, type GalleryEvaluation } from "./retrieval-eval.ts";
 import { trainingReport, writeSummary } from "./run-report.ts";
@@ -42,8 +42,6 @@ export function imageIdOf(key: string): number {
   return (h >>> 0) & 0x7fffffff;
 }
 
-const QUEUES = new Set(["image_queue", "text_queue", "queue_ptr", "idx_queue"]);
-
 export class RetrievalTask implements Task<RunContext> {
   readonly name = "retrieval";
   constructor(readonly cfg: RetrievalConfig) {}
@@ -58,7 +56,7 @@ export class RetrievalTask implements Task<RunContext> {
       const r = loadInitialWeights(model, this.cfg.init, {
         fusionStart: Number(config.model?.text.layers ?? 0),
         optional: (n) => n === "idx_queue",
-        reinitOnMismatch: (n) => QUEUES.has(n),
+        reinitOnMismatch: (n) => QUEUE_ENTRIES.has(n),
       });
       ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${r.fresh.length ? `; fresh: ${r.fresh.join(", ")}` : ""}`);
     } else if (!this.cfg.init) {
