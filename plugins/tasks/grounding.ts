@@ -1,11 +1,11 @@
 /**
  * The `grounding` task: ALBEF's weakly-supervised visual grounding
  * evaluation (Grounding.py). A model fine-tuned for retrieval on image–text
- * pairs (no boxes) localises a referring expression through Grad-CAM on the
- * text → image attention of one fusion layer (ITM mode); the candidate box
- * that the map covers best is the answer, correct at IoU ≥ 0.5.
+ * pairs (no boxes) localises a referring expression through Grad-CAM — on the
+ * text → image attention of one fusion layer (ITM mode) or on a ViT block's
+ * self-attention (ITC mode); the candidate box that the map covers best is
+ * the answer, correct at IoU ≥ 0.5.
  */
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import {
@@ -23,6 +23,7 @@ import {
 import { loadAlbefForEvaluation } from "./albef-training.ts";
 import { groundingQueries, type GroundingQuery } from "./grounding-data.ts";
 import { evalBatches, openPool, taskSections, testSampleMeta } from "./pretrain-data.ts";
+import { writeSummary } from "./run-report.ts";
 
 export const GroundingConfig = z.strictObject({
   /** the model to evaluate: a run folder, a checkpoint folder or a safetensors file (ALBEF: the retrieval-fine-tuned model) */
@@ -62,7 +63,10 @@ export class GroundingTask implements Task<RunContext> {
     const itc = this.cfg.mode === "itc";
     const depth = (itc ? model.visual_encoder.depth : model.fusion.depth) ?? 1;
     const layer = this.cfg.layer ?? (itc ? depth - 1 : Math.min(2, depth - 1));
-    if (layer >= depth) throw new ConfigError(`task.layer ${layer}: the ${itc ? "vision encoder" : "fusion"} has ${depth} layer${depth === 1 ? "" : "s"} (0..${depth - 1})`, "task.layer");
+    if (layer >= depth) {
+      model.dispose();
+      throw new ConfigError(`task.layer ${layer}: the ${itc ? "vision encoder" : "fusion"} has ${depth} layer${depth === 1 ? "" : "s"} (0..${depth - 1})`, "task.layer");
+    }
     const queries = await testSampleMeta(data, this.cfg.maxImages, groundingQueries);
     const score: Scored = { correct: 0, total: 0, chance: 0, candidates: 0 };
     const examples: { key: string; expression: string; iou: number; correct: boolean }[] = [];
@@ -124,9 +128,9 @@ export class GroundingTask implements Task<RunContext> {
       backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
       examples,
     };
-    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
-    writeFileSync(
-      join(runDir, "summary.md"),
+    writeSummary(
+      runDir,
+      summary,
       [
         `# ${config.name}: weakly-supervised grounding`,
         "",
