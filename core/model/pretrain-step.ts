@@ -206,8 +206,13 @@ export class PretrainStep {
     return loss;
   }
 
-  /** ITM over B positives and 2B hard negatives drawn from the in-batch ITC similarities. */
-  itmLoss(): Tensor {
+  /**
+   * ITM over B positives and 2B negatives: hard negatives drawn from the
+   * in-batch ITC similarities (ALBEF), or — `random`, the paper's ablation
+   * without hard negatives — drawn uniformly (never the sample itself or,
+   * with image ids, the same image).
+   */
+  itmLoss(negatives: "hard" | "random" = "hard"): Tensor {
     const { model, batch, b, opts } = this;
     const o = this.encodings();
     const s = this.sims();
@@ -215,8 +220,9 @@ export class PretrainStep {
     const wT2I = itmNegativeWeights(s.t2i, b, opts.imageIds);
     this.rec("itm_weights_i2t", wI2T);
     this.rec("itm_weights_t2i", wT2I);
-    const negImage = opts.overrides?.negImageIdx ?? sampleNegatives(wT2I.dataSync() as Float32Array, b, opts.rng, opts.imageIds);
-    const negText = opts.overrides?.negTextIdx ?? sampleNegatives(wI2T.dataSync() as Float32Array, b, opts.rng, opts.imageIds);
+    const draw = (w: Tensor) => sampleNegatives(negatives === "hard" ? (w.dataSync() as Float32Array) : new Float32Array(b * b), b, opts.rng, opts.imageIds);
+    const negImage = opts.overrides?.negImageIdx ?? draw(wT2I);
+    const negText = opts.overrides?.negTextIdx ?? draw(wI2T);
     this.rec("neg_image_idx", { data: negImage, shape: [b] });
     this.rec("neg_text_idx", { data: negText, shape: [b] });
     const pos = model.fuse(o.textEmbeds, batch.mask, o.imageEmbeds);

@@ -27,7 +27,12 @@ export const ItcConfig = z.strictObject({
 });
 export type ItcConfig = z.output<typeof ItcConfig>;
 
-export const ItmConfig = z.strictObject({ weight: z.number().min(0).default(1) });
+export const ItmConfig = z.strictObject({
+  weight: z.number().min(0).default(1),
+  /** `hard`: negatives drawn ∝ the ITC similarities (ALBEF); `random`: uniform (the paper's "w/o hard negatives" ablation) */
+  negatives: z.enum(["hard", "random"]).default("hard"),
+});
+export type ItmConfig = z.output<typeof ItmConfig>;
 export const MlmConfig = z.strictObject({
   weight: z.number().min(0).default(1),
   probability: z.number().gt(0).lt(1).default(0.15),
@@ -46,9 +51,12 @@ export class ItcObjective implements Objective<PretrainStep> {
 
 export class ItmObjective implements Objective<PretrainStep> {
   readonly name = "itm";
-  constructor(readonly weight: number) {}
+  constructor(readonly options: ItmConfig) {}
+  get weight(): number {
+    return this.options.weight;
+  }
   compute(step: PretrainStep): { loss: Tensor } {
-    return { loss: step.itmLoss() };
+    return { loss: step.itmLoss(this.options.negatives) };
   }
 }
 

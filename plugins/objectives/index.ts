@@ -14,7 +14,7 @@ export function registerObjectives(registry: PluginRegistry): void {
     name: "itm",
     schema: ItmConfig,
     description: "image-text matching with hard negatives drawn from the ITC similarities",
-    create: (cfg) => new ItmObjective(cfg.weight),
+    create: (cfg) => new ItmObjective(cfg),
   });
   registry.registerPlugin({
     kind: Objective,

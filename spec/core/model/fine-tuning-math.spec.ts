@@ -5,8 +5,9 @@
  * ids queued beside the features.
  */
 import assert from "node:assert/strict";
-import { idTargets, itcTargets, itmNegativeWeights, Rng, sampleNegatives, tf } from "../../../core/index.ts";
+import { buildPretrainModel, idTargets, itcTargets, itmNegativeWeights, PretrainStep, Rng, sampleNegatives, tf } from "../../../core/index.ts";
 import { maxAbsDiff, useTestBackend } from "../../helpers.ts";
+import { tinyScope } from "../../tiny-model.ts";
 
 describe("core/model: fine-tuning with image ids", () => {
   before(async () => {
@@ -78,5 +79,47 @@ describe("core/model: fine-tuning with image ids", () => {
       return j >= i ? j + 1 : j;
     });
     assert.deepEqual(Array.from(got), want);
+  });
+
+  it("ITM negatives `random` (the paper's ablation) are uniform draws, whatever the similarities; `hard` follows them", async () => {
+    // a temperature of 0.001 makes the similarity softmax peaked, so hard and uniform draws differ
+    const model = buildPretrainModel(await tinyScope({ name: "cross-attention" }), { embedDim: 8, queueSize: 0, momentum: 0.995, temp: 0.001 });
+    const b = 6;
+    const batch = {
+      images: tf.randomNormal([b, 3, 16, 16], 0, 1, "float32", 3),
+      ids: tf.tensor2d(Array.from({ length: b * 3 }, (_, i) => (i % 3 === 0 ? 1 : 5 + i)), [b, 3], "int32"),
+      mask: tf.ones([b, 3], "int32"),
+    };
+    const special = { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 };
+    const negativesOf = (mode: "hard" | "random") => {
+      let neg: Int32Array = new Int32Array(0);
+      let weights: Float32Array = new Float32Array(0);
+      const step = new PretrainStep(model, batch, {
+        alpha: 0,
+        rng: new Rng(7),
+        special,
+        vocabSize: 40,
+        mlmProbability: 0.15,
+        needs: { itc: true, itm: true, mlm: false },
+        record: (name, v) => {
+          if (name === "neg_image_idx" && typeof v === "object" && !(v instanceof tf.Tensor)) neg = Int32Array.from(v.data);
+          if (name === "itm_weights_t2i" && v instanceof tf.Tensor) weights = Float32Array.from(v.dataSync());
+        },
+      });
+      step.prepare();
+      tf.tidy(() => {
+        step.itmLoss(mode);
+      });
+      step.endPass();
+      step.finish();
+      return { neg, weights };
+    };
+    const random = negativesOf("random");
+    assert.deepEqual(Array.from(random.neg), Array.from(sampleNegatives(new Float32Array(b * b), b, new Rng(7))));
+    const hard = negativesOf("hard");
+    assert.deepEqual(Array.from(hard.neg), Array.from(sampleNegatives(hard.weights, b, new Rng(7))));
+    assert.notDeepEqual(Array.from(hard.neg), Array.from(random.neg), "the two modes draw differently here");
+    tf.dispose([batch.images, batch.ids, batch.mask]);
+    model.dispose();
   });
 });
