@@ -44,3 +44,38 @@ export function renameEntries(tensors: ReadonlyMap<string, StoredTensor>, fn: (n
   for (const [name, t] of tensors) out.set(fn(name), t);
   return out;
 }
+
+/**
+ * ALBEF's fine-tuned models (retrieval, grounding, VQA, NLVR2) use a plain
+ * `BertModel` and strip `bert.` from the text encoder's keys
+ * (`text_encoder.encoder.layer.N`); this puts it back so that one map serves both.
+ */
+export function restoreBertPrefix(name: string): string {
+  return name.replace(/^(text_encoder(?:_m)?)\.(embeddings|encoder|pooler)\./, "$1.bert.$2.");
+}
+
+/**
+ * ALBEF's VQA answer decoder (`text_decoder.bert.*`, `text_decoder.cls.*`,
+ * same for `_m`) onto polyalign's AnswerDecoder (`text_decoder.text.*` for the
+ * embeddings and LM head, `text_decoder.layer.L` for the layers).
+ */
+export function albefDecoderName(name: string): string {
+  const m = /^(text_decoder(?:_m)?)\.(bert\.encoder\.layer\.(\d+)\.(.*)|bert\.embeddings\..*|cls\..*)$/.exec(name);
+  if (!m) return name;
+  return m[3] !== undefined ? `${m[1]}.layer.${m[3]}.${m[4]}` : `${m[1]}.text.${m[2]}`;
+}
+
+/**
+ * ALBEF's NLVR2 models keep 2 × F fusion layers in one BERT: layers
+ * fusionStart + 2i and fusionStart + 2i + 1 are the pair (image 0, image 1)
+ * of fusion layer i — polyalign's `fusion.image0.layer.i` / `fusion.image1.layer.i`.
+ */
+export function albefPairedFusionName(fusionStart: number): (name: string) => string {
+  const re = /^text_encoder(_m)?\.bert\.encoder\.layer\.(\d+)\.(.*)$/;
+  return (name) => {
+    const m = re.exec(name);
+    if (!m || Number(m[2]) < fusionStart) return name;
+    const k = Number(m[2]) - fusionStart;
+    return `fusion${m[1] ?? ""}.image${k % 2}.layer.${Math.floor(k / 2)}.${m[3]}`;
+  };
+}

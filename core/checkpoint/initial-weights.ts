@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import type { Module } from "../tensor/module.ts";
-import { albefNameMap, renameEntries } from "./albef-names.ts";
+import { albefDecoderName, albefNameMap, albefPairedFusionName, renameEntries, restoreBertPrefix } from "./albef-names.ts";
 import { adaptPosEmbeds } from "./pos-embed.ts";
 import { readSafetensors, type StoredTensor } from "./safetensors.ts";
 import { loadStateDict, type LoadReport } from "./state-dict.ts";
@@ -40,8 +40,14 @@ export interface InitialWeightsOptions {
   reinitOnMismatch?: (name: string) => boolean;
   /** file entries passed over (heads of another task); applied after the ALBEF renaming */
   ignore?: (name: string) => boolean;
-  /** the model names a file entry initialises (default: its own name), e.g. one fusion layer → a pair of layers */
+  /** the model names a file entry initialises (default: its own name), e.g. one fusion layer → both layers of a pair; the file's own entries win */
   expand?: (name: string) => string[];
+  /**
+   * The model's fusion layers come in (image 0, image 1) pairs, `n` of them:
+   * a file whose BERT has fusionStart + 2n layers (ALBEF's NLVR2 checkpoints)
+   * is read pair by pair; one with fusionStart + n layers (pre-training) layer by layer.
+   */
+  pairedFusionLayers?: number;
 }
 
 export interface InitialWeightsReport extends LoadReport {
@@ -52,12 +58,17 @@ export interface InitialWeightsReport extends LoadReport {
 
 export function loadInitialWeights(module: Module, path: string, opts: InitialWeightsOptions): InitialWeightsReport {
   const file = resolveWeightsFile(path);
-  const names = albefNameMap(opts.fusionStart);
-  const renamed = renameEntries(readSafetensors(file).tensors, names.fromAlbef);
+  // ALBEF's names (pre-training, or a fine-tuned model's `bert.`-less ones) onto polyalign's; polyalign's pass unchanged
+  const raw = renameEntries(readSafetensors(file).tensors, restoreBertPrefix);
+  const bertLayers = 1 + Math.max(-1, ...[...raw.keys()].map((n) => Number(/^text_encoder\.bert\.encoder\.layer\.(\d+)\./.exec(n)?.[1] ?? -1)));
+  const paired = opts.pairedFusionLayers !== undefined && bertLayers === opts.fusionStart + 2 * opts.pairedFusionLayers;
+  const fusion = paired ? albefPairedFusionName(opts.fusionStart) : albefNameMap(opts.fusionStart).fromAlbef;
+  const renamed = renameEntries(raw, (n) => albefDecoderName(fusion(n)));
   const expanded = new Map<string, StoredTensor>();
   for (const [name, t] of renamed) {
     if (opts.ignore?.(name)) continue;
-    for (const target of opts.expand ? opts.expand(name) : [name]) expanded.set(target, t);
+    // an entry copied to another name (a decoder initialised from the encoder) never overrides what the file holds under that name
+    for (const target of opts.expand ? opts.expand(name) : [name]) if (target === name || !renamed.has(target)) expanded.set(target, t);
   }
   const source = adaptPosEmbeds(module, expanded);
   const fresh: string[] = [];

@@ -125,6 +125,11 @@ export class PretrainModel extends Module {
     for (const [name, v] of this.namedParameters()) if (!this.copies.isMomentum(v)) yield [name, v];
   }
 
+  /** Momentum ← online for every pair (after loading online weights that came without momentum copies). */
+  copyToMomentum(): void {
+    this.copies.copy();
+  }
+
   /** θ_m ← m·θ_m + (1 − m)·θ for every online/momentum pair. */
   momentumUpdate(m = this.opts.momentum): void {
     this.copies.update(m);

@@ -13,12 +13,14 @@ import {
   type PretrainModel,
   PretrainStep,
   type RunContext,
+  type InitialWeightsReport,
   loadInitialWeights,
   tf,
   Tokenizer,
 } from "../../core/index.ts";
 import { readyTokenizer } from "./pretrain-data.ts";
 import { gradsByName, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
+import { MOMENTUM_ENTRY } from "./task-options.ts";
 
 export interface ItcOptions {
   queue?: number;
@@ -134,14 +136,30 @@ export async function trainAlbef(ctx: RunContext, setup: AlbefSetup, data: DataC
  */
 export async function loadAlbefForEvaluation(ctx: RunContext, data: DataConfig, what: string, init: string): Promise<AlbefSetup & { file: string }> {
   const setup = await setUpAlbef(ctx, data, what, { idQueue: true });
-  const r = loadInitialWeights(setup.model, init, {
-    fusionStart: Number(ctx.scope.config.model?.text.layers ?? 0),
-    optional: (n) => n === "idx_queue",
-    reinitOnMismatch: (n) => QUEUE_ENTRIES.has(n),
-  });
+  const r = loadAlbefWeights(ctx, setup.model, init);
   ctx.out(`weights: ${r.loaded.length} tensors from ${r.file}`);
   setup.model.eval();
   return { ...setup, file: r.file };
+}
+
+/**
+ * Pre-trained or fine-tuned ALBEF-model weights into `model`: polyalign's
+ * checkpoints, ALBEF's pre-training state dict, or ALBEF's fine-tuned
+ * retrieval/grounding checkpoints — which lack the MLM head, and when
+ * released also the momentum copies and queues (ALBEF issue #21): those stay
+ * fresh, and the momentum copies start from the loaded online weights.
+ */
+export function loadAlbefWeights(ctx: RunContext, model: PretrainModel, init: string): InitialWeightsReport {
+  const r = loadInitialWeights(model, init, {
+    fusionStart: Number(ctx.scope.config.model?.text.layers ?? 0),
+    optional: (n) => QUEUE_ENTRIES.has(n) || n === "temp" || /^text_encoder(_m)?\.cls\./.test(n) || MOMENTUM_ENTRY.test(n),
+    reinitOnMismatch: (n) => QUEUE_ENTRIES.has(n),
+  });
+  if (r.fresh.some((n) => MOMENTUM_ENTRY.test(n))) {
+    model.copyToMomentum();
+    ctx.scope.log.info(`${r.file} has no momentum copies: they start from the loaded weights`);
+  }
+  return r;
 }
 
 /** The feature queues and their pointers: re-initialised when a checkpoint's are sized for another run. */

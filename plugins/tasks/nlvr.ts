@@ -12,6 +12,7 @@ import {
   ConfigError,
   crossEntropy,
   DataConfig,
+  type InitialWeightsReport,
   loadInitialWeights,
   type NlvrModel,
   type RunConfig,
@@ -73,6 +74,24 @@ async function testAccuracy(model: NlvrModel, config: RunConfig, data: DataConfi
   return { accuracy: (100 * right) / n, n, majority: (100 * Math.max(...counts.values())) / n };
 }
 
+/**
+ * Weights for the NLVR2 model from a pre-training checkpoint (polyalign's or
+ * ALBEF's: fusion layer i initialises both layers of pair i) or from ALBEF's
+ * NLVR2 checkpoint (its BERT already holds the pairs, `bert.` stripped, no MLM
+ * head); the momentum copy then starts from the loaded online weights.
+ */
+export function loadNlvrWeights(model: NlvrModel, init: string, fusionStart: number): InitialWeightsReport {
+  const r = loadInitialWeights(model, init, {
+    fusionStart,
+    ignore: (n) => PRETRAINING_ONLY.test(n),
+    expand: (n) => (/^fusion\.(?!image[01]\.)/.test(n) ? [n.replace(/^fusion\./, "fusion.image0."), n.replace(/^fusion\./, "fusion.image1.")] : [n]),
+    pairedFusionLayers: model.fusion.image0.layer.length,
+    optional: (n) => n.startsWith("cls_head.") || /^text_encoder\.cls\./.test(n) || MOMENTUM_ENTRY.test(n),
+  });
+  model.copyToMomentum();
+  return r;
+}
+
 export class NlvrTask implements Task<RunContext> {
   readonly name = "nlvr";
   constructor(readonly cfg: NlvrConfig) {}
@@ -86,15 +105,8 @@ export class NlvrTask implements Task<RunContext> {
     const tokenizer = await readyTokenizer(ctx);
     const model = buildNlvrModel(scope, { momentum: this.cfg.momentum, pooling: this.cfg.pooling, classes: 2 });
     if (this.cfg.init && !ctx.resume) {
-      const r = loadInitialWeights(model, this.cfg.init, {
-        fusionStart: Number(config.model?.text.layers ?? 0),
-        ignore: (n) => PRETRAINING_ONLY.test(n),
-        // ALBEF initialises both layers of pair i from pre-trained fusion layer i
-        expand: (n) => (n.startsWith("fusion.") ? [n.replace(/^fusion\./, "fusion.image0."), n.replace(/^fusion\./, "fusion.image1.")] : [n]),
-        optional: (n) => n.startsWith("cls_head.") || MOMENTUM_ENTRY.test(n),
-      });
-      model.copyToMomentum();
-      ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}; fresh: the classifier (cls_head)`);
+      const r = loadNlvrWeights(model, this.cfg.init, Number(config.model?.text.layers ?? 0));
+      ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${r.fresh.includes("cls_head.0.weight") ? "; fresh: the classifier (cls_head)" : ""}`);
     } else if (!this.cfg.init) {
       log.warn("task.init is null: NLVR2 starts from random weights");
     }

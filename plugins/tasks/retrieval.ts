@@ -9,12 +9,11 @@
 import { z } from "zod";
 import {
   type GalleryRetrievalMetrics,
-  loadInitialWeights,
   type RunContext,
   type Task,
   type TaskResult,
 } from "../../core/index.ts";
-import { QUEUE_ENTRIES, setUpAlbef, trainAlbef } from "./albef-training.ts";
+import { loadAlbefWeights, setUpAlbef, trainAlbef } from "./albef-training.ts";
 import { taskSections } from "./pretrain-data.ts";
 import { evaluateGallery, type GalleryEvaluation } from "./retrieval-eval.ts";
 import { trainingReport, writeSummary } from "./run-report.ts";
@@ -53,11 +52,7 @@ export class RetrievalTask implements Task<RunContext> {
     const setup = await setUpAlbef(ctx, data, "retrieval fine-tuning", { idQueue: true });
     const { model, tokenizer } = setup;
     if (this.cfg.init && !ctx.resume) {
-      const r = loadInitialWeights(model, this.cfg.init, {
-        fusionStart: Number(config.model?.text.layers ?? 0),
-        optional: (n) => n === "idx_queue",
-        reinitOnMismatch: (n) => QUEUE_ENTRIES.has(n),
-      });
+      const r = loadAlbefWeights(ctx, model, this.cfg.init);
       ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${r.fresh.length ? `; fresh: ${r.fresh.join(", ")}` : ""}`);
     } else if (!this.cfg.init) {
       log.warn("task.init is null: fine-tuning starts from random weights");

@@ -16,6 +16,7 @@ import {
   DataConfig,
   encodeAnswers,
   expandShardSpec,
+  type InitialWeightsReport,
   loadInitialWeights,
   rankAnswers,
   readShards,
@@ -105,6 +106,33 @@ async function testAccuracy(model: VqaModel, config: RunConfig, data: DataConfig
   return { accuracy: (100 * score) / n, questions: n };
 }
 
+/**
+ * Weights for the VQA model: from a pre-training checkpoint (polyalign's or
+ * ALBEF's) the answer decoder starts from the text encoder's embeddings and
+ * MLM head and from the fusion layers, as ALBEF's VQA.py does; ALBEF's VQA
+ * checkpoint carries its own `text_decoder.*`. The momentum copy then starts
+ * from the loaded online weights.
+ */
+export function loadVqaWeights(model: VqaModel, init: string, fusionStart: number): InitialWeightsReport {
+  const decoderLayers = model.text_decoder.layer.length;
+  const r = loadInitialWeights(model, init, {
+    fusionStart,
+    ignore: (n) => PRETRAINING_ONLY.test(n),
+    expand: (n) => {
+      const text = /^text_encoder\.((bert\.embeddings|cls)\..*)$/.exec(n);
+      if (text) return [n, `text_decoder.text.${text[1]}`];
+      const layer = /^fusion\.layer\.(\d+)\.((attention|crossattention|intermediate|output)\..*)$/.exec(n);
+      return layer && Number(layer[1]) < decoderLayers ? [n, `text_decoder.layer.${layer[1]}.${layer[2]}`] : [n];
+    },
+    // the decoder cross-attends to question states: image-width keys/values only fit when the widths agree
+    reinitOnMismatch: (n) => /^text_decoder\.layer\.\d+\.crossattention\.self\.(key|value)\./.test(n),
+    // ALBEF's VQA text encoder is a plain BertModel (no MLM head)
+    optional: (n) => MOMENTUM_ENTRY.test(n) || /^text_encoder\.cls\./.test(n) || /^text_decoder\.layer\.\d+\./.test(n),
+  });
+  model.copyToMomentum();
+  return r;
+}
+
 export class VqaTask implements Task<RunContext> {
   readonly name = "vqa";
   constructor(readonly cfg: VqaConfig) {}
@@ -118,25 +146,8 @@ export class VqaTask implements Task<RunContext> {
     const answers = await answerListOf(this.cfg, data);
     if (answers.length === 0) throw new ConfigError("the answer list is empty", "task.answerList");
     const model = buildVqaModel(scope, { momentum: this.cfg.momentum, decoderLayers: this.cfg.decoderLayers });
-    const decoderLayers = model.text_decoder.layer.length;
     if (this.cfg.init && !ctx.resume) {
-      const r = loadInitialWeights(model, this.cfg.init, {
-        fusionStart: Number(config.model?.text.layers ?? 0),
-        ignore: (n) => PRETRAINING_ONLY.test(n),
-        // ALBEF's decoder starts from the text encoder's embeddings and MLM head and from the fusion layers
-        expand: (n) => {
-          const out = [n];
-          const text = /^text_encoder\.((bert\.embeddings|cls)\..*)$/.exec(n);
-          if (text) out.push(`text_decoder.text.${text[1]}`);
-          const layer = /^fusion\.layer\.(\d+)\.((attention|crossattention|intermediate|output)\..*)$/.exec(n);
-          if (layer && Number(layer[1]) < decoderLayers) out.push(`text_decoder.layer.${layer[1]}.${layer[2]}`);
-          return out;
-        },
-        // the decoder cross-attends to question states: image-width keys/values only fit when the widths agree
-        reinitOnMismatch: (n) => /^text_decoder\.layer\.\d+\.crossattention\.self\.(key|value)\./.test(n),
-        optional: (n) => MOMENTUM_ENTRY.test(n) || /^text_decoder\.layer\.\d+\./.test(n),
-      });
-      model.copyToMomentum();
+      const r = loadVqaWeights(model, this.cfg.init, Number(config.model?.text.layers ?? 0));
       const fresh = r.fresh.filter((f) => !MOMENTUM_ENTRY.test(f));
       ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${fresh.length ? `; fresh: ${fresh.join(", ")}` : ""}`);
     } else if (!this.cfg.init) {

@@ -7,14 +7,24 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  buildNlvrModel,
   buildPretrainModel,
+  buildVqaModel,
   createLogger,
+  fromFloat32,
   loadInitialWeights,
+  type Module,
   prepareRun,
   readSafetensors,
   resolveWeightsFile,
+  type RunContext,
+  type StoredTensor,
   toFloat32,
+  writeSafetensors,
 } from "../../../core/index.ts";
+import { loadAlbefWeights } from "../../../plugins/tasks/albef-training.ts";
+import { loadNlvrWeights } from "../../../plugins/tasks/nlvr.ts";
+import { loadVqaWeights } from "../../../plugins/tasks/vqa.ts";
 import { configFromOracle, type OracleConfig } from "../../../core/cli/commands/reference-forward.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
 import { sharedPathOrSkip, tempDir, useTestBackend } from "../../helpers.ts";
@@ -70,5 +80,100 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
       empty.cleanup();
     }
     model.dispose();
+  });
+
+  describe("ALBEF's fine-tuned layouts (§1.6 of the reference), written from the tiny fixture", () => {
+    let tmp: ReturnType<typeof tempDir>;
+    let albef: Map<string, StoredTensor>;
+    let oracle: OracleConfig;
+    before(function () {
+      const file = join(sharedPathOrSkip(this, "fixtures", "albef-tiny"), "weights.safetensors");
+      const st = readSafetensors(file);
+      albef = new Map(st.tensors);
+      oracle = JSON.parse(st.metadata.albef_oracle_config) as OracleConfig;
+      tmp = tempDir();
+    });
+    after(() => tmp?.cleanup());
+    const scopeFor = async (o: OracleConfig) => (await prepareRun(builtinRegistry(), { name: "ft", seed: 1, ...configFromOracle(o) }, { log: createLogger({ level: "error" }) })).scope;
+    const write = (name: string, entries: Map<string, StoredTensor>) => {
+      const f = join(tmp.path, name);
+      writeSafetensors(f, entries);
+      return f;
+    };
+    const stripBert = (n: string) => n.replace(/^(text_encoder(?:_m)?)\.bert\./, "$1.");
+    const values = (m: Module, name: string) => new Map([...m.stateEntries()].map(([n, v]) => [n, v])).get(name)!.dataSync();
+    const equal = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.from(a).every((v, i) => v === b[i]);
+
+    it("retrieval (mscoco.pth-style): `bert.` stripped, no MLM head, no momentum copies or queues — loads; momentum starts from the online weights", async () => {
+      const released = new Map<string, StoredTensor>();
+      for (const [n, t] of albef) {
+        if (/_m\./.test(n) || /queue/.test(n) || /\.cls\./.test(n) || n.endsWith("position_ids")) continue;
+        released.set(stripBert(n), t);
+      }
+      assert.ok([...released.keys()].some((n) => n.startsWith("text_encoder.encoder.layer.3.")));
+      const model = buildPretrainModel(await scopeFor(oracle), { embedDim: oracle.embed_dim, queueSize: oracle.queue_size, momentum: 0.995, temp: 0.07, idQueue: true });
+      const quiet = createLogger({ level: "error" });
+      const r = loadAlbefWeights({ scope: { config: { model: { text: { layers: oracle.bert.fusion_layer } } }, log: quiet } } as unknown as RunContext, model, write("retrieval.safetensors", released));
+      assert.ok(r.fresh.includes("text_encoder.cls.predictions.bias") && r.fresh.includes("image_queue"));
+      const want = toFloat32(albef.get("text_encoder.bert.encoder.layer.3.crossattention.self.value.weight")!);
+      assert.ok(equal(values(model, "fusion.layer.1.crossattention.self.value.weight"), want));
+      assert.ok(equal(values(model, "fusion_m.layer.1.crossattention.self.value.weight"), want), "momentum copy = online");
+      model.dispose();
+    });
+
+    it("NLVR2 (nlvr.pth-style): 2 BERT layers per fusion layer read as (image 0, image 1) pairs, shared key/value, cls_head", async () => {
+      const f = oracle.bert.fusion_layer;
+      const nlvr = new Map<string, StoredTensor>();
+      const bump = (t: StoredTensor) => fromFloat32(toFloat32(t).map((v) => v + 1), [...t.shape]);
+      for (const [n, t] of albef) {
+        const m = /^text_encoder\.bert\.encoder\.layer\.(\d+)\.(.*)$/.exec(n);
+        if (/_m\.|queue|\.cls\.|position_ids|^temp$|_proj|itm_head/.test(n)) continue;
+        if (!m || Number(m[1]) < f) {
+          nlvr.set(stripBert(n), t);
+          continue;
+        }
+        const i = Number(m[1]) - f;
+        const shared = /crossattention\.self\.(key|value)\./.test(m[2]);
+        nlvr.set(`text_encoder.encoder.layer.${f + 2 * i}.${m[2]}`, t);
+        nlvr.set(`text_encoder.encoder.layer.${f + 2 * i + 1}.${m[2]}`, shared ? t : bump(t));
+      }
+      const w = oracle.bert.hidden_size;
+      nlvr.set("cls_head.0.weight", fromFloat32(new Float32Array(w * w).fill(0.5), [w, w]));
+      nlvr.set("cls_head.0.bias", fromFloat32(new Float32Array(w), [w]));
+      nlvr.set("cls_head.2.weight", fromFloat32(new Float32Array(2 * w).fill(-0.25), [2, w]));
+      nlvr.set("cls_head.2.bias", fromFloat32(new Float32Array(2), [2]));
+      const model = buildNlvrModel(await scopeFor(oracle), { momentum: 0.995, pooling: "cls", classes: 2 });
+      loadNlvrWeights(model, write("nlvr.safetensors", nlvr), f);
+      const q = toFloat32(albef.get(`text_encoder.bert.encoder.layer.${f + 1}.attention.self.query.weight`)!);
+      assert.ok(equal(values(model, "fusion.image0.layer.1.attention.self.query.weight"), q));
+      assert.ok(equal(values(model, "fusion.image1.layer.1.attention.self.query.weight"), q.map((v) => v + 1)));
+      assert.ok(equal(values(model, "fusion.image1.layer.0.crossattention.self.key.weight"), toFloat32(albef.get(`text_encoder.bert.encoder.layer.${f}.crossattention.self.key.weight`)!)));
+      assert.ok(values(model, "cls_head.2.weight").every((v) => v === -0.25));
+      model.dispose();
+    });
+
+    it("VQA (vqa.pth-style): text_decoder.bert.{embeddings, encoder.layer.L} and text_decoder.cls map onto the answer decoder", async () => {
+      const vqa = new Map<string, StoredTensor>();
+      const f = oracle.bert.fusion_layer;
+      // the decoder's weights differ from the encoder's, as after fine-tuning: the file's own entries must win
+      const bump = (t: StoredTensor) => fromFloat32(toFloat32(t).map((v) => v + 1), [...t.shape]);
+      for (const [n, t] of albef) {
+        if (/_m\.|queue|position_ids|^temp$|_proj|itm_head/.test(n)) continue;
+        const layer = /^text_encoder\.bert\.encoder\.layer\.(\d+)\.(.*)$/.exec(n);
+        if (layer && Number(layer[1]) >= f) vqa.set(`text_decoder.bert.encoder.layer.${Number(layer[1]) - f}.${layer[2]}`, bump(t));
+        const head = /^text_encoder\.(bert\.embeddings\..*|cls\..*)$/.exec(n);
+        if (head) vqa.set(`text_decoder.${head[1]}`, bump(t));
+        // ALBEF's VQA text encoder is a BertModel: no MLM head of its own
+        if (!/^text_encoder\.cls\./.test(n)) vqa.set(stripBert(n), t);
+      }
+      const model = buildVqaModel(await scopeFor(oracle), { momentum: 0.995 });
+      loadVqaWeights(model, write("vqa.safetensors", vqa), f);
+      const plusOne = (name: string) => toFloat32(albef.get(name)!).map((v) => v + 1);
+      assert.ok(equal(values(model, "text_decoder.layer.1.intermediate.dense.weight"), plusOne(`text_encoder.bert.encoder.layer.${f + 1}.intermediate.dense.weight`)));
+      assert.ok(equal(values(model, "text_decoder.text.bert.embeddings.word_embeddings.weight"), plusOne("text_encoder.bert.embeddings.word_embeddings.weight")));
+      assert.ok(equal(values(model, "text_decoder.text.cls.predictions.transform.dense.bias"), plusOne("text_encoder.cls.predictions.transform.dense.bias")));
+      assert.ok(equal(values(model, "fusion.layer.1.intermediate.dense.weight"), toFloat32(albef.get(`text_encoder.bert.encoder.layer.${f + 1}.intermediate.dense.weight`)!)));
+      model.dispose();
+    });
   });
 });
