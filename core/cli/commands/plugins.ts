@@ -5,11 +5,22 @@ import { parseCommandArgs, stringList } from "../args.ts";
 import { loadPluginModules } from "../../registry/loader.ts";
 import * as polyalign from "../../index.ts";
 
+/**
+ * The options a schema fills in by default; when some options are required,
+ * `required: a, b` followed by the defaults of the others (object schemas).
+ */
 export function schemaDefaults(schema: z.ZodType): Record<string, unknown> | string {
   const r = schema.safeParse({});
   if (r.success) return r.data as Record<string, unknown>;
   const required = r.error.issues.map((i) => i.path.join(".")).filter(Boolean);
-  return `required: ${required.join(", ")}`;
+  const shape = (schema as { shape?: Record<string, z.ZodType> }).shape;
+  const rest = shape
+    ? Object.entries(shape).flatMap(([k, field]) => {
+        const f = field.safeParse(undefined);
+        return f.success && f.data !== undefined ? [`${k}=${JSON.stringify(f.data)}`] : [];
+      })
+    : [];
+  return `required: ${required.join(", ")}${rest.length ? `; ${rest.join(" ")}` : ""}`;
 }
 
 export const pluginsCommand: CliCommand = {

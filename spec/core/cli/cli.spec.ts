@@ -30,6 +30,8 @@ describe("core/cli polyalign", () => {
     assert.match(r.out, /VisionEncoder\n  vit\s+ViT/);
     assert.match(r.out, /imageSize=256 patch=16 width=768 depth=12 heads=12/);
     assert.match(r.out, /Fusion\n  cross-attention .*\n.*\n  gated-pool\s+example user plugin.*\[.*gated-fusion\.js\]\n\s+scale=1/);
+    // a plugin with a required option still shows the defaults of the others
+    assert.match(r.out, /  grounding .*\n\s+required: init; mode="itm" maxImages=1000 batchSize=32\n/);
     const json = JSON.parse((await cli("plugins", "--json")).out) as { kind: string; name: string }[];
     assert.ok(json.some((p) => p.kind === "Backend" && p.name === "cpu"));
   });
