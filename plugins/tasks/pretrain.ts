@@ -18,12 +18,15 @@ import { setUpAlbef, trainAlbef } from "./albef-training.ts";
 import { evalBatches, openPool, taskSections } from "./pretrain-data.ts";
 import { trainingReport, type TrainingSummary, writeSummary } from "./run-report.ts";
 import { scheduleOptions } from "./task-options.ts";
+import { type BindingScores, measureBinding } from "./binding-eval.ts";
 
 export const PretrainConfig = z.strictObject({
   ...scheduleOptions(30),
   /** zero-shot retrieval on data.test after training */
   evalRetrieval: z.boolean().default(true),
   evalMaxImages: z.number().int().positive().default(1000),
+  /** attribute binding on data.test when its samples carry binding negatives (the built-in set does) */
+  evalBinding: z.boolean().default(true),
 });
 export type PretrainConfig = z.output<typeof PretrainConfig>;
 
@@ -92,7 +95,16 @@ export class PretrainTask implements Task<RunContext> {
         r_mean: retrieval.rMean, chance_r1: retrieval.chance.r1, chance_r5: retrieval.chance.r5, chance_r10: retrieval.chance.r10,
       });
     }
-    const summary = { ...base, retrieval: retrieval && { n: retrieval.n, i2t: retrieval.i2t, t2i: retrieval.t2i, r_mean: retrieval.rMean, chance: retrieval.chance } };
+    const binding =
+      this.cfg.evalBinding && data.test
+        ? await measureBinding(model, config, data, tokenizer, { captionField: "captions", negativesField: "negatives", maxImages: this.cfg.evalMaxImages, batchSize: 64, lenient: true })
+        : null;
+    if (binding) Object.assign(metrics, { binding_itc: binding.itcPairs, binding_itm: binding.itmPairs });
+    const summary = {
+      ...base,
+      retrieval: retrieval && { n: retrieval.n, i2t: retrieval.i2t, t2i: retrieval.t2i, r_mean: retrieval.rMean, chance: retrieval.chance },
+      binding,
+    };
     writeSummary(runDir, summary, summaryMarkdown(summary));
     model.dispose();
     trainer.dispose();
@@ -102,6 +114,7 @@ export class PretrainTask implements Task<RunContext> {
 
 function summaryMarkdown(s: TrainingSummary & {
   retrieval: { n: number; i2t: { r1: number; r5: number; r10: number }; t2i: { r1: number; r5: number; r10: number }; r_mean: number; chance: { r1: number; r5: number; r10: number } } | null;
+  binding: BindingScores | null;
 }): string {
   const f = (v: number) => v.toFixed(1);
   const lines = [
@@ -124,6 +137,15 @@ function summaryMarkdown(s: TrainingSummary & {
       `| chance | ${f(r.chance.r1)} | ${f(r.chance.r5)} | ${f(r.chance.r10)} |`,
       "",
       `Mean recall ${f(r.r_mean)} %; a random ranking gives R@K = K / ${r.n}.`,
+      "",
+    );
+  }
+  if (s.binding) {
+    const b = s.binding;
+    lines.push(
+      `## Attribute binding (${b.pairs} caption / swapped-attribute negative pairs on ${b.images} held-out images)`,
+      "",
+      `The caption beats its negative in ${f(b.itcPairs)} % of pairs by ITC similarity and ${f(b.itmPairs)} % by the ITM logit; chance is 50 %.`,
       "",
     );
   }

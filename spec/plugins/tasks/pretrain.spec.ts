@@ -43,6 +43,9 @@ describe("plugins/tasks/pretrain", function () {
     assert.equal(summary.steps, 6);
     assert.equal(summary.retrieval.n, 16);
     assert.equal(summary.retrieval.chance.r1, 100 / 16);
+    const binding = (summary as unknown as { binding: { pairs: number; itcPairs: number } }).binding;
+    assert.ok(binding.pairs > 0 && binding.itcPairs >= 0 && binding.itcPairs <= 100, "the built-in test set carries binding negatives");
+    assert.match(readFileSync(join(run, "summary.md"), "utf8"), /## Attribute binding/);
     const again = await cli("train", "--config", cfgFile);
     assert.equal(again.code, 2);
     assert.match(again.out, /already holds a run; --resume continues it, --fresh starts over/);
