@@ -30,11 +30,27 @@ function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** torch.save's formats: a zip archive (PyTorch ≥ 1.6) or a bare pickle stream (older). */
+function pytorchFormat(bytes: Uint8Array): string | null {
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return "zip archive, torch.save of PyTorch 1.6+";
+  if (bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) return "pickle stream, torch.save before PyTorch 1.6";
+  return null;
+}
+
 export function parseSafetensors(bytes: Uint8Array, source = "(buffer)"): SafetensorsContent {
   const fail = (msg: string) => new CheckpointError(`${source}: ${msg}`, source);
   if (bytes.length < 8) throw fail(`too short (${bytes.length} bytes) to be a safetensors file: truncated or not safetensors`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = view.getBigUint64(0, true);
+  // a safetensors header is a JSON object right after its length; anything else may be a PyTorch file
+  const pytorch = n > BigInt(MAX_HEADER) || bytes[8] !== 0x7b ? pytorchFormat(bytes) : null;
+  if (pytorch) {
+    throw fail(
+      `a PyTorch checkpoint (${pytorch}), not safetensors; convert it once with Python: ` +
+        `python3 -c "import torch, sys; from safetensors.torch import save_file; sd = torch.load(sys.argv[1], map_location='cpu'); ` +
+        `sd = sd.get('model', sd); save_file({k: v.contiguous() for k, v in sd.items() if torch.is_tensor(v)}, sys.argv[2])" IN.pth OUT.safetensors`,
+    );
+  }
   if (n > BigInt(MAX_HEADER)) throw fail(`header length ${n} is implausible: not a safetensors file or corrupt`);
   const headerLen = Number(n);
   if (8 + headerLen > bytes.length) {

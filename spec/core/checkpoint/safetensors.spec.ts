@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   bf16ToFloat,
@@ -18,7 +18,7 @@ import {
   writeFileAtomic,
   writeSafetensors,
 } from "../../../core/index.ts";
-import { tempDir } from "../../helpers.ts";
+import { sharedDir, tempDir } from "../../helpers.ts";
 
 function sample(): Map<string, StoredTensor> {
   return new Map<string, StoredTensor>([
@@ -123,6 +123,25 @@ describe("core/checkpoint safetensors", () => {
     huge.writeBigUInt64LE(2n ** 60n);
     assert.throws(() => parseSafetensors(huge), /implausible/);
     assert.throws(() => parseSafetensors(make({ __metadata__: { a: 1 } })), /__metadata__ must map strings to strings/);
+  });
+
+  it("a PyTorch checkpoint (pickle or zip) is named as such with a conversion recipe; a safetensors header that starts like a pickle still reads", function () {
+    const zip = new Uint8Array(64);
+    zip.set([0x50, 0x4b, 0x03, 0x04]);
+    assert.throws(() => parseSafetensors(zip, "model.pth"), /model\.pth: a PyTorch checkpoint \(zip archive, torch\.save of PyTorch 1\.6\+\), not safetensors; convert it once with Python: .*save_file/);
+    const legacy = sharedDir() && join(sharedDir() as string, "data", "weights", "format-fixtures", "bert-xsmall-dummy", "pytorch_model.bin");
+    if (legacy && existsSync(legacy)) {
+      assert.throws(() => readSafetensors(legacy), /a PyTorch checkpoint \(pickle stream, torch\.save before PyTorch 1\.6\)/);
+    }
+    // a 640-byte header: its length field begins 0x80 0x02, as a pickle stream does
+    const header = JSON.stringify({ __metadata__: { note: "x" } }).padEnd(640, " ");
+    const bytes = new Uint8Array(8 + 640);
+    new DataView(bytes.buffer).setBigUint64(0, 640n, true);
+    bytes.set(new TextEncoder().encode(header), 8);
+    assert.deepEqual([bytes[0], bytes[1]], [0x80, 0x02]);
+    const parsed = parseSafetensors(bytes, "odd.safetensors");
+    assert.equal(parsed.metadata.note, "x");
+    assert.equal(parsed.tensors.size, 0);
   });
 
   it("a failed write leaves the previous file intact and no temp file behind", () => {
