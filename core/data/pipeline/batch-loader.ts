@@ -64,8 +64,14 @@ interface InFlight {
   position: StreamPosition;
 }
 
+/**
+ * A sample's own seed: from the run seed, the epoch, the shard's last two path
+ * segments (`synth/train-000000.tar`) and the key — not the full path, so that
+ * a checkout elsewhere (or a mirror URL) trains on the same augmentations.
+ */
 export function sampleSeed(seed: number, epoch: number, url: string, key: string): number {
-  return Rng.derive(seed, `sample:${epoch}:${url}:${key}`).nextUint32();
+  const shard = url.split(/[?#]/)[0].split(/[\\/]/).filter(Boolean).slice(-2).join("/");
+  return Rng.derive(seed, `sample:${epoch}:${shard}:${key}`).nextUint32();
 }
 
 export class BatchLoader {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import sharp from "sharp";
 import {
   BatchLoader,
@@ -11,6 +11,7 @@ import {
   type ProcessorSpec,
   SampleFormat,
   SampleStream,
+  sampleSeed,
   type SampleStreamOptions,
   ShardWriter,
   type StreamPosition,
@@ -105,6 +106,27 @@ describe("core/data/pipeline: worker pool and batches", function () {
       assert.deepEqual(b.ids, inline[i].ids);
       assert.deepEqual(b.images, inline[i].images);
     });
+  });
+
+  it("augmentation seeds depend on the shard's name and the key, not on where the checkout lives", async () => {
+    assert.equal(sampleSeed(1, 0, "/home/a/polyalign/shards/synth/train-000000.tar", "k7"), sampleSeed(1, 0, "/tmp/b/shards/synth/train-000000.tar", "k7"));
+    assert.equal(sampleSeed(1, 0, "https://mirror/x/synth/train-000000.tar?sig=1", "k7"), sampleSeed(1, 0, "synth/train-000000.tar", "k7"));
+    assert.notEqual(sampleSeed(1, 0, "synth/train-000000.tar", "k7"), sampleSeed(1, 0, "synth/train-000001.tar", "k7"));
+    assert.notEqual(sampleSeed(1, 0, "synth/train-000000.tar", "k7"), sampleSeed(1, 1, "synth/train-000000.tar", "k7"));
+    // the same shards copied under another root give the same training batches (random crops, flips and all)
+    const copies = ["a", "b"].map((root) => {
+      const dir = join(tmp.path, root, "data");
+      mkdirSync(dir, { recursive: true });
+      return shards.map((f) => {
+        const to = join(dir, basename(f));
+        copyFileSync(f, to);
+        return to;
+      });
+    });
+    const train = await pool(0, { ...spec, image: ImageTransformConfig.parse({ size: 16, mode: "train" }) });
+    const [x, y] = await Promise.all(copies.map(async (c) => collectBatches(new BatchLoader(new SampleStream({ shards: c, seed: 7, shuffleBuffer: 6 }, 0), train, { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 0 }))));
+    assert.equal(x.length, y.length);
+    x.forEach((b, i) => assert.deepEqual(b.images, y[i].images));
   });
 
   it("a batch's position resumes the loader at the next batch", async () => {
