@@ -100,13 +100,14 @@ export async function evaluateGallery(
   const textEmbeds: Tensor[] = [];
   const textMasks: Tensor[] = [];
   const textFeats: Tensor[] = [];
-  // one padded length for the whole gallery, so the text tensors concatenate
-  const length = tokenizer.encode(texts, { padTo: "longest" }).length;
+  // tokenised once, padded to one length for the whole gallery so that the text tensors concatenate
+  const all = tokenizer.encode(texts, { padTo: "longest" });
+  const length = all.length;
   for (let s = 0; s < texts.length; s += opts.batchSize) {
-    const enc = tokenizer.encode(texts.slice(s, s + opts.batchSize), { maxLength: length, padTo: "max" });
+    const n = Math.min(opts.batchSize, texts.length - s);
     const [emb, mask, feat] = tf.tidy(() => {
-      const ids = tf.tensor2d(enc.ids, [enc.batch, enc.length], "int32");
-      const m = tf.tensor2d(enc.mask, [enc.batch, enc.length], "int32");
+      const ids = tf.tensor2d(all.ids.subarray(s * length, (s + n) * length), [n, length], "int32");
+      const m = tf.tensor2d(all.mask.subarray(s * length, (s + n) * length), [n, length], "int32");
       const e = model.encodeText(ids, m);
       return [e, m, model.textFeat(e, false, m)];
     });
