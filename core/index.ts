@@ -14,6 +14,8 @@ export * from "./core-plugins.ts";
 export * from "./run/index.ts";
 /** zod, re-exported so that user plugin modules share polyalign's copy. */
 export { z } from "zod";
+/** What user plugin modules receive as their second argument: this module's namespace. */
+export type PolyalignApi = typeof import("./index.ts");
 export * from "./train/index.ts";
 export * from "./eval/index.ts";
 export * from "./util/line-plot.ts";

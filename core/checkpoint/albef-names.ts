@@ -79,3 +79,13 @@ export function albefPairedFusionName(fusionStart: number): (name: string) => st
     return `fusion${m[1] ?? ""}.image${k % 2}.layer.${Math.floor(k / 2)}.${m[3]}`;
   };
 }
+
+/**
+ * State of a pre-training checkpoint that a fine-tuning model without ITC/ITM
+ * heads does not take: the projections, ITM head, temperature, queues, and the
+ * momentum copies (its own momentum copy starts from the loaded online weights).
+ */
+export const PRETRAINING_ONLY = /^(vision_proj|text_proj|itm_head|temp$|image_queue$|text_queue$|queue_ptr$|idx_queue$|[a-z_]+_m\.)/;
+
+/** Names of momentum-copy entries (`visual_encoder_m.…`). */
+export const MOMENTUM_ENTRY = /^[a-z_]+_m\./;

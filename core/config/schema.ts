@@ -3,6 +3,8 @@
  * the options are checked by that plugin's own schema (see validate.ts).
  */
 import { z } from "zod";
+import { DataConfig } from "../data/pipeline/data-config.ts";
+import { OptimConfig } from "../train/schedule.ts";
 
 export const PluginSection = z.looseObject({ name: z.string().min(1) });
 export type PluginSection = z.infer<typeof PluginSection>;
@@ -30,10 +32,10 @@ export const RootConfigSchema = z.strictObject({
   task: PluginSection.optional(),
   tokenizer: PluginSection.optional(),
   imageDecoder: PluginSection.optional(),
-  /** data pipeline options, validated by the pipeline */
-  data: z.looseObject({}).optional(),
-  /** optimiser and schedule options, validated by the trainer */
-  optim: z.looseObject({}).optional(),
+  /** shards, batching, workers, transforms */
+  data: DataConfig.optional(),
+  /** optimiser and learning-rate schedule */
+  optim: OptimConfig.default(OptimConfig.parse({})),
 });
 
 export type RunConfig = z.output<typeof RootConfigSchema>;

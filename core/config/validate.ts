@@ -74,7 +74,8 @@ export function zodToConfigError(
   return new ConfigError(`config${where}: ${fullPath}: ${issue.message} (got ${show(value)})`, fullPath, file);
 }
 
-function parseWith<S extends z.ZodType>(schema: S, input: unknown, prefix: readonly PropertyKey[], file: string): z.output<S> {
+/** `input` through `schema`, or a ConfigError naming the path under `prefix`, the value and what was expected. The one place config sections are parsed. */
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown, prefix: readonly PropertyKey[], file = ""): z.output<S> {
   const r = schema.safeParse(input);
   if (!r.success) throw zodToConfigError(r.error, input, schema, prefix, file);
   return r.data;

@@ -15,27 +15,33 @@ import { pathToFileURL } from "node:url";
 import { PluginError } from "../errors.ts";
 import type { PluginRegistry } from "./registry.ts";
 
-export type RegisterFn<Api> = (registry: PluginRegistry, api: Api) => void | Promise<void>;
+export type RegisterFn = (registry: PluginRegistry, api: unknown) => void | Promise<void>;
 
 const loaded = new WeakMap<PluginRegistry, Set<string>>();
 
-function registerFnOf<Api>(mod: unknown): RegisterFn<Api> | null {
+function registerFnOf(mod: unknown): RegisterFn | null {
   const d = (mod as { default?: unknown }).default;
-  if (typeof d === "function") return d as RegisterFn<Api>;
+  if (typeof d === "function") return d as RegisterFn;
   if (d && typeof (d as { register?: unknown }).register === "function") {
-    const obj = d as { register: RegisterFn<Api> };
+    const obj = d as { register: RegisterFn };
     return (r, a) => obj.register(r, a);
   }
   return null;
 }
 
-/** Import each module (paths relative to `baseDir`) and let it register its plugins; each module once per registry. */
-export async function loadPluginModules<Api>(
-  specifiers: readonly string[],
-  registry: PluginRegistry,
-  api: Api,
-  baseDir = process.cwd(),
-): Promise<string[]> {
+/** The namespace of the registry's API module (polyalign's core API), imported once. */
+async function pluginApi(registry: PluginRegistry): Promise<unknown> {
+  if (!registry.apiModule) {
+    throw new PluginError("this plugin registry has no API module to hand user plugin modules (builtinRegistry() sets polyalign's core API)");
+  }
+  return import(registry.apiModule);
+}
+
+/**
+ * Import each module (paths relative to `baseDir`) and let it register its
+ * plugins, handing it the registry's API module; each module once per registry.
+ */
+export async function loadPluginModules(specifiers: readonly string[], registry: PluginRegistry, baseDir = process.cwd()): Promise<string[]> {
   const done = loaded.get(registry) ?? new Set<string>();
   loaded.set(registry, done);
   const out: string[] = [];
@@ -52,7 +58,7 @@ export async function loadPluginModules<Api>(
     } catch (e) {
       throw new PluginError(`plugin module ${target} failed to load: ${(e as Error).message}`, { cause: e });
     }
-    const fn = registerFnOf<Api>(mod);
+    const fn = registerFnOf(mod);
     if (!fn) {
       throw new PluginError(
         `plugin module ${target} has no default export to call; export default function register(registry, polyalign) { ... }`,
@@ -61,7 +67,7 @@ export async function loadPluginModules<Api>(
     const before = registry.currentSource;
     registry.currentSource = target;
     try {
-      await fn(registry, api);
+      await fn(registry, await pluginApi(registry));
     } catch (e) {
       if (e instanceof PluginError) throw e;
       throw new PluginError(`plugin module ${target} threw while registering: ${(e as Error).message}`, { cause: e });

@@ -41,10 +41,24 @@ export interface RegisteredPlugin {
   create(options: unknown, ctx: PluginContext): unknown;
 }
 
+export interface RegistryOptions {
+  /**
+   * URL of the module whose namespace user plugin modules are handed as their
+   * second argument (polyalign's core API; `builtinRegistry()` sets it). The
+   * data workers import the same module when they load user plugins.
+   */
+  apiModule?: string;
+}
+
 export class PluginRegistry {
   private readonly byKind = new Map<string, Map<string, RegisteredPlugin>>();
   /** Set by the module loader while a user module registers. */
   currentSource = "builtin";
+  readonly apiModule: string | null;
+
+  constructor(opts: RegistryOptions = {}) {
+    this.apiModule = opts.apiModule ?? null;
+  }
 
   registerPlugin<T, S extends z.ZodType>(def: PluginDefinition<T, S>): void {
     if (!def.name || !/^[a-z0-9][a-z0-9._-]*$/i.test(def.name)) {

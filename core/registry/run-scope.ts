@@ -62,7 +62,7 @@ export function createRunScope(registry: PluginRegistry, config: RunConfig, log:
         log: log.child(`${kind.name}:${String(name)}`),
         rng: Rng.derive(config.seed, `${label}:${String(name)}`),
       };
-      return plugin.create(plugin.schema.parse(options), ctx) as T;
+      return plugin.create(options, ctx) as T;
     },
   };
 

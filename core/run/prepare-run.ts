@@ -4,7 +4,6 @@
  * lists, validate every section, build the per-run container.
  */
 import { dirname } from "node:path";
-import * as polyalign from "../index.ts";
 import { loadConfig } from "../config/load.ts";
 import type { PlainObject } from "../config/merge.ts";
 import type { RunConfig } from "../config/schema.ts";
@@ -16,9 +15,6 @@ import type { PluginRegistry } from "../registry/registry.ts";
 import { createRunScope, type RunScope } from "../registry/run-scope.ts";
 import { Backend } from "../registry/kinds.ts";
 import { type BackendInfo, selectBackend } from "../tensor/backend.ts";
-
-/** What user plugin modules receive as their second argument. */
-export type PolyalignApi = typeof polyalign;
 
 export interface PreparedRun {
   config: RunConfig;
@@ -39,7 +35,7 @@ export async function prepareRun(
       throw new ConfigError(`config: plugins: expected a list of module paths (got ${JSON.stringify(plugins)})`, "plugins", loaded.file);
     }
     const base = loaded.file ? dirname(loaded.file) : process.cwd();
-    const done = await loadPluginModules(plugins as string[], registry, polyalign, base);
+    const done = await loadPluginModules(plugins as string[], registry, base);
     for (const m of done) opts.log.info(`loaded plugin module ${m}`);
   }
   const config = validateConfig(loaded.raw, registry, {

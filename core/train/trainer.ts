@@ -19,10 +19,12 @@ import { learningRate, type OptimConfig } from "./schedule.ts";
 
 export class TrainingDivergedError extends PolyalignError {}
 
+/** One micro-batch's outcome: its loss, the figures for metrics.jsonl, its gradients. */
 export interface MicroStepResult {
   loss: number;
+  /** per-objective losses and other per-step figures */
   parts: Record<string, number>;
-  /** gradients by parameter name; the trainer disposes them */
+  /** by parameter name (the trainer disposes them); parameters no loss reaches are absent and get no update, as in PyTorch */
   grads: Record<string, Tensor>;
 }
 

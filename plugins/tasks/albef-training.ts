@@ -17,10 +17,13 @@ import {
   loadInitialWeights,
   tf,
   Tokenizer,
+  readyTokenizer,
+  gradsByName,
+  runTrainingLoop,
+  type TrainingOutcome,
+  type TrainingSchedule,
+  MOMENTUM_ENTRY,
 } from "../../core/index.ts";
-import { readyTokenizer } from "./pretrain-data.ts";
-import { gradsByName, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
-import { MOMENTUM_ENTRY } from "./task-options.ts";
 
 export interface ItcOptions {
   queue?: number;

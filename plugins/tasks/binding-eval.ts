@@ -7,11 +7,13 @@ import {
   DataError,
   type PretrainModel,
   preCaption,
-  type RunConfig,
+  type RunScope,
   tf,
   type Tokenizer,
+  evalBatches,
+  openPool,
+  testSampleMeta,
 } from "../../core/index.ts";
-import { evalBatches, openPool, testSampleMeta } from "./pretrain-data.ts";
 
 export interface BindingOptions {
   captionField: string;
@@ -52,7 +54,7 @@ export interface BindingScores {
 }
 
 /** null when no test image has negatives. */
-export async function measureBinding(model: PretrainModel, config: RunConfig, data: DataConfig, tokenizer: Tokenizer, opts: BindingOptions): Promise<BindingScores | null> {
+export async function measureBinding(model: PretrainModel, scope: RunScope, data: DataConfig, tokenizer: Tokenizer, opts: BindingOptions): Promise<BindingScores | null> {
   const wasTraining = model.training;
   model.eval();
   try {
@@ -62,7 +64,7 @@ export async function measureBinding(model: PretrainModel, config: RunConfig, da
     };
     const cases = await testSampleMeta(data, opts.maxImages, read);
     const won = { itcPairs: 0, itmPairs: 0, itcImages: 0, itmImages: 0, pairs: 0, images: 0, chanceImages: 0 };
-    const pool = await openPool(config, data, "test", Math.min(1, data.workers));
+    const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
     let seen = 0;
     try {
       for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, opts.batchSize)) {

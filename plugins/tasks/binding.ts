@@ -8,11 +8,16 @@
  * ITC similarity and by the ITM logit (chance 50 %).
  */
 import { z } from "zod";
-import { ConfigError, type RunContext, type Task, type TaskResult } from "../../core/index.ts";
+import {
+  ConfigError,
+  type RunContext,
+  type Task,
+  type TaskResult,
+  taskSections,
+  writeSummary,
+} from "../../core/index.ts";
 import { loadAlbefForEvaluation } from "./albef-training.ts";
 import { measureBinding } from "./binding-eval.ts";
-import { taskSections } from "./pretrain-data.ts";
-import { writeSummary } from "./run-report.ts";
 
 export const BindingConfig = z.strictObject({
   /** the model to evaluate: a run folder, a checkpoint folder or a safetensors file */
@@ -36,7 +41,7 @@ export class BindingTask implements Task<RunContext> {
     const test = data.test as string;
     const t0 = performance.now();
     const { model, tokenizer, file } = await loadAlbefForEvaluation(ctx, data, "binding", this.cfg.init);
-    const scores = await measureBinding(model, config, data, tokenizer, this.cfg);
+    const scores = await measureBinding(model, scope, data, tokenizer, this.cfg);
     if (!scores) throw new ConfigError(`no image in ${test} has binding negatives`, "data.test");
     const seconds = Math.round(((performance.now() - t0) / 1000) * 10) / 10;
     log.info(`binding: ${scores.pairs} caption/negative pairs over ${scores.images} images`);

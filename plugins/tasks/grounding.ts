@@ -19,11 +19,14 @@ import {
   type Task,
   type TaskResult,
   tf,
+  evalBatches,
+  openPool,
+  taskSections,
+  testSampleMeta,
+  writeSummary,
 } from "../../core/index.ts";
 import { loadAlbefForEvaluation } from "./albef-training.ts";
 import { groundingQueries, type GroundingQuery } from "./grounding-data.ts";
-import { evalBatches, openPool, taskSections, testSampleMeta } from "./pretrain-data.ts";
-import { writeSummary } from "./run-report.ts";
 
 export const GroundingConfig = z.strictObject({
   /** the model to evaluate: a run folder, a checkpoint folder or a safetensors file (ALBEF: the retrieval-fine-tuned model) */
@@ -70,7 +73,7 @@ export class GroundingTask implements Task<RunContext> {
     const queries = await testSampleMeta(data, this.cfg.maxImages, groundingQueries);
     const score: Scored = { correct: 0, total: 0, chance: 0, candidates: 0 };
     const examples: { key: string; expression: string; iou: number; correct: boolean }[] = [];
-    const pool = await openPool(config, data, "test", Math.min(1, data.workers));
+    const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
     let images = 0;
     let last = performance.now();
     try {

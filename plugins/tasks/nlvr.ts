@@ -15,18 +15,27 @@ import {
   type InitialWeightsReport,
   loadInitialWeights,
   type NlvrModel,
-  type RunConfig,
+  type RunScope,
   type RunContext,
   softTargetCrossEntropy,
   type Task,
   type TaskResult,
   tf,
   Tokenizer,
+  evalBatches,
+  openPool,
+  readyTokenizer,
+  taskSections,
+  trainingReport,
+  writeSummary,
+  distillOptions,
+  initOption,
+  MOMENTUM_ENTRY,
+  PRETRAINING_ONLY,
+  scheduleOptions,
+  gradsByName,
+  runTrainingLoop,
 } from "../../core/index.ts";
-import { evalBatches, openPool, readyTokenizer, taskSections } from "./pretrain-data.ts";
-import { trainingReport, writeSummary } from "./run-report.ts";
-import { distillOptions, initOption, MOMENTUM_ENTRY, PRETRAINING_ONLY, scheduleOptions } from "./task-options.ts";
-import { gradsByName, runTrainingLoop } from "./training-loop.ts";
 
 export const NlvrConfig = z.strictObject({
   init: initOption(),
@@ -46,8 +55,8 @@ interface Accuracy {
   majority: number;
 }
 
-async function testAccuracy(model: NlvrModel, config: RunConfig, data: DataConfig, tokenizer: Tokenizer, batchSize: number): Promise<Accuracy> {
-  const pool = await openPool(config, data, "test", Math.min(1, data.workers));
+async function testAccuracy(model: NlvrModel, scope: RunScope, data: DataConfig, tokenizer: Tokenizer, batchSize: number): Promise<Accuracy> {
+  const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
   let right = 0;
   let n = 0;
   const counts = new Map<number, number>();
@@ -110,7 +119,7 @@ export class NlvrTask implements Task<RunContext> {
     } else if (!this.cfg.init) {
       log.warn("task.init is null: NLVR2 starts from random weights");
     }
-    const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, config, data, tokenizer, this.cfg.evalBatchSize) : null;
+    const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, scope, data, tokenizer, this.cfg.evalBatchSize) : null;
     const vars = [...model.trainable()];
     const { distill } = this.cfg;
     const outcome = await runTrainingLoop(ctx, data, optim, this.cfg, {
@@ -142,7 +151,7 @@ export class NlvrTask implements Task<RunContext> {
         return { loss, parts, grads: gradsByName(vars, grads) };
       },
     });
-    const after = await testAccuracy(model, config, data, tokenizer, this.cfg.evalBatchSize);
+    const after = await testAccuracy(model, scope, data, tokenizer, this.cfg.evalBatchSize);
     const { base, artifacts } = trainingReport(ctx, outcome);
     const summary = {
       ...base,

@@ -13,11 +13,15 @@ import {
   type Task,
   type TaskResult,
   tf,
+  evalBatches,
+  openPool,
+  taskSections,
+  trainingReport,
+  type TrainingSummary,
+  writeSummary,
+  scheduleOptions,
 } from "../../core/index.ts";
 import { setUpAlbef, trainAlbef } from "./albef-training.ts";
-import { evalBatches, openPool, taskSections } from "./pretrain-data.ts";
-import { trainingReport, type TrainingSummary, writeSummary } from "./run-report.ts";
-import { scheduleOptions } from "./task-options.ts";
 import { type BindingScores, measureBinding } from "./binding-eval.ts";
 
 export const PretrainConfig = z.strictObject({
@@ -73,7 +77,6 @@ export class PretrainTask implements Task<RunContext> {
 
   async run(ctx: RunContext): Promise<TaskResult> {
     const { scope, runDir } = ctx;
-    const config = scope.config;
     const { data, optim } = await taskSections(ctx, "pretraining");
     const setup = await setUpAlbef(ctx, data, "pretraining");
     const { model, tokenizer } = setup;
@@ -83,7 +86,7 @@ export class PretrainTask implements Task<RunContext> {
     const metrics: Record<string, number> = { steps: base.steps, samples: base.samples, train_seconds: base.wall_time_s, skipped_samples: base.skipped_samples };
     let retrieval: RetrievalMetrics | null = null;
     if (this.cfg.evalRetrieval && data.test) {
-      const evalPool = await openPool(config, data, "test", Math.min(1, data.workers));
+      const evalPool = await openPool(scope, data, "test", Math.min(1, data.workers));
       try {
         retrieval = await zeroShotRetrieval(model, evalBatches(data, data.test, evalPool, tokenizer.special.pad, 64), this.cfg.evalMaxImages);
       } finally {
@@ -97,7 +100,7 @@ export class PretrainTask implements Task<RunContext> {
     }
     const binding =
       this.cfg.evalBinding && data.test
-        ? await measureBinding(model, config, data, tokenizer, { captionField: "captions", negativesField: "negatives", maxImages: this.cfg.evalMaxImages, batchSize: 64, lenient: true })
+        ? await measureBinding(model, scope, data, tokenizer, { captionField: "captions", negativesField: "negatives", maxImages: this.cfg.evalMaxImages, batchSize: 64, lenient: true })
         : null;
     if (binding) Object.assign(metrics, { binding_itc: binding.itcPairs, binding_itm: binding.itmPairs });
     const summary = {

@@ -15,14 +15,15 @@ import {
   preCaption,
   type PretrainModel,
   readShards,
-  type RunConfig,
+  type RunScope,
   sampleCaptions,
   tf,
   type Tensor,
   type Tokenizer,
   DataError,
+  evalBatches,
+  openPool,
 } from "../../core/index.ts";
-import { evalBatches, openPool } from "./pretrain-data.ts";
 
 export interface GalleryEvaluation {
   /** ranked by ITC similarity alone */
@@ -57,7 +58,7 @@ function concatRows(parts: Tensor[]): Tensor {
 
 export async function evaluateGallery(
   model: PretrainModel,
-  config: RunConfig,
+  scope: RunScope,
   data: DataConfig,
   tokenizer: Tokenizer,
   opts: GalleryOptions,
@@ -70,7 +71,7 @@ export async function evaluateGallery(
   const imageEmbeds: Tensor[] = [];
   const imageFeats: Tensor[] = [];
   const keys: string[] = [];
-  const pool = await openPool(config, data, "test", Math.min(1, data.workers));
+  const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
   try {
     for await (const b of evalBatches(data, data.test, pool, tokenizer.special.pad, opts.batchSize)) {
       const take = Math.min(b.batch, opts.maxImages - keys.length);

@@ -12,12 +12,14 @@ import {
   type RunContext,
   type Task,
   type TaskResult,
+  taskSections,
+  trainingReport,
+  writeSummary,
+  initOption,
+  scheduleOptions,
 } from "../../core/index.ts";
 import { loadAlbefWeights, setUpAlbef, trainAlbef } from "./albef-training.ts";
-import { taskSections } from "./pretrain-data.ts";
 import { evaluateGallery, type GalleryEvaluation } from "./retrieval-eval.ts";
-import { trainingReport, writeSummary } from "./run-report.ts";
-import { initOption, scheduleOptions } from "./task-options.ts";
 
 export const RetrievalConfig = z.strictObject({
   init: initOption(),
@@ -58,12 +60,12 @@ export class RetrievalTask implements Task<RunContext> {
       log.warn("task.init is null: fine-tuning starts from random weights");
     }
     const gallery = { maxImages: this.cfg.evalMaxImages, kTest: this.cfg.kTest, batchSize: this.cfg.evalBatchSize };
-    const before = this.cfg.evalBefore && !ctx.resume ? await evaluateGallery(model, config, data, tokenizer, gallery, log) : null;
+    const before = this.cfg.evalBefore && !ctx.resume ? await evaluateGallery(model, scope, data, tokenizer, gallery, log) : null;
     const outcome = await trainAlbef(ctx, setup, data, optim, this.cfg, {
       imageIds: (keys) => Int32Array.from(keys, imageIdOf),
       clampTemp: false,
     });
-    const after = await evaluateGallery(model, config, data, tokenizer, gallery, log);
+    const after = await evaluateGallery(model, scope, data, tokenizer, gallery, log);
     const { base, artifacts } = trainingReport(ctx, outcome);
     const metrics: Record<string, number> = {
       steps: base.steps,

@@ -20,7 +20,7 @@ import {
   loadInitialWeights,
   rankAnswers,
   readShards,
-  type RunConfig,
+  type RunScope,
   type RunContext,
   sampleQuestions,
   type Task,
@@ -29,11 +29,20 @@ import {
   Tokenizer,
   type VqaModel,
   type WeightedAnswer,
+  evalBatches,
+  openPool,
+  readyTokenizer,
+  taskSections,
+  trainingReport,
+  writeSummary,
+  distillOptions,
+  initOption,
+  MOMENTUM_ENTRY,
+  PRETRAINING_ONLY,
+  scheduleOptions,
+  gradsByName,
+  runTrainingLoop,
 } from "../../core/index.ts";
-import { evalBatches, openPool, readyTokenizer, taskSections } from "./pretrain-data.ts";
-import { trainingReport, writeSummary } from "./run-report.ts";
-import { distillOptions, initOption, MOMENTUM_ENTRY, PRETRAINING_ONLY, scheduleOptions } from "./task-options.ts";
-import { gradsByName, runTrainingLoop } from "./training-loop.ts";
 
 export const VqaConfig = z.strictObject({
   init: initOption(),
@@ -78,9 +87,9 @@ interface VqaAccuracy {
   questions: number;
 }
 
-async function testAccuracy(model: VqaModel, config: RunConfig, data: DataConfig, tokenizer: Tokenizer, cfg: VqaConfig, answers: string[]): Promise<VqaAccuracy> {
+async function testAccuracy(model: VqaModel, scope: RunScope, data: DataConfig, tokenizer: Tokenizer, cfg: VqaConfig, answers: string[]): Promise<VqaAccuracy> {
   const candidates = encodeAnswers(tokenizer, answers);
-  const pool = await openPool(config, data, "test", Math.min(1, data.workers));
+  const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
   let score = 0;
   let n = 0;
   model.eval();
@@ -154,7 +163,7 @@ export class VqaTask implements Task<RunContext> {
       log.warn("task.init is null: VQA starts from random weights");
     }
     log.info(`answer list: ${answers.length} answers`);
-    const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, config, data, tokenizer, this.cfg, answers) : null;
+    const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, scope, data, tokenizer, this.cfg, answers) : null;
     const vars = [...model.trainable()];
     const { distill } = this.cfg;
     const outcome = await runTrainingLoop(ctx, data, optim, this.cfg, {
@@ -191,7 +200,7 @@ export class VqaTask implements Task<RunContext> {
         return { loss, parts: { vqa: loss }, grads: gradsByName(vars, grads) };
       },
     });
-    const after = await testAccuracy(model, config, data, tokenizer, this.cfg, answers);
+    const after = await testAccuracy(model, scope, data, tokenizer, this.cfg, answers);
     const { base, artifacts } = trainingReport(ctx, outcome);
     const summary = {
       ...base,

@@ -1,7 +1,7 @@
 /** The `data:` section of an experiment: shard sources, the built-in set, batching, workers, transforms. */
 import { z } from "zod";
 import { ImageTransformConfig } from "../image/transform.ts";
-import { SampleFormat } from "./sample-processor.ts";
+import { SampleFormat } from "./sample-format.ts";
 
 export const SynthDataConfig = z.strictObject({
   out: z.string().default("shards/synth"),

@@ -6,7 +6,6 @@
  */
 import "reflect-metadata";
 import { container as rootContainer } from "tsyringe";
-import { z } from "zod";
 import { validateSection } from "../../config/validate.ts";
 import type { PlainObject } from "../../config/merge.ts";
 import { createLogger } from "../../log.ts";
@@ -17,29 +16,8 @@ import { Rng } from "../../tensor/rng.ts";
 import { ImageTransformConfig, transformImage } from "../image/transform.ts";
 import { preCaption } from "../text/clean.ts";
 import { registerTokenizerPlugins } from "../text/tokenizer-plugins.ts";
+import type { SampleFormat } from "./sample-format.ts";
 
-export const SampleFormat = z.strictObject({
-  /** image members tried in order */
-  imageExts: z.array(z.string().min(1)).min(1).default(["jpg", "jpeg", "png", "webp"]),
-  /** `txt`, or `json:FIELD` (a string, or a list of which one is drawn at random) */
-  text: z.string().min(1).default("txt"),
-  /** ALBEF's pre_caption word limit */
-  maxWords: z.number().int().positive().default(30),
-  /**
-   * Samples with several images (NLVR2: `[img0.jpg, img1.jpg]`): these members,
-   * each transformed on its own, in this order; null = one image found by `imageExts`
-   */
-  imageMembers: z.array(z.string().min(1)).min(1).nullable().default(null),
-  /** a class label: `json:FIELD` holding an integer, a boolean or "True"/"False" (NLVR2); null = none */
-  label: z.string().regex(/^json:.+/, 'a label source is "json:FIELD"').nullable().default(null),
-  /**
-   * question answering: `json:FIELD` holding a list of `{question, answer}` or
-   * `{question, answers: [...]}` (VQA: ten human answers); one item is drawn per
-   * pass, its question becomes the text; null = none
-   */
-  qa: z.string().regex(/^json:.+/, 'a question-answer source is "json:FIELD"').nullable().default(null),
-});
-export type SampleFormat = z.output<typeof SampleFormat>;
 
 export interface ProcessorSpec {
   image: ImageTransformConfig;
@@ -48,6 +26,8 @@ export interface ProcessorSpec {
   tokenizer: PlainObject;
   /** user plugin modules (absolute paths) that may register the tokenizer */
   plugins: string[];
+  /** the module user plugin modules are handed (the main thread's `PluginRegistry.apiModule`); needed with `plugins` */
+  apiModule?: string;
 }
 
 export interface SampleTask {
@@ -145,16 +125,13 @@ function caption(task: SampleTask, format: SampleFormat, rng: Rng): string {
 }
 
 export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task: SampleTask) => Promise<SampleResult>> {
-  const registry = new PluginRegistry();
+  const registry = new PluginRegistry({ apiModule: spec.apiModule });
   registerTokenizerPlugins(registry);
-  if (spec.plugins.length > 0) {
-    const api = await import("../../index.ts");
-    await loadPluginModules(spec.plugins, registry, api);
-  }
+  if (spec.plugins.length > 0) await loadPluginModules(spec.plugins, registry);
   const section = validateSection(registry, Tokenizer, spec.tokenizer, "tokenizer");
   const { name, ...options } = section;
   const plugin = registry.get(Tokenizer, String(name));
-  const tokenizer = plugin.create(plugin.schema.parse(options), {
+  const tokenizer = plugin.create(options, {
     container: rootContainer.createChildContainer(),
     resolve: () => {
       throw new Error("a tokenizer in a data worker cannot resolve other plugins");

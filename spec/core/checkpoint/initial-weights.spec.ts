@@ -25,7 +25,7 @@ import {
 import { loadAlbefWeights } from "../../../plugins/tasks/albef-training.ts";
 import { loadNlvrWeights } from "../../../plugins/tasks/nlvr.ts";
 import { loadVqaWeights } from "../../../plugins/tasks/vqa.ts";
-import { configFromOracle, type OracleConfig } from "../../../core/cli/commands/reference-forward.ts";
+import { configFromOracle, type OracleConfig } from "../../../cli/commands/reference-forward.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
 import { sharedPathOrSkip, tempDir, useTestBackend } from "../../helpers.ts";
 

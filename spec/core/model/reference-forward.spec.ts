@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createLogger, readSafetensors, type StoredTensor, toFloat32, toInt32 } from "../../../core/index.ts";
-import { referenceForward } from "../../../core/cli/commands/reference-forward.ts";
+import { referenceForward } from "../../../cli/commands/reference-forward.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
 import { sharedPathOrSkip, useTestBackend } from "../../helpers.ts";
 

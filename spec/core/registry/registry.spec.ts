@@ -20,7 +20,7 @@ import {
   type Tensor,
 } from "../../../core/index.ts";
 import * as polyalign from "../../../core/index.ts";
-import { builtinRegistry } from "../../../plugins/index.ts";
+import { builtinRegistry, CORE_API_MODULE } from "../../../plugins/index.ts";
 import { REPO_ROOT, tempDir, useTestBackend } from "../../helpers.ts";
 import { writeFileSync } from "node:fs";
 
@@ -139,14 +139,17 @@ describe("core/registry", () => {
   it("plugin module errors name the module: missing file, no default export, throwing register", async () => {
     const tmp = tempDir();
     try {
-      const r = new PluginRegistry();
-      await assert.rejects(loadPluginModules(["./nope.js"], r, polyalign, tmp.path), /plugin module not found: .*nope\.js/);
+      const r = new PluginRegistry({ apiModule: CORE_API_MODULE });
+      await assert.rejects(loadPluginModules(["./nope.js"], r, tmp.path), /plugin module not found: .*nope\.js/);
       writeFileSync(join(tmp.path, "no-default.mjs"), "export const x = 1;\n");
-      await assert.rejects(loadPluginModules(["./no-default.mjs"], r, polyalign, tmp.path), /has no default export to call/);
+      await assert.rejects(loadPluginModules(["./no-default.mjs"], r, tmp.path), /has no default export to call/);
       writeFileSync(join(tmp.path, "throws.mjs"), "export default function () { throw new Error('boom'); }\n");
-      await assert.rejects(loadPluginModules(["./throws.mjs"], r, polyalign, tmp.path), /throws\.mjs threw while registering: boom/);
+      await assert.rejects(loadPluginModules(["./throws.mjs"], r, tmp.path), /throws\.mjs threw while registering: boom/);
       writeFileSync(join(tmp.path, "syntax.mjs"), "export default function ( {\n");
-      await assert.rejects(loadPluginModules(["./syntax.mjs"], r, polyalign, tmp.path), /syntax\.mjs failed to load/);
+      await assert.rejects(loadPluginModules(["./syntax.mjs"], r, tmp.path), /syntax\.mjs failed to load/);
+      writeFileSync(join(tmp.path, "fine.mjs"), "export default function (registry, api) { if (!api.Fusion) throw new Error('no api'); }\n");
+      await assert.rejects(loadPluginModules(["./fine.mjs"], new PluginRegistry(), tmp.path), /has no API module to hand user plugin modules/);
+      assert.deepEqual((await loadPluginModules(["./fine.mjs"], r, tmp.path)).length, 1, "the API module's namespace is handed over");
     } finally {
       tmp.cleanup();
     }

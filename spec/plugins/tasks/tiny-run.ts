@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { createLogger } from "../../../core/index.ts";
-import { runCli } from "../../../core/cli/main.ts";
+import { runCli } from "../../../cli/main.ts";
 import { tempDir, useTestBackend } from "../../helpers.ts";
 
 const quiet = createLogger({ level: "error" });

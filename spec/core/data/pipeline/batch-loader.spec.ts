@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import sharp from "sharp";
+import { CORE_API_MODULE } from "../../../../plugins/index.ts";
 import {
   BatchLoader,
   createTransformPool,
@@ -153,7 +154,7 @@ describe("core/data/pipeline: worker pool and batches", function () {
     const w = new ShardWriter({ pattern: join(tmp.path, "crash-%06d.tar") });
     for (let i = 0; i < 6; i++) await w.write({ key: `c${i}`, files: { jpg: await solidJpeg(10 * i, 0, 0), txt: i === 2 ? "a crash" : "a red circle" } });
     const crashShards = (await w.close()).map((s) => s.file);
-    const crashSpec: ProcessorSpec = { ...spec, tokenizer: { name: "crashy", vocab: (spec.tokenizer as { vocab: string }).vocab }, plugins: [crashy] };
+    const crashSpec: ProcessorSpec = { ...spec, tokenizer: { name: "crashy", vocab: (spec.tokenizer as { vocab: string }).vocab }, plugins: [crashy], apiModule: CORE_API_MODULE };
     const problems: LoaderProblem[] = [];
     const loader = new BatchLoader(new SampleStream({ shards: crashShards, seed: 1, shuffle: false }, 0), await pool(1, crashSpec, 5000), {
       batchSize: 1, imageSize: 16, padId: 0, seed: 1, epoch: 0, maxInFlight: 1, onProblem: (p) => problems.push(p),

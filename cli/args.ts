@@ -1,6 +1,6 @@
 /** Argument parsing on node:util parseArgs, with errors that name the flag. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 

@@ -1,6 +1,6 @@
 /** The shape of a `polyalign` sub-command. Later features add commands to the list in commands/index.ts. */
-import type { PluginRegistry } from "../registry/registry.ts";
-import type { Logger } from "../log.ts";
+import type { PluginRegistry } from "../core/registry/registry.ts";
+import type { Logger } from "../core/log.ts";
 
 export interface CliIo {
   out(line: string): void;

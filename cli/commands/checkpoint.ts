@@ -1,8 +1,8 @@
 /** `polyalign checkpoint inspect FILE`: keys, dtypes, shapes and metadata of a safetensors file. */
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs } from "../args.ts";
-import { readSafetensors } from "../../checkpoint/safetensors.ts";
-import { UsageError } from "../../errors.ts";
+import { readSafetensors } from "../../core/checkpoint/safetensors.ts";
+import { UsageError } from "../../core/errors.ts";
 
 export const checkpointCommand: CliCommand = {
   name: "checkpoint",

@@ -7,20 +7,20 @@
  */
 import type { CliCommand, CliIo } from "../command.ts";
 import { parseCommandArgs, requireString } from "../args.ts";
-import { ConfigError, UsageError } from "../../errors.ts";
-import { albefNameMap, renameEntries } from "../../checkpoint/albef-names.ts";
-import { adaptPosEmbeds } from "../../checkpoint/pos-embed.ts";
-import { fromFloat32, fromInt, readSafetensors, type StoredTensor, toFloat32, toInt32, writeSafetensors } from "../../checkpoint/safetensors.ts";
-import { loadStateDict, moduleToStored } from "../../checkpoint/state-dict.ts";
-import { loadConfig } from "../../config/load.ts";
-import { validateConfig } from "../../config/validate.ts";
-import { createRunScope } from "../../registry/run-scope.ts";
-import { activateBackend } from "../../run/prepare-run.ts";
-import { buildPretrainModel } from "../../model/build-pretrain-model.ts";
-import { PretrainStep, type StepRecorder } from "../../model/pretrain-step.ts";
-import { AdamW } from "../../train/adamw.ts";
-import { Rng } from "../../tensor/rng.ts";
-import { tf, type Tensor } from "../../tensor/tf.ts";
+import { ConfigError, UsageError } from "../../core/errors.ts";
+import { albefNameMap, renameEntries } from "../../core/checkpoint/albef-names.ts";
+import { adaptPosEmbeds } from "../../core/checkpoint/pos-embed.ts";
+import { fromFloat32, fromInt, readSafetensors, type StoredTensor, toFloat32, toInt32, writeSafetensors } from "../../core/checkpoint/safetensors.ts";
+import { loadStateDict, moduleToStored } from "../../core/checkpoint/state-dict.ts";
+import { loadConfig } from "../../core/config/load.ts";
+import { validateConfig } from "../../core/config/validate.ts";
+import { createRunScope } from "../../core/registry/run-scope.ts";
+import { activateBackend } from "../../core/run/prepare-run.ts";
+import { buildPretrainModel } from "../../core/model/build-pretrain-model.ts";
+import { PretrainStep, type StepRecorder } from "../../core/model/pretrain-step.ts";
+import { AdamW } from "../../core/train/adamw.ts";
+import { Rng } from "../../core/tensor/rng.ts";
+import { tf, type Tensor } from "../../core/tensor/tf.ts";
 
 export interface OracleConfig {
   alpha: number;

@@ -5,11 +5,11 @@
  */
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs, requireString, stringList } from "../args.ts";
-import { activateBackend, prepareRun } from "../../run/prepare-run.ts";
-import { VisionLanguageModel } from "../../model/vision-language-model.ts";
-import { randomVisionLanguageBatch } from "../../model/random-batch.ts";
-import { tf } from "../../tensor/tf.ts";
-import { ConfigError } from "../../errors.ts";
+import { activateBackend, prepareRun } from "../../core/run/prepare-run.ts";
+import { VisionLanguageModel } from "../../core/model/vision-language-model.ts";
+import { randomVisionLanguageBatch } from "../../core/model/random-batch.ts";
+import { tf } from "../../core/tensor/tf.ts";
+import { ConfigError } from "../../core/errors.ts";
 
 export const forwardCommand: CliCommand = {
   name: "forward",

@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs } from "../args.ts";
-import { buildSynthDataset } from "../../data/synth/build.ts";
-import { UsageError } from "../../errors.ts";
+import { buildSynthDataset } from "../../core/data/synth/build.ts";
+import { UsageError } from "../../core/errors.ts";
 
 function int(name: string, v: unknown, min = 0): number {
   const n = Number(v);

@@ -3,12 +3,12 @@ import { existsSync, readFileSync } from "node:fs";
 import { extname } from "node:path";
 import type { CliCommand, CliIo } from "../command.ts";
 import { parseCommandArgs } from "../args.ts";
-import { UsageError } from "../../errors.ts";
-import { decodeImage } from "../../data/image/decode.ts";
-import { type ImageTextRecord, keyFromPath, readAlbefList, readCocoCaptions, readCsv } from "../../data/sources/image-text-sources.ts";
-import { newReadStats, type ReadProblem, readShards } from "../../data/webdataset/reader.ts";
-import { expandShardSpec } from "../../data/webdataset/shard-list.ts";
-import { ShardWriter } from "../../data/webdataset/writer.ts";
+import { UsageError } from "../../core/errors.ts";
+import { decodeImage } from "../../core/data/image/decode.ts";
+import { type ImageTextRecord, keyFromPath, readAlbefList, readCocoCaptions, readCsv } from "../../core/data/sources/image-text-sources.ts";
+import { newReadStats, type ReadProblem, readShards } from "../../core/data/webdataset/reader.ts";
+import { expandShardSpec } from "../../core/data/webdataset/shard-list.ts";
+import { ShardWriter } from "../../core/data/webdataset/writer.ts";
 
 const IMAGE_EXTS = new Set(["jpg", "jpeg", "png", "webp", "gif", "tif", "tiff", "bmp"]);
 

@@ -1,15 +1,9 @@
-/** What the tasks report: the loss curve, the last logged losses, the summary every training run writes; validating a config section. */
+/** What the tasks report: the loss curve, the last logged losses, the summary every training run writes. */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { z } from "zod";
-import { type RunContext, writeLinePlot, zodToConfigError } from "../../core/index.ts";
-import type { TrainingOutcome } from "./training-loop.ts";
-
-export function parseSection<S extends z.ZodType>(schema: S, value: unknown, path: string): z.output<S> {
-  const r = schema.safeParse(value ?? {});
-  if (!r.success) throw zodToConfigError(r.error, value, schema, [path], "");
-  return r.data;
-}
+import type { TrainingOutcome } from "../train/training-loop.ts";
+import { writeLinePlot } from "../util/line-plot.ts";
+import type { RunContext } from "./run-context.ts";
 
 /** loss.png from metrics.jsonl: the total and every objective's loss that was logged. */
 export function lossCurve(runDir: string): string | null {

@@ -1,4 +1,4 @@
-/** Config options and conventions the training tasks share. */
+/** Task options every training task shares: the schedule, initial weights, momentum distillation. */
 import { z } from "zod";
 
 /** The schedule options of every training task (`epochs` defaults per task). */
@@ -27,13 +27,3 @@ export function distillOptions() {
     momentum: z.number().min(0).max(1).default(0.995),
   };
 }
-
-/**
- * State of a pre-training checkpoint that a fine-tuning model without ITC/ITM
- * heads does not take: the projections, ITM head, temperature, queues, and the
- * momentum copies (its own momentum copy starts from the loaded online weights).
- */
-export const PRETRAINING_ONLY = /^(vision_proj|text_proj|itm_head|temp$|image_queue$|text_queue$|queue_ptr$|idx_queue$|[a-z_]+_m\.)/;
-
-/** Names of momentum-copy entries (`visual_encoder_m.…`). */
-export const MOMENTUM_ENTRY = /^[a-z_]+_m\./;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createLogger, fromFloat32, fromInt, writeSafetensors } from "../../../core/index.ts";
-import { runCli } from "../../../core/cli/main.ts";
-import { REPO_ROOT, tempDir, useTestBackend } from "../../helpers.ts";
+import { createLogger, fromFloat32, fromInt, writeSafetensors } from "../../core/index.ts";
+import { runCli } from "../../cli/main.ts";
+import { REPO_ROOT, tempDir, useTestBackend } from "../helpers.ts";
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
   const lines: string[] = [];

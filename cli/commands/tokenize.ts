@@ -2,14 +2,13 @@
 import { readFileSync } from "node:fs";
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs, stringList } from "../args.ts";
-import { UsageError } from "../../errors.ts";
-import { Tokenizer } from "../../registry/kinds.ts";
-import { loadPluginModules } from "../../registry/loader.ts";
-import { createRunScope } from "../../registry/run-scope.ts";
-import { RootConfigSchema } from "../../config/schema.ts";
-import { preCaption } from "../../data/text/clean.ts";
-import { parseOverride } from "../../config/overrides.ts";
-import * as polyalign from "../../index.ts";
+import { UsageError } from "../../core/errors.ts";
+import { Tokenizer } from "../../core/registry/kinds.ts";
+import { loadPluginModules } from "../../core/registry/loader.ts";
+import { createRunScope } from "../../core/registry/run-scope.ts";
+import { RootConfigSchema } from "../../core/config/schema.ts";
+import { preCaption } from "../../core/data/text/clean.ts";
+import { parseOverride } from "../../core/config/overrides.ts";
 
 export const tokenizeCommand: CliCommand = {
   name: "tokenize",
@@ -59,7 +58,7 @@ example: polyalign tokenize captions.json --tokenizer wordpiece --vocab ../share
       const { path, value } = parseOverride(o);
       section[path.join(".")] = value;
     }
-    await loadPluginModules(stringList(values.plugin), io.registry, polyalign);
+    await loadPluginModules(stringList(values.plugin), io.registry);
     const scope = createRunScope(io.registry, RootConfigSchema.parse({}), io.log);
     const tok = scope.create(Tokenizer, section, "tokenizer");
     await tok.init?.();

@@ -1,8 +1,8 @@
 /** `polyalign config`: load, layer, override and validate a config, then print the effective YAML. */
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs, requireString, stringList } from "../args.ts";
-import { prepareRun } from "../../run/prepare-run.ts";
-import { configToYaml } from "../../config/write.ts";
+import { prepareRun } from "../../core/run/prepare-run.ts";
+import { configToYaml } from "../../core/config/write.ts";
 
 export const configCommand: CliCommand = {
   name: "config",

@@ -2,8 +2,7 @@
 import type { z } from "zod";
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs, stringList } from "../args.ts";
-import { loadPluginModules } from "../../registry/loader.ts";
-import * as polyalign from "../../index.ts";
+import { loadPluginModules } from "../../core/registry/loader.ts";
 
 /**
  * The options a schema fills in by default; when some options are required,
@@ -33,7 +32,7 @@ its schema fills in by default. --plugin loads a user plugin module first
 (as a config's plugins: list would).`,
   async run(args, io) {
     const { values } = parseCommandArgs("plugins", args, { json: { type: "boolean" }, plugin: { type: "string", multiple: true } });
-    await loadPluginModules(stringList(values.plugin), io.registry, polyalign);
+    await loadPluginModules(stringList(values.plugin), io.registry);
     const rows = io.registry.list().map((p) => ({
       kind: p.kind.name,
       name: p.name,

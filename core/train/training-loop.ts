@@ -5,23 +5,19 @@
  * distillation over the first epoch.
  */
 import { join } from "node:path";
-import {
-  ConfigError,
-  type DataConfig,
-  expandShardSpec,
-  type ImageTextBatch,
-  latestCheckpoint,
-  loadCheckpoint,
-  type Module,
-  type OptimConfig,
-  Rng,
-  type RunContext,
-  type StreamPosition,
-  type Tensor,
-  Trainer,
-  type Variable,
-} from "../../core/index.ts";
-import { countSamples, openPool, trainBatches } from "./pretrain-data.ts";
+import type { ImageTextBatch } from "../data/pipeline/batch-loader.ts";
+import type { DataConfig } from "../data/pipeline/data-config.ts";
+import { countSamples, openPool, trainBatches } from "../data/pipeline/loaders.ts";
+import type { StreamPosition } from "../data/pipeline/sample-stream.ts";
+import { expandShardSpec } from "../data/webdataset/shard-list.ts";
+import { ConfigError } from "../errors.ts";
+import type { RunContext } from "../run/run-context.ts";
+import type { Module } from "../tensor/module.ts";
+import { Rng } from "../tensor/rng.ts";
+import type { Tensor, Variable } from "../tensor/tf.ts";
+import { latestCheckpoint, loadCheckpoint } from "./checkpoints.ts";
+import type { OptimConfig } from "./schedule.ts";
+import { type MicroStepResult, Trainer } from "./trainer.ts";
 
 export interface TrainingSchedule {
   epochs: number;
@@ -38,14 +34,6 @@ export interface TrainingOutcome {
   stepsPerEpoch: number | null;
   skippedSamples: number;
   checkpoint: string | null;
-}
-
-export interface MicroStepResult {
-  loss: number;
-  /** per-objective losses and other per-step figures for metrics.jsonl */
-  parts: Record<string, number>;
-  /** by parameter name; parameters no loss reaches are simply absent (no update, as in PyTorch) */
-  grads: Record<string, Tensor>;
 }
 
 export interface TrainingLoopSpec {
@@ -98,7 +86,7 @@ export async function runTrainingLoop(ctx: RunContext, data: DataConfig, optim: 
     if (++skipped <= 20) log.warn(`skipped sample ${p.key} of ${p.shard}: ${p.reason}`);
   };
   const t0 = performance.now();
-  const pool = await openPool(config, data, "train", data.workers);
+  const pool = await openPool(scope, data, "train", data.workers);
   try {
     while (!trainer.done) {
       const epoch = trainer.epoch;

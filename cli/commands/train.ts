@@ -4,11 +4,11 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs, requireString, stringList } from "../args.ts";
-import { activateBackend, prepareRun } from "../../run/prepare-run.ts";
-import { writeEffectiveConfig } from "../../config/write.ts";
-import { ConfigError, UsageError } from "../../errors.ts";
-import { Task } from "../../registry/kinds.ts";
-import type { RunContext } from "../../run/run-context.ts";
+import { activateBackend, prepareRun } from "../../core/run/prepare-run.ts";
+import { writeEffectiveConfig } from "../../core/config/write.ts";
+import { ConfigError, UsageError } from "../../core/errors.ts";
+import { Task } from "../../core/registry/kinds.ts";
+import type { RunContext } from "../../core/run/run-context.ts";
 
 export const trainCommand: CliCommand = {
   name: "train",

@@ -2,9 +2,9 @@
  * The `polyalign` command. The CLI is the top of the dependency rule
  * (cli → plugins → core): it loads the built-in plugin list.
  */
-import { builtinRegistry } from "../../plugins/index.ts";
-import { PolyalignError, UsageError, ConfigError } from "../errors.ts";
-import { createLogger } from "../log.ts";
+import { builtinRegistry } from "../plugins/index.ts";
+import { PolyalignError, UsageError, ConfigError } from "../core/errors.ts";
+import { createLogger } from "../core/log.ts";
 import type { CliCommand, CliIo } from "./command.ts";
 import { COMMANDS } from "./commands/index.ts";
 

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
-import { createLogger, ShardWriter } from "../../../core/index.ts";
-import { runCli } from "../../../core/cli/main.ts";
-import { sharedPathOrSkip, tempDir } from "../../helpers.ts";
+import { createLogger, ShardWriter } from "../../core/index.ts";
+import { runCli } from "../../cli/main.ts";
+import { sharedPathOrSkip, tempDir } from "../helpers.ts";
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
   const lines: string[] = [];

@@ -1,0 +1,25 @@
+/** How a shard sample's members become an image (or images), a text, a label or a question with its answers (`data.format`). */
+import { z } from "zod";
+
+export const SampleFormat = z.strictObject({
+  /** image members tried in order */
+  imageExts: z.array(z.string().min(1)).min(1).default(["jpg", "jpeg", "png", "webp"]),
+  /** `txt`, or `json:FIELD` (a string, or a list of which one is drawn at random) */
+  text: z.string().min(1).default("txt"),
+  /** ALBEF's pre_caption word limit */
+  maxWords: z.number().int().positive().default(30),
+  /**
+   * Samples with several images (NLVR2: `[img0.jpg, img1.jpg]`): these members,
+   * each transformed on its own, in this order; null = one image found by `imageExts`
+   */
+  imageMembers: z.array(z.string().min(1)).min(1).nullable().default(null),
+  /** a class label: `json:FIELD` holding an integer, a boolean or "True"/"False" (NLVR2); null = none */
+  label: z.string().regex(/^json:.+/, 'a label source is "json:FIELD"').nullable().default(null),
+  /**
+   * question answering: `json:FIELD` holding a list of `{question, answer}` or
+   * `{question, answers: [...]}` (VQA: ten human answers); one item is drawn per
+   * pass, its question becomes the text; null = none
+   */
+  qa: z.string().regex(/^json:.+/, 'a question-answer source is "json:FIELD"').nullable().default(null),
+});
+export type SampleFormat = z.output<typeof SampleFormat>;

@@ -1,0 +1,34 @@
+/** Building the built-in data set when a run's `data.synth` asks for it and the folder does not hold it yet (or holds other sizes). */
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Logger } from "../../log.ts";
+import type { DataConfig } from "../pipeline/data-config.ts";
+import { buildSynthDataset } from "./build.ts";
+
+export async function ensureSynthData(data: DataConfig, log: Logger): Promise<void> {
+  const s = data.synth;
+  if (!s) return;
+  const meta = resolve(s.out, "meta.json");
+  if (existsSync(meta)) {
+    const m = JSON.parse(readFileSync(meta, "utf8")) as { seed: number; imageSize: number; splits: Record<string, number> };
+    const same = m.seed === s.seed && m.imageSize === s.imageSize && m.splits.train === s.train && m.splits.val === s.val && m.splits.test === s.test;
+    if (same && (m.splits["nlvr-train"] ?? 0) === s.pairs) return;
+  }
+  log.info(`building the built-in data set in ${s.out}`);
+  let last = 0;
+  await buildSynthDataset({
+    out: s.out,
+    seed: s.seed,
+    imageSize: s.imageSize,
+    train: s.train,
+    val: s.val,
+    test: s.test,
+    pairs: s.pairs,
+    onProgress: (done, total) => {
+      if (performance.now() - last > 2000 || done === total) {
+        last = performance.now();
+        log.info(`synth: ${done}/${total}`, { done, total });
+      }
+    },
+  });
+}
