@@ -12,8 +12,7 @@
  *
  * Options: --steps N (default 5 tiny / 2 base), --sizes tiny,base, --batch-base N (default 2)
  */
-import { buildPretrainModel, createLogger, OptimConfig, prepareRun, PretrainStep, Rng, tf, Trainer } from "../core/index.ts";
-import { activateBackend } from "../core/run/prepare-run.ts";
+import { activateBackend, AlignmentStep, buildVisionLanguageModel, createLogger, OptimConfig, prepareRun, Rng, tf, Trainer } from "../core/index.ts";
 import { builtinRegistry } from "../plugins/index.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,7 +30,7 @@ const SIZES = {
     text: { name: "bert", vocab: 64, width: 64, layers: 2, heads: 2, intermediate: 128, maxPositions: 40 },
     fusion: { layers: 2, heads: 2, intermediate: 128 },
     hyper: { knn: 5, clusters: 4, iterations: 3 },
-    itc: { embedDim: 32, queueSize: 0 },
+    itc: { embedDim: 32, queue: 0 },
   },
   base: {
     batch: Number(arg("batch-base") ?? 2),
@@ -40,7 +39,7 @@ const SIZES = {
     text: { name: "bert", vocab: 30522, width: 768, layers: 6, heads: 12, intermediate: 3072 },
     fusion: { layers: 6, heads: 12 },
     hyper: { knn: 10, clusters: 16, iterations: 5 },
-    itc: { embedDim: 256, queueSize: 256 },
+    itc: { embedDim: 256, queue: 256 },
   },
 } as const;
 
@@ -48,9 +47,10 @@ async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hy
   const s = SIZES[size];
   const log = createLogger({ level: "error" });
   const fusionCfg = fusion === "hypergraph" ? { name: "hypergraph", ...s.fusion, ...s.hyper } : { name: "cross-attention", ...s.fusion };
-  const { scope } = await prepareRun(builtinRegistry(), { model: { vision: s.vision, text: s.text, fusion: fusionCfg } }, { log });
+  const objectives = [{ name: "itc", ...s.itc }, { name: "itm" }, { name: "mlm" }];
+  const { scope } = await prepareRun(builtinRegistry(), { model: { vision: s.vision, text: s.text, fusion: fusionCfg }, objectives }, { log });
   await activateBackend(scope);
-  const model = buildPretrainModel(scope, { embedDim: s.itc.embedDim, queueSize: s.itc.queueSize, momentum: 0.995, temp: 0.07 });
+  const model = buildVisionLanguageModel(scope, { batchSize: s.batch, imageIds: false });
   const rng = new Rng(0);
   const trainer = new Trainer(model, [...model.trainable()], {
     runDir: join(tmpdir(), `polyalign-bench-${process.pid}`),
@@ -74,11 +74,10 @@ async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hy
   for (let i = 0; i < steps + 1; i++) {
     const t0 = performance.now();
     trainer.beginMicroStep();
-    const step = new PretrainStep(model, { images, ids, mask }, { alpha: 0.4, rng, special: { pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 }, vocabSize: s.text.vocab, mlmProbability: 0.15, needs: { itc: true, itm: true, mlm: true } });
+    const step = new AlignmentStep(model, { images, ids, mask }, { alpha: 0.4, rng, special: { pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 }, vocabSize: s.text.vocab });
     step.prepare();
     const { value, grads } = tf.variableGrads(() => {
-      const l = tf.addN([step.itcLoss(), step.itmLoss(), step.mlmLoss()]) as tf.Scalar;
-      step.endPass();
+      const l = step.loss();
       peakTensorBytes = Math.max(peakTensorBytes, tf.memory().numBytes);
       return l;
     }, vars.map(([, v]) => v));

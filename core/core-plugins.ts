@@ -4,7 +4,7 @@
  * live in `plugins/`; core knows none of them.
  */
 import { z } from "zod";
-import { Backend } from "./registry/kinds.ts";
+import { Backend } from "./registry/kinds/index.ts";
 import { registerTokenizerPlugins } from "./data/text/tokenizer-plugins.ts";
 import type { PluginRegistry } from "./registry/registry.ts";
 import { jsCpuProvider, nativeCpuProvider, stockCpuProvider, tensorflowNodeProvider } from "./tensor/backend.ts";

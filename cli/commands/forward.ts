@@ -5,11 +5,7 @@
  */
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs, requireString, stringList } from "../args.ts";
-import { activateBackend, prepareRun } from "../../core/run/prepare-run.ts";
-import { VisionLanguageModel } from "../../core/model/vision-language-model.ts";
-import { randomVisionLanguageBatch } from "../../core/model/random-batch.ts";
-import { tf } from "../../core/tensor/tf.ts";
-import { ConfigError } from "../../core/errors.ts";
+import { activateBackend, buildEncoderModel, ConfigError, prepareRun, randomVisionLanguageBatch, tf } from "../../core/index.ts";
 
 export const forwardCommand: CliCommand = {
   name: "forward",
@@ -31,7 +27,7 @@ and the time taken.`,
     const { config, scope } = await prepareRun(io.registry, file, { sets: stringList(values.set), log: io.log });
     if (!config.model) throw new ConfigError(`${file}: forward needs a model: section`, "model", file);
     const info = await activateBackend(scope);
-    const model = VisionLanguageModel.fromScope(scope).eval();
+    const model = buildEncoderModel(scope).eval();
     const batch = randomVisionLanguageBatch(config, Number(values.batch), Number(values.length));
     const t0 = performance.now();
     const out = model.forward(batch);

@@ -5,22 +5,35 @@
  * ../shared/fixtures/albef-tiny/README.md — for checking polyalign against
  * ALBEF itself or any other implementation.
  */
+import {
+  activateBackend,
+  AdamW,
+  adaptPosEmbeds,
+  albefNameMap,
+  AlignmentStep,
+  buildVisionLanguageModel,
+  ConfigError,
+  createRunScope,
+  fromFloat32,
+  fromInt,
+  loadConfig,
+  loadStateDict,
+  moduleToStored,
+  readSafetensors,
+  renameEntries,
+  Rng,
+  type StepRecorder,
+  type StoredTensor,
+  type Tensor,
+  tf,
+  toFloat32,
+  toInt32,
+  UsageError,
+  validateConfig,
+  writeSafetensors,
+} from "../../core/index.ts";
 import type { CliCommand, CliIo } from "../command.ts";
 import { parseCommandArgs, requireString } from "../args.ts";
-import { ConfigError, UsageError } from "../../core/errors.ts";
-import { albefNameMap, renameEntries } from "../../core/checkpoint/albef-names.ts";
-import { adaptPosEmbeds } from "../../core/checkpoint/pos-embed.ts";
-import { fromFloat32, fromInt, readSafetensors, type StoredTensor, toFloat32, toInt32, writeSafetensors } from "../../core/checkpoint/safetensors.ts";
-import { loadStateDict, moduleToStored } from "../../core/checkpoint/state-dict.ts";
-import { loadConfig } from "../../core/config/load.ts";
-import { validateConfig } from "../../core/config/validate.ts";
-import { createRunScope } from "../../core/registry/run-scope.ts";
-import { activateBackend } from "../../core/run/prepare-run.ts";
-import { buildPretrainModel } from "../../core/model/build-pretrain-model.ts";
-import { PretrainStep, type StepRecorder } from "../../core/model/pretrain-step.ts";
-import { AdamW } from "../../core/train/adamw.ts";
-import { Rng } from "../../core/tensor/rng.ts";
-import { tf, type Tensor } from "../../core/tensor/tf.ts";
 
 export interface OracleConfig {
   alpha: number;
@@ -48,10 +61,21 @@ export interface OracleConfig {
   tokens: { cls_token_id: number; mask_token_id: number; pad_token_id: number; sep_token_id: number };
 }
 
+/** ALBEF's three objectives with the oracle's settings (ALBEF's defaults without an oracle config). */
+function oracleObjectives(o: OracleConfig | null): Record<string, unknown>[] {
+  return [
+    { name: "itc", embedDim: o?.embed_dim ?? 256, queue: o?.queue_size ?? 65536, momentum: o?.momentum ?? 0.995, temp: o?.temp ?? 0.07, alpha: o?.alpha ?? 0.4 },
+    { name: "itm" },
+    { name: "mlm", probability: o?.mlm_probability ?? 0.15 },
+  ];
+}
+
+/** The polyalign config of the oracle's model: ViT, BERT split at its fusion layer, ALBEF's cross-attention fusion, ITC/ITM/MLM with its settings. */
 export function configFromOracle(o: OracleConfig): Record<string, unknown> {
   const b = o.bert;
   return {
     backend: "auto",
+    objectives: oracleObjectives(o),
     model: {
       vision: { name: "vit", imageSize: o.image_res, patch: o.patch_size, width: o.vision_width, depth: o.vit_depth, heads: o.vit_heads, mlpRatio: o.vit_mlp_ratio },
       text: { name: "bert", vocab: b.vocab_size, width: b.hidden_size, layers: b.fusion_layer, heads: b.num_attention_heads, intermediate: b.intermediate_size, maxPositions: b.max_position_embeddings, eps: b.layer_norm_eps, dropout: 0 },
@@ -72,29 +96,15 @@ export async function referenceForward(
   const weights = readSafetensors(args.weights);
   const inputs = readSafetensors(args.inputs).tensors;
   const oracleJson = weights.metadata.albef_oracle_config;
-  let oracle: OracleConfig | null = oracleJson ? (JSON.parse(oracleJson) as OracleConfig) : null;
+  const oracle: OracleConfig | null = oracleJson ? (JSON.parse(oracleJson) as OracleConfig) : null;
   let raw: Record<string, unknown>;
-  if (args.config) raw = loadConfig(args.config).raw;
+  if (args.config) raw = { objectives: oracleObjectives(oracle), ...loadConfig(args.config).raw };
   else if (oracle) raw = configFromOracle(oracle);
   else throw new ConfigError(`${args.weights} has no albef_oracle_config metadata; pass --config`, "", args.weights);
   const config = validateConfig(raw, io.registry);
   const scope = createRunScope(io.registry, config, io.log);
   await activateBackend(scope);
-  oracle ??= null;
-  const fusionLayer = Number(config.model!.text.layers);
-  const names = albefNameMap(fusionLayer);
-  const opts = {
-    embedDim: oracle?.embed_dim ?? 256,
-    queueSize: oracle?.queue_size ?? 65536,
-    momentum: oracle?.momentum ?? 0.995,
-    temp: oracle?.temp ?? 0.07,
-  };
-  const model = buildPretrainModel(scope, opts);
-  model.eval();
-  // a checkpoint from another resolution gets its position embeddings interpolated, as ALBEF does
-  const renamed = adaptPosEmbeds(model, renameEntries(weights.tensors, names.fromAlbef));
-  loadStateDict(model, renamed, { source: args.weights, ignore: (n) => n.endsWith("position_ids") });
-
+  const names = albefNameMap(Number(config.model!.text.layers));
   const get = (k: string) => inputs.get(k);
   const must = (k: string) => {
     const t = get(k);
@@ -103,18 +113,31 @@ export async function referenceForward(
   };
   const idsT = must("input_ids");
   const [b, l] = idsT.shape;
+  const model = buildVisionLanguageModel(scope, { batchSize: b, imageIds: false });
+  model.eval();
+  // a checkpoint from another resolution gets its position embeddings interpolated, as ALBEF does
+  const renamed = adaptPosEmbeds(model, renameEntries(weights.tensors, names.fromAlbef));
+  loadStateDict(model, renamed, { source: args.weights, ignore: (n) => n.endsWith("position_ids") });
+
   const img = must("image");
   const images = tf.tensor(toFloat32(img), img.shape);
   const ids = tf.tensor(toInt32(idsT), [b, l], "int32");
   const mask = tf.tensor(get("attention_mask") ? toInt32(must("attention_mask")) : new Int32Array(b * l).fill(1), [b, l], "int32");
   const alpha = get("alpha") ? toFloat32(must("alpha"))[0] : (oracle?.alpha ?? 0.4);
-  for (const [key, v] of [["image_queue", model.image_queue], ["text_queue", model.text_queue]] as const) {
+  // the queues the step starts from, when the inputs give them
+  const state = new Map([...model.stateEntries()].map(([n, v]) => [n, v]));
+  for (const key of ["image_queue", "text_queue", "queue_ptr"]) {
     const q = get(key);
-    if (q) tf.tidy(() => v.assign(tf.tensor(toFloat32(q), q.shape)));
+    const v = state.get(key);
+    if (q && v) tf.tidy(() => v.assign(v.dtype === "int32" ? tf.tensor(toInt32(q), q.shape, "int32") : tf.tensor(toFloat32(q), q.shape)));
   }
-  const ptr = get("queue_ptr");
-  if (ptr) tf.tidy(() => model.queue_ptr.assign(tf.tensor(toInt32(ptr), [1], "int32")));
-  const neg = (k: string) => (get(k) ? toInt32(must(k)) : Int32Array.from({ length: b }, (_, i) => (i + 1) % b));
+  const negatives = (k: string) => (get(k) ? toInt32(must(k)) : Int32Array.from({ length: b }, (_, i) => (i + 1) % b));
+  const fixed = new Map<string, Int32Array>([
+    ["mlm_mask", toInt32(must("mlm_mask"))],
+    ["neg_image_idx", negatives("neg_image_idx")],
+    ["neg_text_idx", negatives("neg_text_idx")],
+  ]);
+  if (get("mlm_replace_ids")) fixed.set("mlm_replace_ids", toInt32(must("mlm_replace_ids")));
 
   const outputs = new Map<string, StoredTensor>();
   const record: StepRecorder = (name, value) => {
@@ -123,27 +146,19 @@ export async function referenceForward(
     else outputs.set(name, stored(value as Tensor));
   };
   const tokens = oracle?.tokens;
-  const step = new PretrainStep(model, { images, ids, mask }, {
+  const step = new AlignmentStep(model, { images, ids, mask }, {
     alpha,
     rng: new Rng(0),
     special: { pad: tokens?.pad_token_id ?? 0, cls: tokens?.cls_token_id ?? 101, sep: tokens?.sep_token_id ?? 102, mask: tokens?.mask_token_id ?? 103, unk: 100 },
     vocabSize: model.text_encoder.vocabSize ?? 30522,
-    mlmProbability: oracle?.mlm_probability ?? 0.15,
-    needs: { itc: true, itm: true, mlm: true },
-    overrides: {
-      mlmMask: toInt32(must("mlm_mask")),
-      mlmReplace: get("mlm_replace_ids") ? toInt32(must("mlm_replace_ids")) : undefined,
-      negImageIdx: neg("neg_image_idx"),
-      negTextIdx: neg("neg_text_idx"),
-    },
+    fixed,
     record,
   });
   step.prepare();
   const trainable = [...model.trainable()];
   const { value, grads } = tf.variableGrads(() => {
-    const loss = tf.addN([step.itcLoss(), step.itmLoss(), step.mlmLoss()]) as tf.Scalar;
+    const loss = step.loss();
     record("loss", loss);
-    step.endPass();
     return loss;
   }, trainable.map(([, v]) => v));
   const byName: Record<string, Tensor> = {};
@@ -161,14 +176,16 @@ export async function referenceForward(
   // Extra ITM pairs, scored as ALBEF's oracle scored them: after the step — fusion layers and ITM head as
   // updated by AdamW — on the unimodal embeddings computed before it.
   if (pairs && unimodal) {
+    const matching = model.requireMatching("itm_pairs");
     tf.tidy(() => {
       const p = toInt32(pairs);
       const n = pairs.shape[0];
       const ti = tf.tensor1d(Array.from({ length: n }, (_, i) => p[2 * i]), "int32");
       const ii = tf.tensor1d(Array.from({ length: n }, (_, i) => p[2 * i + 1]), "int32");
-      const fused = model.fuse(tf.gather(unimodal.text, ti), tf.gather(mask, ti), tf.gather(unimodal.image, ii));
+      const pairMask = tf.gather(mask, ti);
+      const fused = model.fuse(tf.gather(unimodal.text, ti), pairMask, tf.gather(unimodal.image, ii));
       const cls = tf.squeeze(tf.slice(fused, [0, 0, 0], [-1, 1, -1]), [1]);
-      const logits = model.itm_head.forward(cls);
+      const logits = matching.matchLogits(fused, pairMask);
       record("pair_indices", { data: p, shape: [n, 2] });
       record("pair_fusion_cls", cls);
       record("pair_itm_logits", logits);
@@ -176,12 +193,12 @@ export async function referenceForward(
     });
     tf.dispose([unimodal.image, unimodal.text]);
   }
-  const state = new Map<string, StoredTensor>();
-  for (const [name, t] of moduleToStored(model)) state.set(names.toAlbef(name), t);
+  const after = new Map<string, StoredTensor>();
+  for (const [name, t] of moduleToStored(model)) after.set(names.toAlbef(name), t);
   tf.dispose([value, ...Object.values(grads), images, ids, mask]);
   optimizer.dispose();
   model.dispose();
-  return { outputs, grads: gradsOut, state };
+  return { outputs, grads: gradsOut, state: after };
 }
 
 export const referenceForwardCommand: CliCommand = {

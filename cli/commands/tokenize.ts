@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs, stringList } from "../args.ts";
 import { UsageError } from "../../core/errors.ts";
-import { Tokenizer } from "../../core/registry/kinds.ts";
+import { Tokenizer } from "../../core/registry/kinds/index.ts";
 import { loadPluginModules } from "../../core/registry/loader.ts";
 import { createRunScope } from "../../core/registry/run-scope.ts";
 import { RootConfigSchema } from "../../core/config/schema.ts";

@@ -7,7 +7,7 @@ import { parseCommandArgs, requireString, stringList } from "../args.ts";
 import { activateBackend, prepareRun } from "../../core/run/prepare-run.ts";
 import { writeEffectiveConfig } from "../../core/config/write.ts";
 import { ConfigError, UsageError } from "../../core/errors.ts";
-import { Task } from "../../core/registry/kinds.ts";
+import { Task } from "../../core/registry/kinds/index.ts";
 import type { RunContext } from "../../core/run/run-context.ts";
 
 export const trainCommand: CliCommand = {

@@ -89,3 +89,79 @@ export const PRETRAINING_ONLY = /^(vision_proj|text_proj|itm_head|temp$|image_qu
 
 /** Names of momentum-copy entries (`visual_encoder_m.…`). */
 export const MOMENTUM_ENTRY = /^[a-z_]+_m\./;
+
+/** The feature queues and their pointers: re-initialised when a checkpoint's are sized for another run. */
+export const QUEUE_ENTRIES: ReadonlySet<string> = new Set(["image_queue", "text_queue", "queue_ptr", "idx_queue"]);
+
+/** How a checkpoint's entries meet a model's (what `loadInitialWeights` takes besides the ALBEF renaming). */
+export interface LoadRules {
+  /** model entries that may be absent from the file (new heads, the id queue) */
+  optional?: (name: string) => boolean;
+  /** entries kept at their fresh values when the file's shape differs (e.g. feature queues) */
+  reinitOnMismatch?: (name: string) => boolean;
+  /** file entries passed over (heads of another task); applied after the ALBEF renaming */
+  ignore?: (name: string) => boolean;
+  /** the model names a file entry initialises (default: its own name), e.g. one fusion layer → both layers of a pair; the file's own entries win */
+  expand?: (name: string) => string[];
+  /**
+   * The model's fusion layers come in (image 0, image 1) pairs, `n` of them:
+   * a file whose BERT has fusionStart + 2n layers (ALBEF's NLVR2 checkpoints)
+   * is read pair by pair; one with fusionStart + n layers (pre-training) layer by layer.
+   */
+  pairedFusionLayers?: number;
+}
+
+/**
+ * Which checkpoints initialise which model, ALBEF's way (albef-reference §1.6): every rule
+ * about ALBEF's state-dict layouts beside the name map above.
+ */
+export const albefLoadRules = {
+  /**
+   * The image-text model (encoders, fusion, ITC/ITM heads, queues) from a
+   * pre-training or retrieval checkpoint — ALBEF's fine-tuned retrieval and
+   * grounding files lack the MLM head, and when released also the momentum
+   * copies and queues (ALBEF issue #21): those stay fresh. Queues sized for
+   * another run are re-initialised; a file's id queue is passed over by a
+   * model without one. `has` says which entries the model holds.
+   */
+  imageText(has: (name: string) => boolean): LoadRules {
+    return {
+      optional: (n) => QUEUE_ENTRIES.has(n) || n === "temp" || /^text_encoder(_m)?\.cls\./.test(n) || MOMENTUM_ENTRY.test(n),
+      reinitOnMismatch: (n) => QUEUE_ENTRIES.has(n),
+      ignore: (n) => n === "idx_queue" && !has(n),
+    };
+  },
+  /**
+   * ALBEF's NLVR2 model from a pre-training checkpoint (fusion layer i
+   * initialises both layers of pair i) or from ALBEF's NLVR2 checkpoint (its
+   * BERT already holds the pairs, `bert.` stripped, no MLM head).
+   */
+  nlvr(pairs: number): LoadRules {
+    return {
+      ignore: (n) => PRETRAINING_ONLY.test(n),
+      expand: (n) => (/^fusion\.(?!image[01]\.)/.test(n) ? [n.replace(/^fusion\./, "fusion.image0."), n.replace(/^fusion\./, "fusion.image1.")] : [n]),
+      pairedFusionLayers: pairs,
+      optional: (n) => n.startsWith("cls_head.") || /^text_encoder\.cls\./.test(n) || MOMENTUM_ENTRY.test(n),
+    };
+  },
+  /**
+   * ALBEF's VQA model: from a pre-training checkpoint the answer decoder
+   * starts from the text encoder's embeddings and MLM head and from the fusion
+   * layers (VQA.py); ALBEF's VQA checkpoint carries its own `text_decoder.*`.
+   */
+  vqa(decoderLayers: number): LoadRules {
+    return {
+      ignore: (n) => PRETRAINING_ONLY.test(n),
+      expand: (n) => {
+        const text = /^text_encoder\.((bert\.embeddings|cls)\..*)$/.exec(n);
+        if (text) return [n, `text_decoder.text.${text[1]}`];
+        const layer = /^fusion\.layer\.(\d+)\.((attention|crossattention|intermediate|output)\..*)$/.exec(n);
+        return layer && Number(layer[1]) < decoderLayers ? [n, `text_decoder.layer.${layer[1]}.${layer[2]}`] : [n];
+      },
+      // the decoder cross-attends to question states: image-width keys/values only fit when the widths agree
+      reinitOnMismatch: (n) => /^text_decoder\.layer\.\d+\.crossattention\.self\.(key|value)\./.test(n),
+      // ALBEF's VQA text encoder is a plain BertModel (no MLM head)
+      optional: (n) => MOMENTUM_ENTRY.test(n) || /^text_encoder\.cls\./.test(n) || /^text_decoder\.layer\.\d+\./.test(n),
+    };
+  },
+};

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import type { Module } from "../tensor/module.ts";
-import { albefDecoderName, albefNameMap, albefPairedFusionName, renameEntries, restoreBertPrefix } from "./albef-names.ts";
+import { albefDecoderName, albefNameMap, albefPairedFusionName, type LoadRules, renameEntries, restoreBertPrefix } from "./albef-names.ts";
 import { adaptPosEmbeds } from "./pos-embed.ts";
 import { readSafetensors, type StoredTensor } from "./safetensors.ts";
 import { loadStateDict, type LoadReport } from "./state-dict.ts";
@@ -31,23 +31,9 @@ export function resolveWeightsFile(path: string): string {
   throw new CheckpointError(`initial weights ${path}: a folder without model.safetensors or checkpoints/latest.json`, path);
 }
 
-export interface InitialWeightsOptions {
+export interface InitialWeightsOptions extends LoadRules {
   /** ALBEF's `fusion_layer` (the number of text layers), to map ALBEF's BERT layer names onto `fusion.layer.i` */
   fusionStart: number;
-  /** model entries that may be absent from the file (new heads, the id queue) */
-  optional?: (name: string) => boolean;
-  /** entries kept at their fresh values when the file's shape differs (e.g. feature queues) */
-  reinitOnMismatch?: (name: string) => boolean;
-  /** file entries passed over (heads of another task); applied after the ALBEF renaming */
-  ignore?: (name: string) => boolean;
-  /** the model names a file entry initialises (default: its own name), e.g. one fusion layer → both layers of a pair; the file's own entries win */
-  expand?: (name: string) => string[];
-  /**
-   * The model's fusion layers come in (image 0, image 1) pairs, `n` of them:
-   * a file whose BERT has fusionStart + 2n layers (ALBEF's NLVR2 checkpoints)
-   * is read pair by pair; one with fusionStart + n layers (pre-training) layer by layer.
-   */
-  pairedFusionLayers?: number;
 }
 
 export interface InitialWeightsReport extends LoadReport {

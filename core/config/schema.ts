@@ -31,7 +31,6 @@ export const RootConfigSchema = z.strictObject({
   objectives: z.array(PluginSection).default([]),
   task: PluginSection.optional(),
   tokenizer: PluginSection.optional(),
-  imageDecoder: PluginSection.optional(),
   /** shards, batching, workers, transforms */
   data: DataConfig.optional(),
   /** optimiser and learning-rate schedule */

@@ -5,7 +5,7 @@
  */
 import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
-import { Backend, Fusion, ImageDecoder, Objective, type PluginKind, Task, TextEncoder, Tokenizer, VisionEncoder } from "../registry/kinds.ts";
+import { Backend, Fusion, Objective, type PluginKind, Task, TextEncoder, Tokenizer, VisionEncoder } from "../registry/kinds/index.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { didYouMean } from "../util/nearest.ts";
 import { isPlainObject, type PlainObject } from "./merge.ts";
@@ -155,8 +155,5 @@ export function validateConfig(raw: PlainObject, registry: PluginRegistry, opts:
   );
   if (root.task) out.task = validateSection(registry, Task, root.task, "task", opts) as typeof root.task;
   if (root.tokenizer) out.tokenizer = validateSection(registry, Tokenizer, root.tokenizer, "tokenizer", opts) as typeof root.tokenizer;
-  if (root.imageDecoder) {
-    out.imageDecoder = validateSection(registry, ImageDecoder, root.imageDecoder, "imageDecoder", opts) as typeof root.imageDecoder;
-  }
   return out;
 }

@@ -1,4 +1,4 @@
-export * from "./kinds.ts";
+export * from "./kinds/index.ts";
 export * from "./registry.ts";
 export * from "./run-scope.ts";
 export * from "./loader.ts";

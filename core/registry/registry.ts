@@ -4,8 +4,7 @@
  * unknown names fail with the list of known ones.
  */
 import type { z } from "zod";
-import type { DependencyContainer } from "tsyringe";
-import type { PluginKind } from "./kinds.ts";
+import type { PluginKind } from "./kinds/index.ts";
 import type { Logger } from "../log.ts";
 import type { Rng } from "../tensor/rng.ts";
 import { PluginError } from "../errors.ts";
@@ -13,7 +12,6 @@ import { didYouMean } from "../util/nearest.ts";
 
 /** What a plugin's `create` is handed besides its own options. */
 export interface PluginContext {
-  readonly container: DependencyContainer;
   /** The configured plugin of another kind (built once per run container). */
   resolve<T>(kind: PluginKind<T>): T;
   readonly log: Logger;
@@ -30,15 +28,16 @@ export interface PluginDefinition<T, S extends z.ZodType = z.ZodType> {
   create(options: z.output<S>, ctx: PluginContext): T;
 }
 
-/** A definition with its types erased, as stored. */
-export interface RegisteredPlugin {
-  readonly kind: PluginKind<unknown>;
+/** A definition as stored: its options' type erased, what it creates still typed. */
+export interface RegisteredPlugin<T = unknown> {
+  readonly kind: PluginKind<T>;
   readonly name: string;
   readonly schema: z.ZodType;
   readonly description: string;
   /** Where the registration came from (`builtin` or a module path). */
   readonly source: string;
-  create(options: unknown, ctx: PluginContext): unknown;
+  /** `options` must have passed `schema` (validateSection does that). */
+  create(options: unknown, ctx: PluginContext): T;
 }
 
 export interface RegistryOptions {
@@ -51,7 +50,7 @@ export interface RegistryOptions {
 }
 
 export class PluginRegistry {
-  private readonly byKind = new Map<string, Map<string, RegisteredPlugin>>();
+  private readonly byKind = new Map<string, Map<string, RegisteredPlugin<unknown>>>();
   /** Set by the module loader while a user module registers. */
   currentSource = "builtin";
   readonly apiModule: string | null;
@@ -91,9 +90,10 @@ export class PluginRegistry {
   }
 
   /** The plugin, or a PluginError listing the known names of that kind. */
-  get<T>(kind: PluginKind<T>, name: string): RegisteredPlugin {
+  get<T>(kind: PluginKind<T>, name: string): RegisteredPlugin<T> {
     const found = this.byKind.get(kind.name)?.get(name);
-    if (found) return found;
+    // stored under its kind's name by registerPlugin, so it creates a T
+    if (found) return found as RegisteredPlugin<T>;
     const known = this.names(kind);
     throw new PluginError(
       `unknown ${kind.name} plugin "${name}"${didYouMean(name, known)}; known: ${known.length ? known.join(", ") : "(none registered)"}`,

@@ -11,32 +11,26 @@ import type { PlainObject } from "../config/merge.ts";
 import type { Logger } from "../log.ts";
 import { Rng } from "../tensor/rng.ts";
 import { PluginError } from "../errors.ts";
-import { Fusion, ImageDecoder, Objective, type PluginKind, Task, TextEncoder, Tokenizer, VisionEncoder } from "./kinds.ts";
+import { Fusion, type PluginKind, Task, TextEncoder, Tokenizer, VisionEncoder } from "./kinds/index.ts";
 import type { PluginContext, PluginRegistry } from "./registry.ts";
-
-export const RegistryToken = Symbol.for("polyalign.Registry");
-export const ConfigToken = Symbol.for("polyalign.RunConfig");
-export const LoggerToken = Symbol.for("polyalign.Logger");
-export const ObjectivesToken = Symbol.for("polyalign.Objectives");
 
 export interface RunScope {
   readonly container: DependencyContainer;
   readonly registry: PluginRegistry;
   readonly config: RunConfig;
   readonly log: Logger;
-  /** The configured plugin of a kind; a PluginError when the config names none. */
+  /** The configured plugin of a kind (built once per run); a PluginError when the config names none. */
   resolve<T>(kind: PluginKind<T>): T;
-  /** The configured objectives, in config order. */
-  objectives(): Objective[];
-  /** Build a plugin of `kind` from a section outside the config's usual places. */
+  /**
+   * A new plugin of `kind` from `section` (validated), its random stream
+   * derived from the run seed and `label` — e.g. a momentum copy
+   * (`model.vision_m`) or one model's objectives (`objectives.0`).
+   */
   create<T>(kind: PluginKind<T>, section: PlainObject, label: string): T;
 }
 
 export function createRunScope(registry: PluginRegistry, config: RunConfig, log: Logger): RunScope {
   const container = rootContainer.createChildContainer();
-  container.register(RegistryToken, { useValue: registry });
-  container.register(ConfigToken, { useValue: config });
-  container.register(LoggerToken, { useValue: log });
 
   const scope: RunScope = {
     container,
@@ -49,20 +43,16 @@ export function createRunScope(registry: PluginRegistry, config: RunConfig, log:
       }
       return container.resolve<T>(kind.token);
     },
-    objectives(): Objective[] {
-      return container.resolve<Objective[]>(ObjectivesToken);
-    },
     create<T>(kind: PluginKind<T>, section: PlainObject, label: string): T {
       const valid = validateSection(registry, kind, section, label);
       const { name, ...options } = valid;
       const plugin = registry.get(kind, String(name));
       const ctx: PluginContext = {
-        container,
         resolve: (k) => scope.resolve(k),
         log: log.child(`${kind.name}:${String(name)}`),
         rng: Rng.derive(config.seed, `${label}:${String(name)}`),
       };
-      return plugin.create(options, ctx) as T;
+      return plugin.create(options, ctx);
     },
   };
 
@@ -75,11 +65,5 @@ export function createRunScope(registry: PluginRegistry, config: RunConfig, log:
   bind(Fusion, config.model?.fusion, "model.fusion");
   bind(Task, config.task, "task");
   bind(Tokenizer, config.tokenizer, "tokenizer");
-  bind(ImageDecoder, config.imageDecoder, "imageDecoder");
-  container.register(ObjectivesToken, {
-    useFactory: instanceCachingFactory<Objective[]>(() =>
-      config.objectives.map((o, i) => scope.create(Objective, o, `objectives.${i}`)),
-    ),
-  });
   return scope;
 }

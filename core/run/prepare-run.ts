@@ -13,7 +13,7 @@ import type { Logger } from "../log.ts";
 import { loadPluginModules } from "../registry/loader.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import { createRunScope, type RunScope } from "../registry/run-scope.ts";
-import { Backend } from "../registry/kinds.ts";
+import { Backend } from "../registry/kinds/index.ts";
 import { type BackendInfo, selectBackend } from "../tensor/backend.ts";
 
 export interface PreparedRun {

@@ -2,7 +2,7 @@
 import type { DataConfig } from "../data/pipeline/data-config.ts";
 import { ensureSynthData } from "../data/synth/ensure.ts";
 import { ConfigError } from "../errors.ts";
-import { Tokenizer } from "../registry/kinds.ts";
+import { Tokenizer } from "../registry/kinds/index.ts";
 import type { OptimConfig } from "../train/schedule.ts";
 import type { RunContext } from "./run-context.ts";
 

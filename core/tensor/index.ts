@@ -7,5 +7,5 @@ export * from "./attention.ts";
 export * from "./memory.ts";
 export * from "./backend.ts";
 export * from "./bert-layer.ts";
-export * from "./hypergraph.ts";
-export * from "./hypergraph-layers.ts";
+export * from "./pooling.ts";
+export * from "./losses.ts";

@@ -5,3 +5,4 @@ export * from "./progress.ts";
 export * from "./trainer.ts";
 export * from "./schedule-options.ts";
 export * from "./training-loop.ts";
+export * from "./alignment-training.ts";

@@ -1,26 +1,29 @@
+/** ALBEF's three pre-training objectives, each in its own file with its loss and the parameters it owns. */
 import { Objective, type PluginRegistry } from "../../core/index.ts";
-import { ItcConfig, ItcObjective, ItmConfig, ItmObjective, MlmConfig, MlmObjective } from "./albef.ts";
+import { ItcObjective, ItcOptions } from "./itc.ts";
+import { ItmObjective, ItmOptions } from "./itm.ts";
+import { MlmObjective, MlmOptions } from "./mlm.ts";
 
 export function registerObjectives(registry: PluginRegistry): void {
   registry.registerPlugin({
     kind: Objective,
     name: "itc",
-    schema: ItcConfig,
-    description: "image-text contrastive loss: momentum encoders, feature queues, momentum distillation",
+    schema: ItcOptions,
+    description: "image-text contrastive loss: projections, learnable temperature, momentum features and queues, momentum distillation",
     create: (cfg) => new ItcObjective(cfg),
   });
   registry.registerPlugin({
     kind: Objective,
     name: "itm",
-    schema: ItmConfig,
-    description: "image-text matching with hard negatives drawn from the ITC similarities",
+    schema: ItmOptions,
+    description: "image-text matching head with hard negatives drawn from the embedding head's similarities",
     create: (cfg) => new ItmObjective(cfg),
   });
   registry.registerPlugin({
     kind: Objective,
     name: "mlm",
-    schema: MlmConfig,
+    schema: MlmOptions,
     description: "masked language modelling on the fused text, with momentum soft labels",
-    create: (cfg) => new MlmObjective(cfg.weight, cfg.probability),
+    create: (cfg) => new MlmObjective(cfg),
   });
 }

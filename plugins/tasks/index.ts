@@ -1,10 +1,10 @@
 import { type PluginRegistry, Task } from "../../core/index.ts";
-import { PretrainConfig, PretrainTask } from "./pretrain.ts";
-import { RetrievalConfig, RetrievalTask } from "./retrieval.ts";
-import { BindingConfig, BindingTask } from "./binding.ts";
-import { GroundingConfig, GroundingTask } from "./grounding.ts";
-import { NlvrConfig, NlvrTask } from "./nlvr.ts";
-import { VqaConfig, VqaTask } from "./vqa.ts";
+import { PretrainConfig, PretrainTask } from "./pretrain/task.ts";
+import { RetrievalConfig, RetrievalTask } from "./retrieval/task.ts";
+import { BindingConfig, BindingTask } from "./binding/task.ts";
+import { GroundingConfig, GroundingTask } from "./grounding/task.ts";
+import { NlvrConfig, NlvrTask } from "./nlvr/task.ts";
+import { VqaConfig, VqaTask } from "./vqa/task.ts";
 
 export function registerTasks(registry: PluginRegistry): void {
   registry.registerPlugin({

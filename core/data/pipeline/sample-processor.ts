@@ -4,12 +4,10 @@
  * worker needs arrives in a plain `ProcessorSpec`, so that the same code runs
  * in a Piscina thread, a Deno Web Worker, or inline.
  */
-import "reflect-metadata";
-import { container as rootContainer } from "tsyringe";
 import { validateSection } from "../../config/validate.ts";
 import type { PlainObject } from "../../config/merge.ts";
 import { createLogger } from "../../log.ts";
-import { Tokenizer } from "../../registry/kinds.ts";
+import { Tokenizer } from "../../registry/kinds/index.ts";
 import { loadPluginModules } from "../../registry/loader.ts";
 import { PluginRegistry } from "../../registry/registry.ts";
 import { Rng } from "../../tensor/rng.ts";
@@ -132,13 +130,12 @@ export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task:
   const { name, ...options } = section;
   const plugin = registry.get(Tokenizer, String(name));
   const tokenizer = plugin.create(options, {
-    container: rootContainer.createChildContainer(),
     resolve: () => {
       throw new Error("a tokenizer in a data worker cannot resolve other plugins");
     },
     log: createLogger({ level: "warn" }),
     rng: new Rng(0),
-  }) as Tokenizer;
+  });
   await tokenizer.init?.();
   return async (task) => {
     try {

@@ -2,7 +2,7 @@
  * From per-text token ids to a padded batch: special tokens, truncation
  * (specials counted), padding to the longest text or to `maxLength`, masks.
  */
-import type { EncodedText, SpecialTokenIds, Tokenizer } from "../../registry/kinds.ts";
+import type { EncodedText, SpecialTokenIds, Tokenizer } from "../../registry/kinds/index.ts";
 
 export interface BatchEncodeOptions {
   maxLength?: number;

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import sentencepiece from "sentencepiece-js";
 import { PolyalignError } from "../../errors.ts";
-import type { SpecialTokenIds } from "../../registry/kinds.ts";
+import type { SpecialTokenIds } from "../../registry/kinds/index.ts";
 import { PieceTokenizer } from "./encode.ts";
 
 export interface SentencePieceOptions {

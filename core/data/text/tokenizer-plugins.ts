@@ -3,7 +3,7 @@
  * data workers can register them without loading TensorFlow.js.
  */
 import { z } from "zod";
-import { Tokenizer } from "../../registry/kinds.ts";
+import { Tokenizer } from "../../registry/kinds/index.ts";
 import type { PluginRegistry } from "../../registry/registry.ts";
 import { SentencePieceTokenizer } from "./sentencepiece.ts";
 import { WordPieceTokenizer } from "./wordpiece.ts";

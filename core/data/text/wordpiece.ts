@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { PolyalignError } from "../../errors.ts";
-import type { SpecialTokenIds } from "../../registry/kinds.ts";
+import type { SpecialTokenIds } from "../../registry/kinds/index.ts";
 import { PieceTokenizer } from "./encode.ts";
 
 export interface WordPieceOptions {

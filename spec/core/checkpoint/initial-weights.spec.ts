@@ -7,9 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  buildNlvrModel,
-  buildPretrainModel,
-  buildVqaModel,
+  buildVisionLanguageModel,
   createLogger,
   fromFloat32,
   loadInitialWeights,
@@ -22,9 +20,11 @@ import {
   toFloat32,
   writeSafetensors,
 } from "../../../core/index.ts";
-import { loadAlbefWeights } from "../../../plugins/tasks/albef-training.ts";
-import { loadNlvrWeights } from "../../../plugins/tasks/nlvr.ts";
-import { loadVqaWeights } from "../../../plugins/tasks/vqa.ts";
+import { buildNlvrModel } from "../../../plugins/tasks/nlvr/build.ts";
+import { buildVqaModel } from "../../../plugins/tasks/vqa/build.ts";
+import { loadModelWeights } from "../../../plugins/tasks/shared/albef-model.ts";
+import { loadNlvrWeights } from "../../../plugins/tasks/nlvr/task.ts";
+import { loadVqaWeights } from "../../../plugins/tasks/vqa/task.ts";
 import { configFromOracle, type OracleConfig } from "../../../cli/commands/reference-forward.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
 import { sharedPathOrSkip, tempDir, useTestBackend } from "../../helpers.ts";
@@ -40,7 +40,7 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
     const oracle = JSON.parse(st.metadata.albef_oracle_config) as OracleConfig;
     const raw = configFromOracle({ ...oracle, image_res: 48 });
     const { scope } = await prepareRun(builtinRegistry(), { name: "ft", seed: 1, ...raw }, { log: createLogger({ level: "error" }) });
-    const model = buildPretrainModel(scope, { embedDim: oracle.embed_dim, queueSize: oracle.queue_size, momentum: 0.995, temp: 0.07, idQueue: true });
+    const model = buildVisionLanguageModel(scope, { batchSize: 1, imageIds: true });
     const r = loadInitialWeights(model, file, { fusionStart: oracle.bert.fusion_layer, optional: (n) => n === "idx_queue" });
     assert.deepEqual(r.fresh, ["idx_queue"]);
     const state = new Map([...model.stateEntries()].map(([n, v]) => [n, v]));
@@ -59,7 +59,7 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
     assert.deepEqual(pos.shape, [1, 10, 64]);
     const src = toFloat32(st.tensors.get("visual_encoder.pos_embed")!);
     assert.ok(Array.from(pos.dataSync().subarray(0, 64)).every((v, i) => v === src[i]));
-    assert.deepEqual(Array.from(model.queuedIds()).slice(0, 3), [-100, -100, -100]);
+    assert.deepEqual(Array.from(state.get("idx_queue")!.dataSync()).slice(0, 3), [-100, -100, -100]);
     model.dispose();
   });
 
@@ -68,7 +68,7 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
     const oracle = JSON.parse(readSafetensors(file).metadata.albef_oracle_config) as OracleConfig;
     const raw = configFromOracle({ ...oracle, bert: { ...oracle.bert, intermediate_size: 128 } });
     const { scope } = await prepareRun(builtinRegistry(), { name: "ft", seed: 1, ...raw }, { log: createLogger({ level: "error" }) });
-    const model = buildPretrainModel(scope, { embedDim: oracle.embed_dim, queueSize: oracle.queue_size, momentum: 0.995, temp: 0.07 });
+    const model = buildVisionLanguageModel(scope, { batchSize: 1, imageIds: false });
     const query = new Map([...model.stateEntries()].map(([n, v]) => [n, v])).get("fusion.layer.0.attention.self.query.weight")!;
     const before = query.dataSync().slice();
     assert.throws(() => loadInitialWeights(model, file, { fusionStart: 2 }), /does not match the model .*shape mismatch \d+: .*intermediate\.dense\.weight model \[128,64\] vs file \[256,64\]/s);
@@ -111,9 +111,9 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
         released.set(stripBert(n), t);
       }
       assert.ok([...released.keys()].some((n) => n.startsWith("text_encoder.encoder.layer.3.")));
-      const model = buildPretrainModel(await scopeFor(oracle), { embedDim: oracle.embed_dim, queueSize: oracle.queue_size, momentum: 0.995, temp: 0.07, idQueue: true });
+      const model = buildVisionLanguageModel(await scopeFor(oracle), { batchSize: 1, imageIds: true });
       const quiet = createLogger({ level: "error" });
-      const r = loadAlbefWeights({ scope: { config: { model: { text: { layers: oracle.bert.fusion_layer } } }, log: quiet } } as unknown as RunContext, model, write("retrieval.safetensors", released));
+      const r = loadModelWeights({ scope: { config: { model: { text: { layers: oracle.bert.fusion_layer } } }, log: quiet } } as unknown as RunContext, model, write("retrieval.safetensors", released));
       assert.ok(r.fresh.includes("text_encoder.cls.predictions.bias") && r.fresh.includes("image_queue"));
       const want = toFloat32(albef.get("text_encoder.bert.encoder.layer.3.crossattention.self.value.weight")!);
       assert.ok(equal(values(model, "fusion.layer.1.crossattention.self.value.weight"), want));

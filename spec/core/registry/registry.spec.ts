@@ -13,7 +13,7 @@ import {
   TextEncoder,
   validateConfig,
   VisionEncoder,
-  VisionLanguageModel,
+  buildEncoderModel,
   z,
   ConfigError,
   type FusionInput,
@@ -95,7 +95,7 @@ describe("core/registry", () => {
       create: (_cfg, ctx) => new MeanFusion(ctx.resolve(TextEncoder).width, ctx.resolve(VisionEncoder).width, ctx.rng),
     });
     const { scope } = await prepareRun(registry, { model: { ...tinyModel, fusion: { name: "mean-pool" } } }, { log: quiet });
-    const model = VisionLanguageModel.fromScope(scope).eval();
+    const model = buildEncoderModel(scope).eval();
     assert.ok(model.fusion instanceof MeanFusion);
     const out = model.forward({
       images: tf.randomNormal([2, 3, 16, 16]),
@@ -114,7 +114,7 @@ describe("core/registry", () => {
     assert.equal(config.model?.fusion.name, "gated-pool");
     assert.equal(config.model?.fusion.scale, 0.5);
     assert.match(registry.get(Fusion, "gated-pool").source, /examples\/gated-fusion\/gated-fusion\.js$/);
-    const model = VisionLanguageModel.fromScope(scope).eval();
+    const model = buildEncoderModel(scope).eval();
     const names = [...model.namedParameters()].map(([n]) => n);
     assert.ok(names.includes("fusion.gate.weight") && names.includes("fusion.image_proj.bias"), names.join());
     const batch = polyalign.randomVisionLanguageBatch(config, 2, 8);

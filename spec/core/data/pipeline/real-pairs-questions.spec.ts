@@ -16,7 +16,7 @@ import {
   SampleStream,
   ShardWriter,
 } from "../../../../core/index.ts";
-import { vqaScore } from "../../../../plugins/tasks/vqa.ts";
+import { vqaScore } from "../../../../plugins/tasks/vqa/task.ts";
 import { sharedPathOrSkip, tempDir } from "../../../helpers.ts";
 
 async function batchesOf(shard: string, format: Record<string, unknown>, vocab: string): Promise<ImageTextBatch[]> {

@@ -1,0 +1,76 @@
+/**
+ * Training a VisionLanguageModel with its objectives in the shared training
+ * loop: one AlignmentStep per micro-batch (prepare, the weighted losses under
+ * the tape, finish), the fusion's per-step figures in metrics.jsonl.
+ */
+import type { ImageTextBatch } from "../data/pipeline/batch-loader.ts";
+import type { DataConfig } from "../data/pipeline/data-config.ts";
+import { AlignmentStep } from "../model/alignment-step.ts";
+import type { VisionLanguageModel } from "../model/vision-language-model.ts";
+import type { Tokenizer } from "../registry/kinds/tokenizer.ts";
+import type { RunContext } from "../run/run-context.ts";
+import type { Rng } from "../tensor/rng.ts";
+import { tf, type Variable } from "../tensor/tf.ts";
+import type { OptimConfig } from "./schedule.ts";
+import type { MicroStepResult } from "./trainer.ts";
+import { gradsByName, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
+
+export interface AlignmentTrainingOptions {
+  /** image id of each sample by key (fine-tuning on galleries; the model's setting must say `imageIds`) */
+  imageIds?: (keys: readonly string[]) => Int32Array;
+}
+
+/** One micro-batch: forward, the objectives' weighted losses and their gradients. */
+export function alignmentMicroStep(
+  model: VisionLanguageModel,
+  vars: [string, Variable][],
+  tokenizer: Tokenizer,
+  batch: ImageTextBatch,
+  alpha: number,
+  rng: Rng,
+  options: AlignmentTrainingOptions = {},
+): MicroStepResult {
+  const images = tf.tensor4d(batch.images, [batch.batch, 3, batch.size, batch.size]);
+  const ids = tf.tensor2d(batch.ids, [batch.batch, batch.length], "int32");
+  const mask = tf.tensor2d(batch.mask, [batch.batch, batch.length], "int32");
+  const step = new AlignmentStep(model, { images, ids, mask, imageIds: options.imageIds?.(batch.keys) }, { alpha, rng, special: tokenizer.special, vocabSize: tokenizer.vocabSize });
+  try {
+    step.prepare();
+    const parts: Record<string, number> = {};
+    const { value, grads } = tf.variableGrads(() => step.loss(parts), vars.map(([, v]) => v));
+    const loss = value.dataSync()[0];
+    value.dispose();
+    step.finish();
+    return { loss, parts, grads: gradsByName(vars, grads) };
+  } catch (e) {
+    step.release();
+    throw e;
+  } finally {
+    tf.dispose([images, ids, mask]);
+  }
+}
+
+export async function trainAlignment(
+  ctx: RunContext,
+  model: VisionLanguageModel,
+  tokenizer: Tokenizer,
+  data: DataConfig,
+  optim: OptimConfig,
+  schedule: TrainingSchedule,
+  options: AlignmentTrainingOptions = {},
+): Promise<TrainingOutcome> {
+  const vars = [...model.trainable()];
+  model.fusion.collectStats?.(true);
+  try {
+    return await runTrainingLoop(ctx, data, optim, schedule, {
+      model,
+      trainable: vars,
+      padId: tokenizer.special.pad,
+      alpha: model.alpha,
+      stepStats: () => model.fusion.stats?.() ?? {},
+      microStep: (batch, alpha, rng) => alignmentMicroStep(model, vars, tokenizer, batch, alpha, rng, options),
+    });
+  } finally {
+    model.fusion.collectStats?.(false);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * What the image-text tasks (pretrain, retrieval, grounding, binding) share:
+ * the run's VisionLanguageModel with the configured objectives and a ready
+ * tokenizer, weights from a run, checkpoint or file (polyalign's or ALBEF's
+ * names, ALBEF's loading rules), and the evaluation model.
+ */
+import {
+  albefLoadRules,
+  buildVisionLanguageModel,
+  checkVocabulary,
+  ConfigError,
+  type InitialWeightsReport,
+  loadInitialWeights,
+  MOMENTUM_ENTRY,
+  readyTokenizer,
+  type RunContext,
+  type Tokenizer,
+  type VisionLanguageModel,
+} from "../../../core/index.ts";
+
+export interface ModelSetup {
+  model: VisionLanguageModel;
+  tokenizer: Tokenizer;
+}
+
+/**
+ * The model shaped by the config's objectives for batches of `batchSize`;
+ * `imageIds`: the task trains with each sample's image id (retrieval fine-tuning).
+ */
+export async function setUpModel(ctx: RunContext, what: string, setting: { batchSize: number; imageIds?: boolean }): Promise<ModelSetup> {
+  const { scope } = ctx;
+  if (scope.config.objectives.length === 0) throw new ConfigError(`${what} needs at least one objective (objectives: [{name: itc}, ...])`, "objectives");
+  const tokenizer = await readyTokenizer(ctx);
+  const model = buildVisionLanguageModel(scope, { batchSize: setting.batchSize, imageIds: setting.imageIds ?? false });
+  try {
+    checkVocabulary(model, tokenizer);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { model, tokenizer };
+}
+
+/**
+ * Pre-trained or fine-tuned weights into the image-text model: polyalign's
+ * checkpoints, ALBEF's pre-training state dict, or ALBEF's fine-tuned
+ * retrieval/grounding checkpoints (albefLoadRules.imageText); momentum copies
+ * absent from the file start from the loaded online weights.
+ */
+export function loadModelWeights(ctx: RunContext, model: VisionLanguageModel, init: string): InitialWeightsReport {
+  const names = new Set([...model.stateEntries()].map(([n]) => n));
+  const r = loadInitialWeights(model, init, { fusionStart: Number(ctx.scope.config.model?.text.layers ?? 0), ...albefLoadRules.imageText((n) => names.has(n)) });
+  if (r.fresh.some((n) => MOMENTUM_ENTRY.test(n))) {
+    model.copyToMomentum();
+    ctx.scope.log.info(`${r.file} has no momentum copies: they start from the loaded weights`);
+  }
+  return r;
+}
+
+/**
+ * The model with weights from `init` (a pre-training or retrieval run,
+ * checkpoint or file), in eval mode — what the evaluation-only tasks start from.
+ */
+export async function loadEvaluationModel(ctx: RunContext, what: string, init: string): Promise<ModelSetup & { file: string }> {
+  const setup = await setUpModel(ctx, what, { batchSize: 1 });
+  try {
+    const r = loadModelWeights(ctx, setup.model, init);
+    ctx.out(`weights: ${r.loaded.length} tensors from ${r.file}`);
+    setup.model.eval();
+    return { ...setup, file: r.file };
+  } catch (e) {
+    setup.model.dispose();
+    throw e;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * ALBEF's ITC objective: the parameters it owns (mounted under ALBEF's names,
+ * with momentum copies and queues), its distilled targets, and fine-tuning
+ * with image ids (Retrieval.py) — every batch or queued column of the same
+ * image a positive, the ids queued beside the features.
+ */
+import assert from "node:assert/strict";
+import { AlignmentStep, type Module, Rng, tf, type Tensor } from "../../../core/index.ts";
+import { idTargets, itcTargets } from "../../../plugins/objectives/itc.ts";
+import { maxAbsDiff, useTestBackend } from "../../helpers.ts";
+import { tinyImageTextModel } from "../../tiny-model.ts";
+
+const special = { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 };
+
+function entry(model: Module, name: string): Tensor {
+  const found = [...model.stateEntries()].find(([n]) => n === name);
+  if (!found) throw new Error(`no state entry ${name}`);
+  return found[1];
+}
+
+describe("plugins/objectives/itc", () => {
+  before(useTestBackend);
+
+  it("idTargets spreads each row's mass evenly over the columns of its image (batch first, then the id queue)", () => {
+    // batch ids [7, 3, 7]; queue ids [3, -100, 7]
+    const t = idTargets(Int32Array.from([7, 3, 7]), Int32Array.from([7, 3, 7, 3, -100, 7]));
+    const third = 1 / 3;
+    assert.ok(maxAbsDiff(t.dataSync(), [third, 0, third, 0, 0, third, 0, 0.5, 0, 0.5, 0, 0, third, 0, third, 0, 0, third]) < 1e-7);
+    t.dispose();
+    assert.throws(() => idTargets(Int32Array.from([1]), Int32Array.from([2, 3])), /image id 1 of row 0 is not among the ITC columns/);
+  });
+
+  it("itcTargets mixes α · softmax(momentum sims) with the given ground truth (default: the batch diagonal)", () => {
+    tf.tidy(() => {
+      const sim = tf.tensor2d([[1, 2, 0], [0, 0, 0]]);
+      const truth = tf.tensor2d([[0.5, 0.5, 0], [0, 1, 0]]);
+      const got = itcTargets(sim, 0.4, truth).dataSync();
+      const e = [Math.E, Math.E ** 2, 1];
+      const z = e[0] + e[1] + e[2];
+      const want = [0.4 * (e[0] / z) + 0.3, 0.4 * (e[1] / z) + 0.3, 0.4 * (e[2] / z), 0.4 / 3, 0.4 / 3 + 0.6, 0.4 / 3];
+      assert.ok(maxAbsDiff(got, want) < 1e-6);
+      const diag = itcTargets(sim, 0, undefined).dataSync();
+      assert.deepEqual(Array.from(diag), [1, 0, 0, 0, 1, 0]);
+    });
+  });
+
+  it("owns vision_proj, text_proj (each with a momentum copy), temp and the queues, under ALBEF's names; a queue that does not fit the batch is refused", async () => {
+    const model = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itc", embedDim: 8, queue: 4 }], batchSize: 2, imageIds: true });
+    const entries = new Map([...model.stateEntries()].map(([n, v, meta]) => [n, { shape: v.shape, kind: meta.kind }]));
+    assert.deepEqual(entries.get("vision_proj.weight")?.shape, [8, 16]);
+    assert.deepEqual(entries.get("text_proj_m.bias")?.shape, [8]);
+    assert.deepEqual(entries.get("temp")?.shape, []);
+    assert.deepEqual(entries.get("image_queue"), { shape: [8, 4], kind: "buffer" });
+    assert.deepEqual(entries.get("idx_queue"), { shape: [1, 4], kind: "buffer" });
+    const trainable = new Set([...model.trainable()].map(([n]) => n));
+    assert.ok(trainable.has("vision_proj.weight") && trainable.has("temp") && !trainable.has("vision_proj_m.weight"));
+    // queues start as random unit columns
+    const norms = tf.tidy(() => tf.sqrt(tf.sum(tf.square(entry(model, "image_queue")), 0)).dataSync());
+    for (const v of norms) assert.ok(Math.abs(v - 1) < 1e-5, `column norm ${v}`);
+    model.dispose();
+    await assert.rejects(tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itc", queue: 5 }], batchSize: 2 }), /the ITC queue \(5\) must be a multiple of data.batchSize \(2\)/);
+  });
+
+  it("with image ids: queued features of the same image are positives, and the ids are queued with them; the temperature is not clamped", async () => {
+    const model = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itc", embedDim: 8, queue: 4 }], batchSize: 2, imageIds: true });
+    // a temperature that has left [0.001, 0.5]
+    const hot = (m: Module) => tf.tidy(() => (entry(m, "temp") as tf.Variable).assign(tf.scalar(0.6)));
+    hot(model);
+    const idQueue = () => Array.from(entry(model, "idx_queue").dataSync());
+    assert.deepEqual(idQueue(), [-100, -100, -100, -100]);
+    const batch = () => ({
+      images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 4),
+      ids: tf.tensor2d([[1, 7, 8], [1, 9, 0]], [2, 3], "int32"),
+      mask: tf.tensor2d([[1, 1, 1], [1, 1, 0]], [2, 3], "int32"),
+    });
+    const run = (imageIds: number[]) => {
+      const b = batch();
+      const seen: Record<string, number[]> = {};
+      const step = new AlignmentStep(model, { ...b, imageIds: Int32Array.from(imageIds) }, {
+        alpha: 0,
+        rng: new Rng(2),
+        special,
+        vocabSize: 40,
+        record: (name, v) => {
+          if ((name === "sim_i2t_targets" || name === "temp") && v instanceof tf.Tensor) seen[name] = Array.from(v.dataSync());
+        },
+      });
+      step.prepare();
+      step.finish();
+      tf.dispose([b.images, b.ids, b.mask]);
+      return seen;
+    };
+    // step 1: queue empty (−100): plain diagonal targets over [batch | queue]
+    const first = run([10, 20]);
+    assert.deepEqual(first.sim_i2t_targets, [1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+    assert.ok(Math.abs(first.temp[0] - 0.6) < 1e-7, "ALBEF's retrieval model leaves τ unclamped");
+    assert.deepEqual(idQueue(), [10, 20, -100, -100]);
+    // step 2: image 20 again → its row splits over the batch column and queue column 1
+    assert.deepEqual(run([30, 20]).sim_i2t_targets, [1, 0, 0, 0, 0, 0, 0, 0.5, 0, 0.5, 0, 0]);
+    assert.deepEqual(idQueue(), [10, 20, 30, 20]);
+    model.dispose();
+    // pre-training (no ids) clamps τ to [0.001, 0.5]
+    const pre = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itc", embedDim: 8, queue: 0 }], batchSize: 2 });
+    hot(pre);
+    const b = batch();
+    let temp = 0;
+    const step = new AlignmentStep(pre, b, { alpha: 0, rng: new Rng(2), special, vocabSize: 40, record: (name, v) => name === "temp" && v instanceof tf.Tensor && (temp = v.dataSync()[0]) });
+    step.prepare();
+    step.finish();
+    assert.ok(Math.abs(temp - 0.5) < 1e-7, `clamped to 0.5 (got ${temp})`);
+    tf.dispose([b.images, b.ids, b.mask]);
+    pre.dispose();
+  });
+});

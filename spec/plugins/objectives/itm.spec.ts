@@ -1,0 +1,122 @@
+/**
+ * ALBEF's ITM objective: hard-negative weights from the embedding head's
+ * in-batch similarities (same-image pairs zeroed when fine-tuning with
+ * image ids), the draws, the uniform ablation, and the head it owns.
+ */
+import assert from "node:assert/strict";
+import { AlignmentStep, Rng, tf } from "../../../core/index.ts";
+import { itmNegativeWeights, sampleNegatives } from "../../../plugins/objectives/itm.ts";
+import { maxAbsDiff, useTestBackend } from "../../helpers.ts";
+import { tinyImageTextModel } from "../../tiny-model.ts";
+
+describe("plugins/objectives/itm", () => {
+  before(useTestBackend);
+
+  it("itmNegativeWeights zeroes every same-image pair, not just the diagonal", () => {
+    tf.tidy(() => {
+      const sim = tf.tensor2d([[0, 1, 2, 9], [1, 0, 0, 9], [3, 1, 0, 9]]); // columns past B (the queue) are ignored
+      const w = itmNegativeWeights(sim, 3, Int32Array.from([5, 6, 5])).dataSync();
+      const sm = (row: number[]) => {
+        const e = row.map(Math.exp);
+        const z = e.reduce((a, b) => a + b);
+        return e.map((x) => x / z);
+      };
+      const r0 = sm([0, 1, 2]);
+      const r1 = sm([1, 0, 0]);
+      const r2 = sm([3, 1, 0]);
+      assert.ok(maxAbsDiff(w, [0, r0[1], 0, r1[0], 0, r1[2], 0, r2[1], 0]) < 1e-6);
+      const plain = itmNegativeWeights(sim, 3).dataSync();
+      assert.ok(maxAbsDiff(plain, [0, r0[1], r0[2], r1[0], 0, r1[2], r2[0], r2[1], 0]) < 1e-6);
+    });
+  });
+
+  it("sampleNegatives never draws a same-image negative, also in the uniform fallback; −1 when a row has none", () => {
+    const ids = Int32Array.from([1, 1, 2, 2]);
+    const rng = new Rng(5);
+    const zero = new Float32Array(16); // all weights 0: every row takes the fallback
+    const skewed = Float32Array.from([0, 5, 1, 1, 5, 0, 1, 1, 1, 1, 0, 5, 1, 1, 5, 0]); // heaviest weight on the same image
+    for (let n = 0; n < 200; n++) {
+      for (const w of [zero, skewed]) {
+        const neg = sampleNegatives(w, 4, rng, ids);
+        neg.forEach((j, i) => assert.notEqual(ids[j], ids[i], `row ${i} drew ${j}`));
+      }
+    }
+    assert.deepEqual(Array.from(sampleNegatives(new Float32Array(4), 2, rng, Int32Array.from([3, 3]))), [-1, -1]);
+    assert.deepEqual(Array.from(sampleNegatives(new Float32Array(1), 1, rng)), [-1]);
+  });
+
+  it("without ids, the uniform fallback draws the same columns as before ids existed (rng.int(B−1), skipping the row)", () => {
+    const a = new Rng(11);
+    const b = new Rng(11);
+    const got = sampleNegatives(new Float32Array(25), 5, a);
+    const want = Array.from({ length: 5 }, (_, i) => {
+      const j = b.int(4);
+      return j >= i ? j + 1 : j;
+    });
+    assert.deepEqual(Array.from(got), want);
+  });
+
+  it("negatives `random` (the paper's ablation) are uniform draws, whatever the similarities; `hard` follows them", async () => {
+    // a temperature of 0.001 makes the similarity softmax peaked, so hard and uniform draws differ
+    const b = 6;
+    const batch = {
+      images: tf.randomNormal([b, 3, 16, 16], 0, 1, "float32", 3),
+      ids: tf.tensor2d(Array.from({ length: b * 3 }, (_, i) => (i % 3 === 0 ? 1 : 5 + i)), [b, 3], "int32"),
+      mask: tf.ones([b, 3], "int32"),
+    };
+    const special = { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 };
+    const negativesOf = async (negatives: "hard" | "random") => {
+      const model = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itc", embedDim: 8, queue: 0, temp: 0.001 }, { name: "itm", negatives }], batchSize: b });
+      let neg: Int32Array = new Int32Array(0);
+      let weights: Float32Array = new Float32Array(0);
+      const step = new AlignmentStep(model, batch, {
+        alpha: 0,
+        rng: new Rng(7),
+        special,
+        vocabSize: 40,
+        record: (name, v) => {
+          if (name === "neg_image_idx" && typeof v === "object" && !(v instanceof tf.Tensor)) neg = Int32Array.from(v.data);
+          if (name === "itm_weights_t2i" && v instanceof tf.Tensor) weights = Float32Array.from(v.dataSync());
+        },
+      });
+      step.prepare();
+      tf.tidy(() => {
+        step.loss();
+      });
+      step.finish();
+      model.dispose();
+      return { neg, weights };
+    };
+    const random = await negativesOf("random");
+    assert.deepEqual(Array.from(random.neg), Array.from(sampleNegatives(new Float32Array(b * b), b, new Rng(7))));
+    const hard = await negativesOf("hard");
+    assert.deepEqual(Array.from(hard.neg), Array.from(sampleNegatives(hard.weights, b, new Rng(7))));
+    assert.notDeepEqual(Array.from(hard.neg), Array.from(random.neg), "the two modes draw differently here");
+    tf.dispose([batch.images, batch.ids, batch.mask]);
+  });
+
+  it("owns itm_head (fusion width → 2) and is the model's matching head; hard negatives without an embedding head are refused", async () => {
+    const model = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itm", negatives: "random", pooling: "mean" }], batchSize: 2 });
+    assert.deepEqual([...model.stateEntries()].find(([n]) => n === "itm_head.weight")?.[1].shape, [2, 16]);
+    assert.equal(model.embedding, null);
+    const fused = tf.randomNormal([3, 4, 16], 0, 1, "float32", 1);
+    const mask = tf.tensor2d([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], [3, 4], "int32");
+    // mean pooling over the valid tokens, then the head
+    const want = tf.tidy(() => {
+      const m = tf.expandDims(tf.cast(mask, "float32"), 2);
+      const pooled = tf.div(tf.sum(tf.mul(fused, m), 1), tf.sum(m, 1));
+      return (model.matching!.matchLogits(tf.concat([tf.expandDims(pooled, 1), tf.zeros([3, 3, 16])], 1), tf.tensor2d([[1, 0, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0]], [3, 4], "int32")) as tf.Tensor).dataSync();
+    });
+    assert.ok(maxAbsDiff(tf.tidy(() => model.matching!.matchLogits(fused, mask).dataSync()), want) < 1e-6);
+    tf.dispose([fused, mask]);
+    model.dispose();
+    const hard = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itm" }], batchSize: 2 });
+    const b = { images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 3), ids: tf.tensor2d([[1, 5], [1, 6]], [2, 2], "int32"), mask: tf.ones([2, 2], "int32") };
+    const step = new AlignmentStep(hard, b, { alpha: 0, rng: new Rng(1), special: { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 }, vocabSize: 40 });
+    step.prepare();
+    assert.throws(() => tf.tidy(() => step.loss()), /needs an objective with an image-text embedding/);
+    step.release();
+    tf.dispose([b.images, b.ids, b.mask]);
+    hard.dispose();
+  });
+});

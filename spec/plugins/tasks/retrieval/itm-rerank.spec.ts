@@ -1,0 +1,56 @@
+/** ALBEF's k_test re-ranking: each query's top k by ITC similarity re-scored by the ITM head, everything else −100. */
+import assert from "node:assert/strict";
+import { assertNoTensorLeak, Rng, tf } from "../../../../core/index.ts";
+import { itmRerank, topK, UNSCORED } from "../../../../plugins/tasks/retrieval/itm-rerank.ts";
+import { useTestBackend } from "../../../helpers.ts";
+import { HYPERGRAPH_TINY, tinyImageTextModel } from "../../../tiny-model.ts";
+
+describe("plugins/tasks/retrieval: ITM re-ranking", () => {
+  before(useTestBackend);
+
+  it("topK: the k largest, descending, ties by lower index", () => {
+    assert.deepEqual(Array.from(topK(Float32Array.from([3, 9, 3, 7, 1]), 3)), [1, 3, 0]);
+    assert.deepEqual(Array.from(topK(Float32Array.from([2, 1]), 5)), [0, 1]);
+  });
+
+  for (const fusion of [{ name: "cross-attention" }, HYPERGRAPH_TINY]) {
+    it(`itmRerank (${fusion.name}): the top k by ITC get the ITM class-1 logit of that pair, everything else −100, no tensor left behind`, async () => {
+      const model = await tinyImageTextModel(fusion);
+      model.eval();
+      const nI = 4;
+      const nT = 6;
+      const images = tf.randomNormal([nI, 3, 16, 16], 0, 1, "float32", 9);
+      const ids = tf.tensor2d(Array.from({ length: nT * 5 }, (_, i) => (i % 5 === 0 ? 1 : 5 + ((i * 7) % 30))), [nT, 5], "int32");
+      const mask = tf.tensor2d(Array.from({ length: nT * 5 }, (_, i) => (i % 5 < 3 + (Math.floor(i / 5) % 3) ? 1 : 0)), [nT, 5], "int32");
+      const gallery = { imageEmbeds: model.encodeImage(images), textEmbeds: model.encodeText(ids, mask), textMask: mask };
+      const rng = new Rng(1);
+      const sim = Float32Array.from({ length: nI * nT }, () => rng.uniform());
+      const k = 2;
+      let scores: ReturnType<typeof itmRerank> | undefined;
+      await assertNoTensorLeak(() => {
+        scores = itmRerank(model, gallery, sim, k, 3);
+      }, 2, 0);
+      const pairLogit = (t: number, i: number) =>
+        tf.tidy(() => model.matchLogits(tf.slice(gallery.textEmbeds, [t, 0, 0], [1, -1, -1]), tf.slice(mask, [t, 0], [1, -1]), tf.slice(gallery.imageEmbeds, [i, 0, 0], [1, -1, -1])).dataSync()[1]);
+      for (let i = 0; i < nI; i++) {
+        const top = new Set(topK(sim.subarray(i * nT, (i + 1) * nT), k));
+        for (let t = 0; t < nT; t++) {
+          const v = scores!.i2t[i * nT + t];
+          if (top.has(t)) assert.ok(Math.abs(v - pairLogit(t, i)) < 1e-4, `i2t (${i}, ${t})`);
+          else assert.equal(v, UNSCORED);
+        }
+      }
+      for (let t = 0; t < nT; t++) {
+        const column = Float32Array.from({ length: nI }, (_, i) => sim[i * nT + t]);
+        const top = new Set(topK(column, k));
+        for (let i = 0; i < nI; i++) {
+          const v = scores!.t2i[t * nI + i];
+          if (top.has(i)) assert.ok(Math.abs(v - pairLogit(t, i)) < 1e-4, `t2i (${t}, ${i})`);
+          else assert.equal(v, UNSCORED);
+        }
+      }
+      tf.dispose([images, ids, mask, gallery.imageEmbeds, gallery.textEmbeds]);
+      model.dispose();
+    });
+  }
+});
