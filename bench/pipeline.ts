@@ -14,15 +14,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  BatchLoader,
-  createTransformPool,
-  expandShardSpec,
-  ImageTransformConfig,
-  SampleFormat,
-  SampleStream,
-  type ProcessorSpec,
-} from "../core/index.ts";
+import { BatchLoader, createTransformPool, expandShardSpec, ImageTransformConfig, SampleFormat, SampleStream, type ProcessorSpec } from "../core/index.ts";
 
 const root = resolve(fileURLToPath(new URL(".", import.meta.url)), existsSync(fileURLToPath(new URL("../package.json", import.meta.url))) ? ".." : "../..");
 const shared = resolve(root, "../shared");
@@ -47,10 +39,14 @@ function ensureShards(): string {
 
 function peer(dir: string, loader: "torch" | "mp", workers: number[]): Record<number, number | null> {
   const out: Record<number, number | null> = {};
-  const r = spawnSync(python, [join(shared, "peer", "peer_pipeline.py"), "--data", dir, "--workers", ...workers.map(String), "--loader", loader, "--warmup", "--epochs", "2"], {
-    encoding: "utf8",
-    env: { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" },
-  });
+  const r = spawnSync(
+    python,
+    [join(shared, "peer", "peer_pipeline.py"), "--data", dir, "--workers", ...workers.map(String), "--loader", loader, "--warmup", "--epochs", "2"],
+    {
+      encoding: "utf8",
+      env: { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" },
+    },
+  );
   for (const w of workers) out[w] = null;
   if (r.status !== 0) {
     console.log(`peer --loader ${loader} failed: ${(r.stderr || "").trim().split("\n").pop()}`);

@@ -66,7 +66,11 @@ async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hy
   const vars = [...model.trainable()];
   const b = s.batch;
   const images = tf.randomNormal([b, 3, s.vision.imageSize, s.vision.imageSize], 0, 1, "float32", 1);
-  const ids = tf.tensor2d(Array.from({ length: b * s.length }, (_, i) => (i % s.length === 0 ? 2 : 5 + (i % 50))), [b, s.length], "int32");
+  const ids = tf.tensor2d(
+    Array.from({ length: b * s.length }, (_, i) => (i % s.length === 0 ? 2 : 5 + (i % 50))),
+    [b, s.length],
+    "int32",
+  );
   const mask = tf.ones([b, s.length], "int32");
   const times: number[] = [];
   let peakRss = process.memoryUsage().rss;
@@ -74,13 +78,20 @@ async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hy
   for (let i = 0; i < steps + 1; i++) {
     const t0 = performance.now();
     trainer.beginMicroStep();
-    const step = new AlignmentStep(model, { images, ids, mask }, { alpha: 0.4, rng, special: { pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 }, vocabSize: s.text.vocab });
+    const step = new AlignmentStep(
+      model,
+      { images, ids, mask },
+      { alpha: 0.4, rng, special: { pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 }, vocabSize: s.text.vocab },
+    );
     step.prepare();
-    const { value, grads } = tf.variableGrads(() => {
-      const l = step.loss();
-      peakTensorBytes = Math.max(peakTensorBytes, tf.memory().numBytes);
-      return l;
-    }, vars.map(([, v]) => v));
+    const { value, grads } = tf.variableGrads(
+      () => {
+        const l = step.loss();
+        peakTensorBytes = Math.max(peakTensorBytes, tf.memory().numBytes);
+        return l;
+      },
+      vars.map(([, v]) => v),
+    );
     peakTensorBytes = Math.max(peakTensorBytes, tf.memory().numBytes);
     const loss = value.dataSync()[0];
     value.dispose();
@@ -106,13 +117,16 @@ async function main(): Promise<void> {
     const steps = Number(arg("steps") ?? (size === "tiny" ? 5 : 2));
     for (const fusion of ["cross-attention", "hypergraph"] as const) {
       const r = await measure(size, fusion, steps);
-      console.log(`${`${size} ${fusion}`.padEnd(28)} ${String(r.batch).padStart(5)} ${r.msPerStep.toFixed(0).padStart(10)} ${r.peakRssMb.toFixed(0).padStart(12)} ${r.peakTensorMb.toFixed(0).padStart(16)}`);
+      console.log(
+        `${`${size} ${fusion}`.padEnd(28)} ${String(r.batch).padStart(5)} ${r.msPerStep.toFixed(0).padStart(10)} ${r.peakRssMb.toFixed(0).padStart(12)} ${r.peakTensorMb.toFixed(0).padStart(16)}`,
+      );
       const key = `${size}_${fusion === "hypergraph" ? "hypergraph" : "attention"}`;
       figures[`${key}_ms`] = Math.round(r.msPerStep);
       figures[`${key}_peak_rss_mb`] = Math.round(r.peakRssMb);
       figures[`${key}_peak_tensor_mb`] = Math.round(r.peakTensorMb);
     }
-    figures[`${size}_hypergraph_over_attention`] = Math.round(((figures[`${size}_hypergraph_ms`] as number) / (figures[`${size}_attention_ms`] as number)) * 100) / 100;
+    figures[`${size}_hypergraph_over_attention`] =
+      Math.round(((figures[`${size}_hypergraph_ms`] as number) / (figures[`${size}_attention_ms`] as number)) * 100) / 100;
   }
   console.log(JSON.stringify(figures));
 }

@@ -50,7 +50,10 @@ class EncoderLayer extends Module {
   readonly ln2: LayerNorm;
   readonly fc1: Linear;
   readonly fc2: Linear;
-  constructor(readonly s: Size, rng: Rng) {
+  constructor(
+    readonly s: Size,
+    rng: Rng,
+  ) {
     super();
     this.ln1 = this.child("ln1", new LayerNorm(s.d, 1e-6, rng));
     this.qkv = this.child("qkv", new Linear(s.d, 3 * s.d, rng));
@@ -96,7 +99,13 @@ function torchPeer(size: Size, steps: number, threads: number): { median: number
   const script = fileURLToPath(new URL("../../bench/peers/torch_step.py", import.meta.url));
   const peer = existsSync(script) ? script : fileURLToPath(new URL("./peers/torch_step.py", import.meta.url));
   const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: "PASSIVE", MKL_NUM_THREADS: String(threads) };
+  const env = {
+    ...process.env,
+    OPENBLAS_NUM_THREADS: String(threads),
+    OMP_NUM_THREADS: String(threads),
+    OMP_WAIT_POLICY: "PASSIVE",
+    MKL_NUM_THREADS: String(threads),
+  };
   const r = spawnSync(python, [peer, ...[size.b, size.n, size.d, size.heads, size.mlp, steps, 3, threads].map(String)], { env, encoding: "utf8" });
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || "failed").trim().split("\n").pop() ?? "failed" };
   const out = JSON.parse(r.stdout.trim().split("\n").pop() as string) as { median_ms: number; min_ms: number };

@@ -36,7 +36,10 @@ export async function tinyScope(fusion: Record<string, unknown>, opts: TinyModel
 }
 
 /** The tiny VisionLanguageModel (with momentum copies) over `objectives`, for batches of `batchSize`. */
-export async function tinyImageTextModel(fusion: Record<string, unknown>, opts: TinyModelOptions & { batchSize?: number; imageIds?: boolean } = {}): Promise<VisionLanguageModel> {
+export async function tinyImageTextModel(
+  fusion: Record<string, unknown>,
+  opts: TinyModelOptions & { batchSize?: number; imageIds?: boolean } = {},
+): Promise<VisionLanguageModel> {
   const scope = await tinyScope(fusion, { objectives: TINY_ITC_ITM, ...opts });
   return buildVisionLanguageModel(scope, { batchSize: opts.batchSize ?? 1, imageIds: opts.imageIds ?? false });
 }

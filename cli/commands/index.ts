@@ -10,4 +10,14 @@ import { tokenizeCommand } from "./tokenize.ts";
 import { trainCommand } from "./train.ts";
 
 /** Every `polyalign` sub-command, in the order `polyalign --help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [trainCommand, pluginsCommand, configCommand, forwardCommand, synthCommand, shardsCommand, tokenizeCommand, checkpointCommand, referenceForwardCommand];
+export const COMMANDS: readonly CliCommand[] = [
+  trainCommand,
+  pluginsCommand,
+  configCommand,
+  forwardCommand,
+  synthCommand,
+  shardsCommand,
+  tokenizeCommand,
+  checkpointCommand,
+  referenceForwardCommand,
+];

@@ -52,7 +52,12 @@ its schema fills in by default. --plugin loads a user plugin module first
       }
       const src = r.source === "builtin" ? "" : `  [${r.source}]`;
       io.out(`  ${r.name.padEnd(18)} ${r.description}${src}`);
-      const d = typeof r.defaults === "string" ? r.defaults : Object.entries(r.defaults).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ");
+      const d =
+        typeof r.defaults === "string"
+          ? r.defaults
+          : Object.entries(r.defaults)
+              .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+              .join(" ");
       if (d) io.out(`  ${"".padEnd(18)} ${d}`);
     }
     return 0;

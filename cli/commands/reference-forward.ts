@@ -64,7 +64,14 @@ export interface OracleConfig {
 /** ALBEF's three objectives with the oracle's settings (ALBEF's defaults without an oracle config). */
 function oracleObjectives(o: OracleConfig | null): Record<string, unknown>[] {
   return [
-    { name: "itc", embedDim: o?.embed_dim ?? 256, queue: o?.queue_size ?? 65536, momentum: o?.momentum ?? 0.995, temp: o?.temp ?? 0.07, alpha: o?.alpha ?? 0.4 },
+    {
+      name: "itc",
+      embedDim: o?.embed_dim ?? 256,
+      queue: o?.queue_size ?? 65536,
+      momentum: o?.momentum ?? 0.995,
+      temp: o?.temp ?? 0.07,
+      alpha: o?.alpha ?? 0.4,
+    },
     { name: "itm" },
     { name: "mlm", probability: o?.mlm_probability ?? 0.15 },
   ];
@@ -77,9 +84,34 @@ export function configFromOracle(o: OracleConfig): Record<string, unknown> {
     backend: "auto",
     objectives: oracleObjectives(o),
     model: {
-      vision: { name: "vit", imageSize: o.image_res, patch: o.patch_size, width: o.vision_width, depth: o.vit_depth, heads: o.vit_heads, mlpRatio: o.vit_mlp_ratio },
-      text: { name: "bert", vocab: b.vocab_size, width: b.hidden_size, layers: b.fusion_layer, heads: b.num_attention_heads, intermediate: b.intermediate_size, maxPositions: b.max_position_embeddings, eps: b.layer_norm_eps, dropout: 0 },
-      fusion: { name: "cross-attention", layers: b.num_hidden_layers - b.fusion_layer, heads: b.num_attention_heads, intermediate: b.intermediate_size, eps: b.layer_norm_eps, dropout: 0 },
+      vision: {
+        name: "vit",
+        imageSize: o.image_res,
+        patch: o.patch_size,
+        width: o.vision_width,
+        depth: o.vit_depth,
+        heads: o.vit_heads,
+        mlpRatio: o.vit_mlp_ratio,
+      },
+      text: {
+        name: "bert",
+        vocab: b.vocab_size,
+        width: b.hidden_size,
+        layers: b.fusion_layer,
+        heads: b.num_attention_heads,
+        intermediate: b.intermediate_size,
+        maxPositions: b.max_position_embeddings,
+        eps: b.layer_norm_eps,
+        dropout: 0,
+      },
+      fusion: {
+        name: "cross-attention",
+        layers: b.num_hidden_layers - b.fusion_layer,
+        heads: b.num_attention_heads,
+        intermediate: b.intermediate_size,
+        eps: b.layer_norm_eps,
+        dropout: 0,
+      },
     },
   };
 }
@@ -146,21 +178,34 @@ export async function referenceForward(
     else outputs.set(name, stored(value as Tensor));
   };
   const tokens = oracle?.tokens;
-  const step = new AlignmentStep(model, { images, ids, mask }, {
-    alpha,
-    rng: new Rng(0),
-    special: { pad: tokens?.pad_token_id ?? 0, cls: tokens?.cls_token_id ?? 101, sep: tokens?.sep_token_id ?? 102, mask: tokens?.mask_token_id ?? 103, unk: 100 },
-    vocabSize: model.text_encoder.vocabSize ?? 30522,
-    fixed,
-    record,
-  });
+  const step = new AlignmentStep(
+    model,
+    { images, ids, mask },
+    {
+      alpha,
+      rng: new Rng(0),
+      special: {
+        pad: tokens?.pad_token_id ?? 0,
+        cls: tokens?.cls_token_id ?? 101,
+        sep: tokens?.sep_token_id ?? 102,
+        mask: tokens?.mask_token_id ?? 103,
+        unk: 100,
+      },
+      vocabSize: model.text_encoder.vocabSize ?? 30522,
+      fixed,
+      record,
+    },
+  );
   step.prepare();
   const trainable = [...model.trainable()];
-  const { value, grads } = tf.variableGrads(() => {
-    const loss = step.loss();
-    record("loss", loss);
-    return loss;
-  }, trainable.map(([, v]) => v));
+  const { value, grads } = tf.variableGrads(
+    () => {
+      const loss = step.loss();
+      record("loss", loss);
+      return loss;
+    },
+    trainable.map(([, v]) => v),
+  );
   const byName: Record<string, Tensor> = {};
   const gradsOut = new Map<string, StoredTensor>();
   for (const [name, v] of trainable) {
@@ -180,8 +225,14 @@ export async function referenceForward(
     tf.tidy(() => {
       const p = toInt32(pairs);
       const n = pairs.shape[0];
-      const ti = tf.tensor1d(Array.from({ length: n }, (_, i) => p[2 * i]), "int32");
-      const ii = tf.tensor1d(Array.from({ length: n }, (_, i) => p[2 * i + 1]), "int32");
+      const ti = tf.tensor1d(
+        Array.from({ length: n }, (_, i) => p[2 * i]),
+        "int32",
+      );
+      const ii = tf.tensor1d(
+        Array.from({ length: n }, (_, i) => p[2 * i + 1]),
+        "int32",
+      );
       const pairMask = tf.gather(mask, ti);
       const fused = model.fuse(tf.gather(unimodal.text, ti), pairMask, tf.gather(unimodal.image, ii));
       const cls = tf.squeeze(tf.slice(fused, [0, 0, 0], [-1, 1, -1]), [1]);
@@ -226,7 +277,11 @@ under the keys of ../shared/fixtures/albef-tiny/README.md.`,
       config: { type: "string" },
     });
     const r = await referenceForward(
-      { weights: requireString("reference-forward", values, "weights"), inputs: requireString("reference-forward", values, "inputs"), config: values.config as string | undefined },
+      {
+        weights: requireString("reference-forward", values, "weights"),
+        inputs: requireString("reference-forward", values, "inputs"),
+        config: values.config as string | undefined,
+      },
       io,
     );
     writeSafetensors(requireString("reference-forward", values, "out"), r.outputs);

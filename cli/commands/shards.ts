@@ -93,7 +93,13 @@ async function inspect(spec: string, json: boolean, io: CliIo): Promise<number> 
     io.out(JSON.stringify({ shards: shards.length, samples: stats.samples, extensions: sorted }));
   } else {
     io.out(`${shards.length} shard(s), ${stats.samples} samples`);
-    io.out(`extensions: ${Object.entries(sorted).map(([e, n]) => `${e} ${n}`).join(", ") || "(none)"}`);
+    io.out(
+      `extensions: ${
+        Object.entries(sorted)
+          .map(([e, n]) => `${e} ${n}`)
+          .join(", ") || "(none)"
+      }`,
+    );
     io.out(`first keys: ${firstKeys.join(", ")}`);
   }
   for (const p of stats.problems) io.out(`problem: ${p.shard}: ${p.key ?? "-"}: ${p.reason}`);

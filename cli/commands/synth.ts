@@ -50,7 +50,13 @@ defaults: --out shards/synth --seed 0 --size 64 --train 2000 --val 200 --test 50
     const metaFile = join(opts.out, "meta.json");
     if (!values.force && existsSync(metaFile)) {
       const meta = JSON.parse(readFileSync(metaFile, "utf8")) as { seed: number; imageSize: number; splits: Record<string, number> };
-      const same = meta.seed === opts.seed && meta.imageSize === opts.imageSize && meta.splits.train === opts.train && meta.splits.val === opts.val && meta.splits.test === opts.test && meta.splits["nlvr-train"] === opts.pairs;
+      const same =
+        meta.seed === opts.seed &&
+        meta.imageSize === opts.imageSize &&
+        meta.splits.train === opts.train &&
+        meta.splits.val === opts.val &&
+        meta.splits.test === opts.test &&
+        meta.splits["nlvr-train"] === opts.pairs;
       if (same) {
         io.out(`${opts.out}: the built-in data set is already there (use --force to rebuild)`);
         return 0;
@@ -68,7 +74,8 @@ defaults: --out shards/synth --seed 0 --size 64 --train 2000 --val 200 --test 50
         }
       },
     });
-    for (const [split, s] of Object.entries(summary.splits)) io.out(`${split.padEnd(11)} ${String(s.samples).padStart(6)} samples in ${s.shards.length} shard(s)`);
+    for (const [split, s] of Object.entries(summary.splits))
+      io.out(`${split.padEnd(11)} ${String(s.samples).padStart(6)} samples in ${s.shards.length} shard(s)`);
     io.out(`vocabulary  ${summary.vocabSize} tokens → ${summary.vocab}`);
     io.out(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return 0;

@@ -47,7 +47,8 @@ example: polyalign tokenize captions.json --tokenizer wordpiece --vocab ../share
     } catch (e) {
       throw new UsageError(`polyalign tokenize: ${positionals[0]} is not JSON: ${(e as Error).message}`);
     }
-    if (!Array.isArray(texts) || !texts.every((t) => typeof t === "string")) throw new UsageError(`polyalign tokenize: ${positionals[0]} must hold a JSON list of strings`);
+    if (!Array.isArray(texts) || !texts.every((t) => typeof t === "string"))
+      throw new UsageError(`polyalign tokenize: ${positionals[0]} must hold a JSON list of strings`);
     const section: Record<string, unknown> = { name: values.tokenizer };
     if (values.vocab) section.vocab = values.vocab;
     if (values.model) section.model = values.model;

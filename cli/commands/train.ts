@@ -48,7 +48,11 @@ cores left after data.workers (no oversubscription).`,
     const task = scope.resolve(Task);
     const ctx: RunContext = { scope, runDir, resume: !!values.resume, backend, out: io.out };
     const result = await task.run(ctx);
-    io.out(`run ${config.name}: ${Object.entries(result.metrics).map(([k, v]) => `${k} ${Math.round(v * 100) / 100}`).join(", ")}`);
+    io.out(
+      `run ${config.name}: ${Object.entries(result.metrics)
+        .map(([k, v]) => `${k} ${Math.round(v * 100) / 100}`)
+        .join(", ")}`,
+    );
     for (const [role, path] of Object.entries(result.artifacts ?? {})) io.out(`  ${role.padEnd(10)} ${path}`);
     return 0;
   },

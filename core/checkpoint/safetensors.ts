@@ -130,10 +130,7 @@ export function readSafetensors(file: string): SafetensorsContent {
 }
 
 /** The file as a sequence of chunks: length, header, then each tensor's bytes. */
-export function* serializeSafetensors(
-  tensors: Iterable<[string, StoredTensor]>,
-  metadata: Record<string, string> = {},
-): Generator<Uint8Array> {
+export function* serializeSafetensors(tensors: Iterable<[string, StoredTensor]>, metadata: Record<string, string> = {}): Generator<Uint8Array> {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   const list: [string, StoredTensor][] = [];
@@ -159,11 +156,7 @@ export function* serializeSafetensors(
   for (const [, t] of list) yield t.data;
 }
 
-export function writeSafetensors(
-  file: string,
-  tensors: Iterable<[string, StoredTensor]>,
-  metadata: Record<string, string> = {},
-): void {
+export function writeSafetensors(file: string, tensors: Iterable<[string, StoredTensor]>, metadata: Record<string, string> = {}): void {
   writeFileAtomic(file, serializeSafetensors(tensors, metadata));
 }
 
@@ -249,9 +242,7 @@ export function fromInt(values: Int32Array | BigInt64Array, shape: number[], dty
   if (values.length !== numel(shape)) throw new CheckpointError(`${values.length} values do not fill shape [${shape.join(",")}]`);
   let data: Uint8Array;
   if (dtype === "I32") {
-    data = new Uint8Array(
-      (values instanceof BigInt64Array ? Int32Array.from(values, (v) => Number(v)) : values.slice()).buffer,
-    );
+    data = new Uint8Array((values instanceof BigInt64Array ? Int32Array.from(values, (v) => Number(v)) : values.slice()).buffer);
   } else {
     data = new Uint8Array((values instanceof BigInt64Array ? values.slice() : BigInt64Array.from(values, (v) => BigInt(v))).buffer);
   }

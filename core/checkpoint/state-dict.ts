@@ -49,7 +49,10 @@ export function describeReport(r: LoadReport): string {
   if (r.mismatched.length) {
     parts.push(
       `shape mismatch ${r.mismatched.length}: ` +
-        r.mismatched.slice(0, 8).map((m) => `${m.name} model [${m.expected.join(",")}] vs file [${m.got.join(",")}]`).join("; "),
+        r.mismatched
+          .slice(0, 8)
+          .map((m) => `${m.name} model [${m.expected.join(",")}] vs file [${m.got.join(",")}]`)
+          .join("; "),
     );
   }
   return parts.join("; ") || `all ${r.loaded.length} keys matched`;

@@ -73,9 +73,7 @@ export function loadConfigFile(file: string, stack: string[] = []): LoadedConfig
 /** Load a file (or start from an object) and apply `--set` overrides in order. */
 export function loadConfig(source: string | PlainObject, sets: readonly string[] = []): LoadedConfig {
   const loaded: LoadedConfig =
-    typeof source === "string"
-      ? loadConfigFile(source)
-      : { raw: structuredClone(source), file: "", layers: [], renamedSections: [] };
+    typeof source === "string" ? loadConfigFile(source) : { raw: structuredClone(source), file: "", layers: [], renamedSections: [] };
   for (const s of sets) {
     const renamed = applyOverride(loaded.raw, parseOverride(s));
     if (renamed !== null && !loaded.renamedSections.includes(renamed)) loaded.renamedSections.push(renamed);

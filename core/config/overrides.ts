@@ -42,7 +42,7 @@ export function applyOverride(config: PlainObject, o: Override): string | null {
     const last = i === o.path.length - 1;
     const where = o.path.slice(0, i + 1).join(".");
     if (Array.isArray(node)) {
-      let idx = /^\d+$/.test(seg) ? Number(seg) : node.findIndex((e) => isPlainObject(e) && e.name === seg);
+      const idx = /^\d+$/.test(seg) ? Number(seg) : node.findIndex((e) => isPlainObject(e) && e.name === seg);
       if (idx < 0 || idx > node.length || (idx === node.length && !last)) {
         const names = node.map((e, j) => (isPlainObject(e) && typeof e.name === "string" ? e.name : String(j)));
         throw new ConfigError(`--set ${o.raw}: no element "${seg}" in ${o.path.slice(0, i).join(".")} (has: ${names.join(", ")})`, where);

@@ -49,13 +49,7 @@ function unwrap(s: unknown): unknown {
 }
 
 /** Turn the first zod issue into a ConfigError naming path and value. */
-export function zodToConfigError(
-  error: z.ZodError,
-  input: unknown,
-  schema: z.ZodType,
-  prefix: readonly PropertyKey[],
-  file: string,
-): ConfigError {
+export function zodToConfigError(error: z.ZodError, input: unknown, schema: z.ZodType, prefix: readonly PropertyKey[], file: string): ConfigError {
   const issue = error.issues[0];
   const where = file ? ` in ${file}` : "";
   if (issue.code === "unrecognized_keys") {
@@ -63,8 +57,7 @@ export function zodToConfigError(
     const fullPath = [...prefix, ...issue.path, key].map(String).join(".");
     const known = knownKeys(schema, issue.path);
     return new ConfigError(
-      `config${where}: ${fullPath}: unknown field${didYouMean(key, known)}` +
-        (known.length ? `; allowed here: ${known.join(", ")}` : ""),
+      `config${where}: ${fullPath}: unknown field${didYouMean(key, known)}` + (known.length ? `; allowed here: ${known.join(", ")}` : ""),
       fullPath,
       file,
     );
@@ -150,9 +143,7 @@ export function validateConfig(raw: PlainObject, registry: PluginRegistry, opts:
       fusion: validateSection(registry, Fusion, root.model.fusion, "model.fusion", opts) as typeof root.model.fusion,
     };
   }
-  out.objectives = root.objectives.map(
-    (o, i) => validateSection(registry, Objective, o, `objectives.${i}`, opts) as typeof o,
-  );
+  out.objectives = root.objectives.map((o, i) => validateSection(registry, Objective, o, `objectives.${i}`, opts) as typeof o);
   if (root.task) out.task = validateSection(registry, Task, root.task, "task", opts) as typeof root.task;
   if (root.tokenizer) out.tokenizer = validateSection(registry, Tokenizer, root.tokenizer, "tokenizer", opts) as typeof root.tokenizer;
   return out;

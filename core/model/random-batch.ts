@@ -4,11 +4,7 @@ import { Rng } from "../tensor/rng.ts";
 import type { RunConfig } from "../config/schema.ts";
 import type { VisionLanguageInput } from "./vision-language-model.ts";
 
-export function randomVisionLanguageBatch(
-  config: RunConfig,
-  batch: number,
-  length: number,
-): VisionLanguageInput {
+export function randomVisionLanguageBatch(config: RunConfig, batch: number, length: number): VisionLanguageInput {
   const rng = Rng.derive(config.seed, "random-batch");
   const size = Number(config.model?.vision.imageSize ?? 256);
   const vocab = Number(config.model?.text.vocab ?? 30522);

@@ -71,24 +71,68 @@ function gemmOne(
       const b1 = b0 + k;
       const b2 = b1 + k;
       const b3 = b2 + k;
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+      let c00 = 0,
+        c01 = 0,
+        c02 = 0,
+        c03 = 0,
+        c10 = 0,
+        c11 = 0,
+        c12 = 0,
+        c13 = 0;
+      let c20 = 0,
+        c21 = 0,
+        c22 = 0,
+        c23 = 0,
+        c30 = 0,
+        c31 = 0,
+        c32 = 0,
+        c33 = 0;
       for (let p = 0; p < k; p++) {
-        const x0 = A[a0 + p], x1 = A[a1 + p], x2 = A[a2 + p], x3 = A[a3 + p];
-        const y0 = B[b0 + p], y1 = B[b1 + p], y2 = B[b2 + p], y3 = B[b3 + p];
-        c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
-        c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
-        c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3;
-        c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3;
+        const x0 = A[a0 + p],
+          x1 = A[a1 + p],
+          x2 = A[a2 + p],
+          x3 = A[a3 + p];
+        const y0 = B[b0 + p],
+          y1 = B[b1 + p],
+          y2 = B[b2 + p],
+          y3 = B[b3 + p];
+        c00 += x0 * y0;
+        c01 += x0 * y1;
+        c02 += x0 * y2;
+        c03 += x0 * y3;
+        c10 += x1 * y0;
+        c11 += x1 * y1;
+        c12 += x1 * y2;
+        c13 += x1 * y3;
+        c20 += x2 * y0;
+        c21 += x2 * y1;
+        c22 += x2 * y2;
+        c23 += x2 * y3;
+        c30 += x3 * y0;
+        c31 += x3 * y1;
+        c32 += x3 * y2;
+        c33 += x3 * y3;
       }
       let o = oOff + i * n + j;
-      out[o] = c00; out[o + 1] = c01; out[o + 2] = c02; out[o + 3] = c03;
+      out[o] = c00;
+      out[o + 1] = c01;
+      out[o + 2] = c02;
+      out[o + 3] = c03;
       o += n;
-      out[o] = c10; out[o + 1] = c11; out[o + 2] = c12; out[o + 3] = c13;
+      out[o] = c10;
+      out[o + 1] = c11;
+      out[o + 2] = c12;
+      out[o + 3] = c13;
       o += n;
-      out[o] = c20; out[o + 1] = c21; out[o + 2] = c22; out[o + 3] = c23;
+      out[o] = c20;
+      out[o + 1] = c21;
+      out[o + 2] = c22;
+      out[o + 3] = c23;
       o += n;
-      out[o] = c30; out[o + 1] = c31; out[o + 2] = c32; out[o + 3] = c33;
+      out[o] = c30;
+      out[o + 1] = c31;
+      out[o + 2] = c32;
+      out[o + 3] = c33;
     }
   }
   // Edges: the rows below m4 (all columns) and the columns right of n4 (top rows).
@@ -109,10 +153,13 @@ const BINARY: Record<BinaryOp, Bin> = {
   [BinaryOp.sub]: (x, y) => x - y,
   [BinaryOp.mul]: (x, y) => x * y,
   [BinaryOp.div]: (x, y) => x / y,
+  // not Math.max/min: those differ from tfjs on signed zeros
+  // biome-ignore lint/complexity/useMathMinMax: tfjs semantics (NaN wins, the second operand on ties)
   [BinaryOp.max]: (x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : x > y ? x : y),
+  // biome-ignore lint/complexity/useMathMinMax: tfjs semantics (NaN wins, the second operand on ties)
   [BinaryOp.min]: (x, y) => (Number.isNaN(x) || Number.isNaN(y) ? NaN : x < y ? x : y),
   [BinaryOp.sqdiff]: (x, y) => (x - y) * (x - y),
-  [BinaryOp.pow]: (x, y) => Math.pow(x, y),
+  [BinaryOp.pow]: (x, y) => x ** y,
 };
 
 const UNARY: Record<UnaryOp, (x: number) => number> = {
@@ -131,7 +178,18 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   [UnaryOp.floor]: Math.floor,
 };
 
-function binaryInner(op: BinaryOp, a: Float32Array, ao: number, sa: number, b: Float32Array, bo: number, sb: number, out: Float32Array, oo: number, n: number): void {
+function binaryInner(
+  op: BinaryOp,
+  a: Float32Array,
+  ao: number,
+  sa: number,
+  b: Float32Array,
+  bo: number,
+  sb: number,
+  out: Float32Array,
+  oo: number,
+  n: number,
+): void {
   // The common cases get monomorphic loops; the rest go through the table.
   if (op === BinaryOp.add && sa === 1 && sb === 1) for (let i = 0; i < n; i++) out[oo + i] = a[ao + i] + b[bo + i];
   else if (op === BinaryOp.add && sa === 1 && sb === 0) {

@@ -335,7 +335,10 @@ function concatKernel(ctx: KernelContext): KernelFunc {
     const { axis } = args.attrs as unknown as { axis: number };
     if (inputs.length === 0 || !inputs.every((t) => copyable(t) && t.dtype === inputs[0].dtype)) return ctx.stock(tf.Concat)(args);
     const ax = tf.util.parseAxisParam(axis, inputs[0].shape)[0];
-    const outShape = tf.backend_util.computeOutShape(inputs.map((t) => t.shape), ax);
+    const outShape = tf.backend_util.computeOutShape(
+      inputs.map((t) => t.shape),
+      ax,
+    );
     const backend = args.backend as CpuBackendLike;
     const first = backend.data.get(inputs[0].dataId).values as Flat;
     const out = new (first.constructor as new (n: number) => Flat)(sizeOf(outShape));

@@ -59,7 +59,16 @@ export interface CpuOps {
    * out = p·decay − (m / (√v / √bc2 + eps))·lrOverBc1. Inputs are read, outputs written
    * (all of one length); `coeffs` = [decay, b1, 1−b1, b2, 1−b2, √bc2, eps, lrOverBc1].
    */
-  adamw(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array, coeffs: Float32Array): void;
+  adamw(
+    p: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    g: Float32Array,
+    pOut: Float32Array,
+    mOut: Float32Array,
+    vOut: Float32Array,
+    coeffs: Float32Array,
+  ): void;
   setThreads(n: number): void;
   getThreads(): number;
 }

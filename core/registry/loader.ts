@@ -60,9 +60,7 @@ export async function loadPluginModules(specifiers: readonly string[], registry:
     }
     const fn = registerFnOf(mod);
     if (!fn) {
-      throw new PluginError(
-        `plugin module ${target} has no default export to call; export default function register(registry, polyalign) { ... }`,
-      );
+      throw new PluginError(`plugin module ${target} has no default export to call; export default function register(registry, polyalign) { ... }`);
     }
     const before = registry.currentSource;
     registry.currentSource = target;

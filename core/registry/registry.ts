@@ -71,8 +71,7 @@ export class PluginRegistry {
     const existing = table.get(def.name);
     if (existing) {
       throw new PluginError(
-        `${def.kind.name} plugin "${def.name}" is already registered (by ${existing.source}); ` +
-          `choose another name for the one from ${this.currentSource}`,
+        `${def.kind.name} plugin "${def.name}" is already registered (by ${existing.source}); ` + `choose another name for the one from ${this.currentSource}`,
       );
     }
     table.set(def.name, {
@@ -95,9 +94,7 @@ export class PluginRegistry {
     // stored under its kind's name by registerPlugin, so it creates a T
     if (found) return found as RegisteredPlugin<T>;
     const known = this.names(kind);
-    throw new PluginError(
-      `unknown ${kind.name} plugin "${name}"${didYouMean(name, known)}; known: ${known.length ? known.join(", ") : "(none registered)"}`,
-    );
+    throw new PluginError(`unknown ${kind.name} plugin "${name}"${didYouMean(name, known)}; known: ${known.length ? known.join(", ") : "(none registered)"}`);
   }
 
   names(kind: PluginKind<unknown>): string[] {

@@ -41,8 +41,7 @@ export async function prepareRun(
   const config = validateConfig(loaded.raw, registry, {
     file: loaded.file,
     swapped: loaded.renamedSections,
-    onDrop: (path, dropped) =>
-      opts.log.warn(`${path}: plugin swapped by --set; dropped options it does not take: ${dropped.join(", ")}`),
+    onDrop: (path, dropped) => opts.log.warn(`${path}: plugin swapped by --set; dropped options it does not take: ${dropped.join(", ")}`),
   });
   return { config, scope: createRunScope(registry, config, opts.log), file: loaded.file };
 }

@@ -5,12 +5,29 @@ import type { TrainingOutcome } from "../train/training-loop.ts";
 import { writeLinePlot } from "../util/line-plot.ts";
 import type { RunContext } from "./run-context.ts";
 
-/** loss.png from metrics.jsonl: the total and every objective's loss that was logged. */
-export function lossCurve(runDir: string): string | null {
+/** Line colours: the total first, then one per objective in config order. */
+const PALETTE: [number, number, number][] = [
+  [40, 80, 220],
+  [220, 60, 40],
+  [40, 160, 60],
+  [150, 60, 180],
+  [230, 140, 20],
+  [20, 150, 160],
+];
+
+/** loss.png from metrics.jsonl: the total and each of `objectives`' losses that was logged. */
+export function lossCurve(runDir: string, objectives: readonly string[]): string | null {
   const file = join(runDir, "metrics.jsonl");
   if (!existsSync(file)) return null;
-  const rows = readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, number>);
-  const keys: [string, [number, number, number]][] = [["loss", [20, 20, 20]], ["itc", [40, 80, 220]], ["itm", [220, 60, 40]], ["mlm", [40, 160, 60]]];
+  const rows = readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, number>);
+  const keys: [string, [number, number, number]][] = [
+    ["loss", [20, 20, 20]],
+    ...objectives.map((k, i): [string, [number, number, number]] => [k, PALETTE[i % PALETTE.length]]),
+  ];
   const series = keys
     .filter(([k]) => rows.some((r) => typeof r[k] === "number"))
     .map(([k, colour]) => ({ name: k, colour, points: rows.map((r) => [r.step, r[k]] as [number, number]) }));
@@ -19,11 +36,12 @@ export function lossCurve(runDir: string): string | null {
   return png;
 }
 
-export function readLastLoss(file: string): Record<string, number> | null {
+/** The last logged total and objective losses, rounded to 4 decimals. */
+export function readLastLoss(file: string, objectives: readonly string[]): Record<string, number> | null {
   const lines = readFileSync(file, "utf8").trim().split("\n");
   const last = JSON.parse(lines[lines.length - 1]) as Record<string, number>;
   const out: Record<string, number> = {};
-  for (const k of ["loss", "itc", "itm", "mlm"]) if (typeof last[k] === "number") out[k] = Math.round(last[k] * 1e4) / 1e4;
+  for (const k of ["loss", ...objectives]) if (typeof last[k] === "number") out[k] = Math.round(last[k] * 1e4) / 1e4;
   return out;
 }
 
@@ -34,7 +52,8 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
   const metricsFile = join(runDir, "metrics.jsonl");
   const artifacts: Record<string, string> = { metrics: metricsFile };
   if (checkpoint) artifacts.checkpoint = checkpoint;
-  const curve = lossCurve(runDir);
+  const objectives = scope.config.objectives.map((o) => o.name);
+  const curve = lossCurve(runDir, objectives);
   if (curve) artifacts.lossCurve = curve;
   artifacts.summary = join(runDir, "summary.json");
   return {
@@ -47,7 +66,7 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
       wall_time_s: Math.round(trainSeconds * 10) / 10,
       backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
       fusion: scope.config.model?.fusion.name,
-      final_loss: trainer.lastState ? readLastLoss(metricsFile) : null,
+      final_loss: trainer.lastState ? readLastLoss(metricsFile, objectives) : null,
       skipped_samples: skippedSamples,
       checkpoint,
     },

@@ -79,7 +79,7 @@ export function stockCpuProvider(): BackendProvider {
     name: "cpu",
     priority: 0,
     probe: async () => null,
-    async activate({ threads }) {
+    async activate() {
       await activateCpu();
       uninstallKernels();
       return { backend: "cpu", plugin: "cpu", kernels: "stock tfjs-backend-cpu", threads: 1 };
@@ -154,19 +154,13 @@ export function resolveThreads(configured?: number): number {
  * Activate the requested backend (`auto` or a provider name) and log the
  * choice. Providers come from the registry's Backend kind.
  */
-export async function selectBackend(
-  preference: string,
-  providers: readonly BackendProvider[],
-  opts: { threads?: number; log: Logger },
-): Promise<BackendInfo> {
+export async function selectBackend(preference: string, providers: readonly BackendProvider[], opts: { threads?: number; log: Logger }): Promise<BackendInfo> {
   const threads = resolveThreads(opts.threads);
   const ordered = [...providers].sort((a, b) => b.priority - a.priority);
   if (preference !== "auto") {
     const p = ordered.find((x) => x.name === preference);
     if (!p) {
-      throw new PolyalignError(
-        `unknown backend "${preference}"; known: auto, ${ordered.map((x) => x.name).join(", ")}`,
-      );
+      throw new PolyalignError(`unknown backend "${preference}"; known: auto, ${ordered.map((x) => x.name).join(", ")}`);
     }
     const info = await p.activate({ threads, log: opts.log });
     opts.log.info(`backend: ${info.backend} (${info.kernels}), threads ${info.threads}`);

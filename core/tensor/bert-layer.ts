@@ -121,13 +121,14 @@ export class BertLayer extends Module {
   readonly intermediate: BertIntermediate;
   readonly output: BertResidualOutput;
 
-  constructor(readonly cfg: BertLayerConfig, rng: Rng) {
+  constructor(
+    readonly cfg: BertLayerConfig,
+    rng: Rng,
+  ) {
     super();
     const std = cfg.initStd ?? 0.02;
     this.attention = this.child("attention", new BertAttentionBlock(cfg, cfg.width, rng));
-    this.crossattention = cfg.crossAttention
-      ? this.child("crossattention", new BertAttentionBlock(cfg, cfg.encoderWidth ?? cfg.width, rng))
-      : null;
+    this.crossattention = cfg.crossAttention ? this.child("crossattention", new BertAttentionBlock(cfg, cfg.encoderWidth ?? cfg.width, rng)) : null;
     this.intermediate = this.child("intermediate", new BertIntermediate(cfg.width, cfg.intermediate, std, rng));
     this.output = this.child("output", new BertResidualOutput(cfg.intermediate, cfg.width, cfg.eps, cfg.dropout, std, rng));
   }

@@ -17,11 +17,7 @@ export interface LeakReport {
  * Run `step` warmup + steps times and report the tensor count after each.
  * Warm-up steps may create lasting state (optimizer moments, caches).
  */
-export async function measureTensorGrowth(
-  step: (i: number) => void | Promise<void>,
-  steps = 5,
-  warmup = 1,
-): Promise<LeakReport> {
+export async function measureTensorGrowth(step: (i: number) => void | Promise<void>, steps = 5, warmup = 1): Promise<LeakReport> {
   for (let i = 0; i < warmup; i++) await step(i);
   const counts = [tf.memory().numTensors];
   for (let i = 0; i < steps; i++) {
@@ -33,17 +29,12 @@ export async function measureTensorGrowth(
 }
 
 /** Throws a TensorLeakError naming the counts when the tensor count is not flat. */
-export async function assertNoTensorLeak(
-  step: (i: number) => void | Promise<void>,
-  steps = 5,
-  warmup = 1,
-): Promise<LeakReport> {
+export async function assertNoTensorLeak(step: (i: number) => void | Promise<void>, steps = 5, warmup = 1): Promise<LeakReport> {
   const report = await measureTensorGrowth(step, steps, warmup);
   const first = report.counts[0];
   if (report.counts.some((c) => c !== first)) {
     throw new TensorLeakError(
-      `tensor count is not flat over ${steps} steps: ${report.counts.join(" → ")} ` +
-        `(${report.growthPerStep.toFixed(1)} tensors leaked per step)`,
+      `tensor count is not flat over ${steps} steps: ${report.counts.join(" → ")} ` + `(${report.growthPerStep.toFixed(1)} tensors leaked per step)`,
     );
   }
   return report;

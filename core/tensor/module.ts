@@ -49,7 +49,7 @@ export abstract class Module {
    */
   protected retie(name: string, variable: Variable, ownerName: string): Variable {
     const slot = this.slots.get(name);
-    if (!slot || slot.kind !== "parameter") throw new ShapeError(`${this.constructor.name} has no parameter "${name}" to tie`);
+    if (slot?.kind !== "parameter") throw new ShapeError(`${this.constructor.name} has no parameter "${name}" to tie`);
     if (slot.variable.shape.join() !== variable.shape.join()) {
       throw new ShapeError(`cannot tie ${name} [${slot.variable.shape}] to ${ownerName} [${variable.shape}]`);
     }

@@ -109,7 +109,10 @@ export class AdamW {
 
   load(state: { tensors: ReadonlyMap<string, StoredTensor>; step: number }, source = "optimizer state"): void {
     for (const s of this.slots) {
-      for (const [key, v] of [[`m.${s.name}`, s.m], [`v.${s.name}`, s.v]] as const) {
+      for (const [key, v] of [
+        [`m.${s.name}`, s.m],
+        [`v.${s.name}`, s.v],
+      ] as const) {
         const t = state.tensors.get(key);
         if (!t) throw new CheckpointError(`${source}: no ${key}`, source);
         if (t.shape.join() !== v.shape.join()) throw new CheckpointError(`${source}: ${key} has shape [${t.shape}], the parameter [${v.shape}]`, source);

@@ -33,11 +33,18 @@ export function alignmentMicroStep(
   const images = tf.tensor4d(batch.images, [batch.batch, 3, batch.size, batch.size]);
   const ids = tf.tensor2d(batch.ids, [batch.batch, batch.length], "int32");
   const mask = tf.tensor2d(batch.mask, [batch.batch, batch.length], "int32");
-  const step = new AlignmentStep(model, { images, ids, mask, imageIds: options.imageIds?.(batch.keys) }, { alpha, rng, special: tokenizer.special, vocabSize: tokenizer.vocabSize });
+  const step = new AlignmentStep(
+    model,
+    { images, ids, mask, imageIds: options.imageIds?.(batch.keys) },
+    { alpha, rng, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
+  );
   try {
     step.prepare();
     const parts: Record<string, number> = {};
-    const { value, grads } = tf.variableGrads(() => step.loss(parts), vars.map(([, v]) => v));
+    const { value, grads } = tf.variableGrads(
+      () => step.loss(parts),
+      vars.map(([, v]) => v),
+    );
     const loss = value.dataSync()[0];
     value.dispose();
     step.finish();

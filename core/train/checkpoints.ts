@@ -35,7 +35,11 @@ export function saveCheckpoint(runDir: string, model: Module, optimizer: AdamW, 
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   try {
-    writeSafetensors(join(tmp, "model.safetensors"), moduleToStored(model), { format: "polyalign", step: String(state.step), config: JSON.stringify(state.config) });
+    writeSafetensors(join(tmp, "model.safetensors"), moduleToStored(model), {
+      format: "polyalign",
+      step: String(state.step),
+      config: JSON.stringify(state.config),
+    });
     const opt = optimizer.state();
     writeSafetensors(join(tmp, "optimizer.safetensors"), opt.tensors, { step: String(opt.step) });
     writeFileAtomic(join(tmp, "trainer.json"), JSON.stringify(state, null, 1) + "\n");

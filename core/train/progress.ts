@@ -28,11 +28,22 @@ export class Progress {
       this.last = now;
       const width = 24;
       const filled = Math.round((width * step) / Math.max(this.total, 1));
-      const losses = Object.entries(fields.losses).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(" ");
-      process.stderr.write(`\r step ${step}/${this.total} [${"=".repeat(filled)}${" ".repeat(width - filled)}] ${fields.samplesPerSec.toFixed(1)} samples/s ETA ${fmtTime(eta)} ${losses}   `);
+      const losses = Object.entries(fields.losses)
+        .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+        .join(" ");
+      process.stderr.write(
+        `\r step ${step}/${this.total} [${"=".repeat(filled)}${" ".repeat(width - filled)}] ${fields.samplesPerSec.toFixed(1)} samples/s ETA ${fmtTime(eta)} ${losses}   `,
+      );
       if (step >= this.total) process.stderr.write("\n");
     } else if (step % this.every === 0 || step === this.total) {
-      this.log.info(`step ${step}/${this.total}`, { step, total: this.total, samples_per_s: Math.round(fields.samplesPerSec * 10) / 10, eta_s: Math.round(eta), lr: fields.lr, ...fields.losses });
+      this.log.info(`step ${step}/${this.total}`, {
+        step,
+        total: this.total,
+        samples_per_s: Math.round(fields.samplesPerSec * 10) / 10,
+        eta_s: Math.round(eta),
+        lr: fields.lr,
+        ...fields.losses,
+      });
     }
   }
 

@@ -64,7 +64,13 @@ export class Trainer {
     readonly params: [string, Variable][],
     readonly opts: TrainerOptions,
   ) {
-    this.optimizer = new AdamW(params, { lr: opts.optim.lr, weightDecay: opts.optim.weightDecay, beta1: opts.optim.beta1, beta2: opts.optim.beta2, eps: opts.optim.eps });
+    this.optimizer = new AdamW(params, {
+      lr: opts.optim.lr,
+      weightDecay: opts.optim.weightDecay,
+      beta1: opts.optim.beta1,
+      beta2: opts.optim.beta2,
+      eps: opts.optim.eps,
+    });
     mkdirSync(opts.runDir, { recursive: true });
     this.metricsFile = join(opts.runDir, "metrics.jsonl");
     this.progress = new Progress(opts.totalSteps, opts.log, opts.logEvery);
@@ -92,8 +98,9 @@ export class Trainer {
       this.dropPending();
       this.progress.end();
       throw new TrainingDivergedError(
-        `loss is not finite at step ${this.step} (loss ${r.loss}, ${Object.entries(r.parts).map(([k, v]) => `${k} ${v}`).join(", ")}); ` +
-          `training stopped before the update — the last checkpoint in ${join(this.opts.runDir, "checkpoints")} is the last good state`,
+        `loss is not finite at step ${this.step} (loss ${r.loss}, ${Object.entries(r.parts)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ")}); ` + `training stopped before the update — the last checkpoint in ${join(this.opts.runDir, "checkpoints")} is the last good state`,
       );
     }
     const acc = this.opts.optim.accumulate;
@@ -152,7 +159,15 @@ export class Trainer {
     const losses = { loss: this.accLoss.loss, ...this.accLoss.parts };
     appendFileSync(
       this.metricsFile,
-      JSON.stringify({ step: this.step, epoch: this.epoch, samples: this.samples, lr, grad_norm: scaled.norm, elapsed_s: Math.round(elapsed * 1000) / 1000, ...losses }) + "\n",
+      JSON.stringify({
+        step: this.step,
+        epoch: this.epoch,
+        samples: this.samples,
+        lr,
+        grad_norm: scaled.norm,
+        elapsed_s: Math.round(elapsed * 1000) / 1000,
+        ...losses,
+      }) + "\n",
     );
     this.progress.update(this.step, { samplesPerSec: this.samples / Math.max(elapsed, 1e-9), elapsed, losses, lr });
     this.accLoss = { loss: 0, parts: {} };
@@ -161,7 +176,15 @@ export class Trainer {
   }
 
   state(dataPosition: unknown): TrainerState {
-    return { step: this.step, epoch: this.epoch, samples: this.samples, rng: this.opts.rng.getState(), data: dataPosition, config: this.opts.config, savedAt: new Date().toISOString() };
+    return {
+      step: this.step,
+      epoch: this.epoch,
+      samples: this.samples,
+      rng: this.opts.rng.getState(),
+      data: dataPosition,
+      config: this.opts.config,
+      savedAt: new Date().toISOString(),
+    };
   }
 
   checkpoint(): string | null {

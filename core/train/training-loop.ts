@@ -48,7 +48,13 @@ export interface TrainingLoopSpec {
   stepStats?: () => Record<string, number>;
 }
 
-export async function runTrainingLoop(ctx: RunContext, data: DataConfig, optim: OptimConfig, schedule: TrainingSchedule, spec: TrainingLoopSpec): Promise<TrainingOutcome> {
+export async function runTrainingLoop(
+  ctx: RunContext,
+  data: DataConfig,
+  optim: OptimConfig,
+  schedule: TrainingSchedule,
+  spec: TrainingLoopSpec,
+): Promise<TrainingOutcome> {
   const { scope, runDir } = ctx;
   const { config, log } = scope;
   const shards = expandShardSpec(data.train);

@@ -47,7 +47,10 @@ class BertEmbeddings extends Module {
   readonly LayerNorm: LayerNorm;
   private readonly dropout: Dropout;
 
-  constructor(readonly cfg: BertConfig, rng: Rng) {
+  constructor(
+    readonly cfg: BertConfig,
+    rng: Rng,
+  ) {
     super();
     this.word_embeddings = this.child("word_embeddings", new Embedding(cfg.vocab, cfg.width, rng));
     this.position_embeddings = this.child("position_embeddings", new Embedding(cfg.maxPositions, cfg.width, rng));
@@ -135,7 +138,10 @@ export class BertTextEncoder extends Module implements TextEncoder {
   readonly bert: BertModel;
   readonly cls: MlmHead | null;
 
-  constructor(readonly cfg: BertConfig, rng: Rng) {
+  constructor(
+    readonly cfg: BertConfig,
+    rng: Rng,
+  ) {
     super();
     this.width = cfg.width;
     this.vocabSize = cfg.vocab;

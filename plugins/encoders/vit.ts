@@ -40,7 +40,11 @@ export type VitConfig = z.output<typeof VitConfig>;
 class PatchProjection extends Module {
   readonly weight: Variable;
   readonly bias: Variable;
-  constructor(readonly patch: number, readonly width: number, rng: Rng) {
+  constructor(
+    readonly patch: number,
+    readonly width: number,
+    rng: Rng,
+  ) {
     super();
     // timm's _init_weights re-initialises Linear and LayerNorm only: the patch conv keeps PyTorch's default
     this.weight = this.param("weight", [width, 3, patch, patch], uniformFanIn(3 * patch * patch), rng);
@@ -74,7 +78,11 @@ class VitAttention extends Module implements ProbedAttention {
   readonly qkv: Linear;
   readonly proj: Linear;
   probe: ((probs: Tensor) => Tensor) | null = null;
-  constructor(readonly width: number, readonly heads: number, rng: Rng) {
+  constructor(
+    readonly width: number,
+    readonly heads: number,
+    rng: Rng,
+  ) {
     super();
     this.qkv = this.child("qkv", new Linear(width, 3 * width, rng));
     this.proj = this.child("proj", new Linear(width, width, rng));
@@ -129,7 +137,10 @@ export class VitEncoder extends Module implements VisionEncoder {
   readonly blocks: ModuleList<VitBlock>;
   readonly norm: LayerNorm;
 
-  constructor(readonly cfg: VitConfig, rng: Rng) {
+  constructor(
+    readonly cfg: VitConfig,
+    rng: Rng,
+  ) {
     super();
     if (cfg.imageSize % cfg.patch !== 0) {
       throw new ShapeError(`vit: imageSize ${cfg.imageSize} is not a multiple of patch ${cfg.patch}`);

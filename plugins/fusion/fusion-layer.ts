@@ -15,7 +15,10 @@ export class FusionLayer extends BertLayer {
     super(layerCfg, rng);
     this.hypergraph = branchCfg ? this.child("hypergraph", new HypergraphBranch(branchCfg, rng)) : null;
     this.hypergraph_fusion = branchCfg
-      ? this.child("hypergraph_fusion", new BranchFusion(branchCfg.fusion, branchCfg.width, branchCfg.attentionDim, branchCfg.branchBias, branchCfg.eps, branchCfg.initStd, rng))
+      ? this.child(
+          "hypergraph_fusion",
+          new BranchFusion(branchCfg.fusion, branchCfg.width, branchCfg.attentionDim, branchCfg.branchBias, branchCfg.eps, branchCfg.initStd, rng),
+        )
       : null;
   }
 

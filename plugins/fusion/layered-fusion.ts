@@ -41,7 +41,11 @@ export class LayeredFusion extends Module implements Fusion, StepwiseFusion {
   readonly hypergraphLayers: readonly number[];
   private readonly shape: LayerShape;
 
-  constructor(readonly cfg: HypergraphFusionOptions, dims: ResolvedFusionDims, rng: Rng) {
+  constructor(
+    readonly cfg: HypergraphFusionOptions,
+    dims: ResolvedFusionDims,
+    rng: Rng,
+  ) {
     super();
     this.width = dims.width;
     const branchLayers = cfg.hypergraphLayers ?? Array.from({ length: cfg.layers }, (_, i) => i);
@@ -115,7 +119,8 @@ export class LayeredFusion extends Module implements Fusion, StepwiseFusion {
 
   /** What the cross-attention layers need of one image (stepping them one at a time). Call inside a tidy. */
   imageContext(image: Tensor, textMask: Tensor, imageMask?: Tensor): CrossAttentionContext {
-    if (this.cfg.attention !== "cross") throw new ShapeError("a merged-attention fusion runs image and text through every layer together; it cannot step over one image");
+    if (this.cfg.attention !== "cross")
+      throw new ShapeError("a merged-attention fusion runs image and text through every layer together; it cannot step over one image");
     const [b, ni] = image.shape as [number, number, number];
     const l = textMask.shape[1] as number;
     const imageMaskF = imageMask ? tf.cast(imageMask, "float32") : tf.ones([b, ni]);

@@ -48,7 +48,9 @@ export const ItcOptions = z.strictObject({
    * sequence → vector: ALBEF's CLS rows (default), or the mean of the valid
    * tokens, which trains from scratch much faster (see the demo config)
    */
-  pooling: z.strictObject({ image: z.enum(["cls", "mean"]).default("cls"), text: z.enum(["cls", "mean"]).default("cls") }).default({ image: "cls", text: "cls" }),
+  pooling: z
+    .strictObject({ image: z.enum(["cls", "mean"]).default("cls"), text: z.enum(["cls", "mean"]).default("cls") })
+    .default({ image: "cls", text: "cls" }),
 });
 export type ItcOptions = z.output<typeof ItcOptions>;
 
@@ -149,7 +151,8 @@ export class ItcObjective implements Objective, EmbeddingHead {
   }
 
   private parts(): { visionProj: Linear; textProj: Linear; temp: Variable; queues: Queues } {
-    if (!this.visionProj || !this.textProj || !this.temp || !this.queues) throw new Error("the itc objective is not part of a model yet (build it into a VisionLanguageModel)");
+    if (!this.visionProj || !this.textProj || !this.temp || !this.queues)
+      throw new Error("the itc objective is not part of a model yet (build it into a VisionLanguageModel)");
     return { visionProj: this.visionProj, textProj: this.textProj, temp: this.temp, queues: this.queues };
   }
 
@@ -177,7 +180,8 @@ export class ItcObjective implements Objective, EmbeddingHead {
     const clamp = this.options.clampTemp ?? !this.setting?.imageIds;
     if (clamp) tf.tidy(() => temp.assign(tf.clipByValue(temp, 0.001, 0.5)));
     step.record("temp", temp);
-    if (batch.imageIds && !queues.ids && this.options.queue > 0) throw new Error("the itc objective got image ids, but its model was built without them (ObjectiveSetting.imageIds)");
+    if (batch.imageIds && !queues.ids && this.options.queue > 0)
+      throw new Error("the itc objective got image ids, but its model was built without them (ObjectiveSetting.imageIds)");
     const imageFeatM = step.keep(this.imageFeatures(step.momentumImage(), model.momentumOf(visionProj)));
     const textFeatM = step.keep(this.textFeatures(step.momentumText(), batch.mask, model.momentumOf(textProj)));
     step.record("image_feat_m", imageFeatM);

@@ -110,7 +110,10 @@ export class MlmObjective implements Objective {
     if (masking.positions.length === 0 || !softLabels) return tf.scalar(0);
     const logits = step.model.mlmLogits(this.atPositions(hidden, masking.positions));
     step.record("mlm_logits", logits);
-    const labels = tf.tensor1d(Array.from(masking.positions, (p) => masking.labels[p]), "int32");
+    const labels = tf.tensor1d(
+      Array.from(masking.positions, (p) => masking.labels[p]),
+      "int32",
+    );
     const ce = crossEntropy(logits, labels);
     const distill = softTargetCrossEntropy(logits, softLabels);
     step.record("loss_mlm_ce", ce);

@@ -27,11 +27,11 @@ describe("core/cli polyalign", () => {
   it("plugins prints every registered plugin with its defaults, and loads --plugin modules", async () => {
     const r = await cli("plugins", "--plugin", join(REPO_ROOT, "examples/gated-fusion/gated-fusion.js"));
     assert.equal(r.code, 0);
-    assert.match(r.out, /VisionEncoder\n  vit\s+ViT/);
+    assert.match(r.out, /VisionEncoder\n {2}vit\s+ViT/);
     assert.match(r.out, /imageSize=256 patch=16 width=768 depth=12 heads=12/);
-    assert.match(r.out, /Fusion\n  cross-attention .*\n.*\n  gated-pool\s+example user plugin.*\[.*gated-fusion\.js\]\n\s+scale=1/);
+    assert.match(r.out, /Fusion\n {2}cross-attention .*\n.*\n {2}gated-pool\s+example user plugin.*\[.*gated-fusion\.js\]\n\s+scale=1/);
     // a plugin with a required option still shows the defaults of the others
-    assert.match(r.out, /  grounding .*\n\s+required: init; mode="itm" maxImages=1000 batchSize=32\n/);
+    assert.match(r.out, / {2}grounding .*\n\s+required: init; mode="itm" maxImages=1000 batchSize=32\n/);
     const json = JSON.parse((await cli("plugins", "--json")).out) as { kind: string; name: string }[];
     assert.ok(json.some((p) => p.kind === "Backend" && p.name === "cpu"));
   });
@@ -39,7 +39,7 @@ describe("core/cli polyalign", () => {
   it("config prints the effective config with overrides; a bad field exits 2 naming the path", async () => {
     const ok = await cli("config", "--config", join(REPO_ROOT, "configs/demo.yaml"), "--set", "model.fusion.layers=1");
     assert.equal(ok.code, 0, ok.out);
-    assert.match(ok.out, /fusion:\n    name: hypergraph\n    layers: 1\n/);
+    assert.match(ok.out, /fusion:\n {4}name: hypergraph\n {4}layers: 1\n/);
     const bad = await cli("config", "--config", join(REPO_ROOT, "configs/demo.yaml"), "--set", "model.vision.patchh=4");
     assert.equal(bad.code, 2);
     assert.match(bad.out, /model\.vision\.patchh: unknown field \(did you mean "patch"\?\)/);
@@ -58,7 +58,14 @@ describe("core/cli polyalign", () => {
     const tmp = tempDir();
     try {
       const f = join(tmp.path, "m.safetensors");
-      writeSafetensors(f, new Map([["w", fromFloat32(new Float32Array(6), [2, 3])], ["ptr", fromInt(new Int32Array([0]), [1], "I64")]]), { a: "b" });
+      writeSafetensors(
+        f,
+        new Map([
+          ["w", fromFloat32(new Float32Array(6), [2, 3])],
+          ["ptr", fromInt(new Int32Array([0]), [1], "I64")],
+        ]),
+        { a: "b" },
+      );
       const r = await cli("checkpoint", "inspect", f);
       assert.equal(r.code, 0);
       assert.match(r.out, /^w\s+F32\s+\[2, 3\]$/m);

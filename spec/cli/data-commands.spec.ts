@@ -34,8 +34,20 @@ describe("core/cli data commands: synth, shards build/inspect/verify, tokenize",
 
   it("shards build reads ALBEF lists and CSV files, skips missing images (or fails with --on-error fail)", async () => {
     const img = join(tmp.path, "a.b.jpg");
-    writeFileSync(img, await sharp({ create: { width: 8, height: 8, channels: 3, background: "red" } }).jpeg().toBuffer());
-    writeFileSync(join(tmp.path, "list.json"), JSON.stringify([{ image: "a.b.jpg", caption: ["one", "two"] }, { image: "missing.jpg", caption: "x" }, { image: "a.b.jpg", caption: "again" }]));
+    writeFileSync(
+      img,
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: "red" } })
+        .jpeg()
+        .toBuffer(),
+    );
+    writeFileSync(
+      join(tmp.path, "list.json"),
+      JSON.stringify([
+        { image: "a.b.jpg", caption: ["one", "two"] },
+        { image: "missing.jpg", caption: "x" },
+        { image: "a.b.jpg", caption: "again" },
+      ]),
+    );
     const r = await cli("shards", "build", "--out", join(tmp.path, "out", "s-%03d.tar"), "--albef", join(tmp.path, "list.json"));
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /wrote 2 samples in 1 shard\(s\); skipped 1/);
@@ -53,7 +65,11 @@ describe("core/cli data commands: synth, shards build/inspect/verify, tokenize",
 
   it("shards verify decodes everything and lists bad samples with exit code 1", async () => {
     const w = new ShardWriter({ pattern: join(tmp.path, "v-%06d.tar") });
-    const jpg = new Uint8Array(await sharp({ create: { width: 8, height: 8, channels: 3, background: "blue" } }).jpeg().toBuffer());
+    const jpg = new Uint8Array(
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: "blue" } })
+        .jpeg()
+        .toBuffer(),
+    );
     await w.write({ key: "good", files: { jpg, txt: "fine", json: "{}" } });
     await w.write({ key: "badimg", files: { jpg: jpg.subarray(0, 30), txt: "fine" } });
     await w.write({ key: "badjson", files: { jpg, json: "{nope" } });
@@ -63,7 +79,10 @@ describe("core/cli data commands: synth, shards build/inspect/verify, tokenize",
     assert.equal(r.code, 1);
     const report = JSON.parse(r.out) as { samples: number; bad: { key: string; reason: string }[] };
     assert.equal(report.samples, 4);
-    assert.deepEqual(report.bad.map((b) => b.key), ["badimg", "badjson", "badtxt"]);
+    assert.deepEqual(
+      report.bad.map((b) => b.key),
+      ["badimg", "badjson", "badtxt"],
+    );
   });
 
   it("COCO captions + images build shards that verify clean", async function () {
@@ -81,7 +100,13 @@ describe("core/cli data commands: synth, shards build/inspect/verify, tokenize",
     const texts = join(tmp.path, "t.json");
     writeFileSync(texts, JSON.stringify(["A man riding a wave.", "Café"]));
     const albef = await cli("tokenize", texts, "--vocab", vocab, "--albef");
-    assert.deepEqual(albef.out.split("\n").map((l) => (JSON.parse(l) as { ids: number[] }).ids), [[101, 1037, 2158, 5559, 1037, 4400, 1012], [101, 7668]]);
+    assert.deepEqual(
+      albef.out.split("\n").map((l) => (JSON.parse(l) as { ids: number[] }).ids),
+      [
+        [101, 1037, 2158, 5559, 1037, 4400, 1012],
+        [101, 7668],
+      ],
+    );
     const bert = await cli("tokenize", texts, "--vocab", vocab, "--no-albef", "--clean", "--max-length", "4");
     assert.deepEqual(JSON.parse(bert.out.split("\n")[0]), { text: "a man riding a wave", ids: [101, 1037, 2158, 102], length: 4 });
     const bad = await cli("tokenize", texts, "--tokenizer", "wordpeice", "--vocab", vocab);

@@ -16,7 +16,9 @@ export interface DecodeOptions {
 
 /** sharp for these bytes, RGB out; `label` names the sample in errors. */
 export function sharpRgb(bytes: Uint8Array, opts: DecodeOptions = {}): Sharp {
-  return sharp(bytes, { limitInputPixels: opts.maxPixels ?? 50_000_000, failOn: "warning" }).toColourspace("srgb").removeAlpha();
+  return sharp(bytes, { limitInputPixels: opts.maxPixels ?? 50_000_000, failOn: "warning" })
+    .toColourspace("srgb")
+    .removeAlpha();
 }
 
 export async function imageSize(bytes: Uint8Array, label: string, opts: DecodeOptions = {}): Promise<{ width: number; height: number }> {

@@ -128,8 +128,7 @@ function warp(img: RgbImage, inv: [number, number, number, number, number, numbe
       const fy = sy - y0;
       const o = (y * w + x) * 3;
       for (let ch = 0; ch < 3; ch++) {
-        const v =
-          (1 - fy) * ((1 - fx) * px(x0, y0, ch) + fx * px(x0 + 1, y0, ch)) + fy * ((1 - fx) * px(x0, y0 + 1, ch) + fx * px(x0 + 1, y0 + 1, ch));
+        const v = (1 - fy) * ((1 - fx) * px(x0, y0, ch) + fx * px(x0 + 1, y0, ch)) + fy * ((1 - fx) * px(x0, y0 + 1, ch) + fx * px(x0 + 1, y0 + 1, ch));
         out[o + ch] = Math.min(255, Math.max(0, Math.round(v)));
       }
     }

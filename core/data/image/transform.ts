@@ -23,7 +23,10 @@ export const ImageTransformConfig = z.strictObject({
   ratio: z.tuple([z.number().gt(0), z.number().gt(0)]).default([3 / 4, 4 / 3]),
   hflip: z.number().min(0).max(1).default(0.5),
   /** RandAugment N, M (ALBEF: 2, 7); null = off */
-  randAugment: z.strictObject({ n: z.number().int().min(0).default(2), m: z.number().min(0).max(10).default(7) }).nullable().default({ n: 2, m: 7 }),
+  randAugment: z
+    .strictObject({ n: z.number().int().min(0).default(2), m: z.number().min(0).max(10).default(7) })
+    .nullable()
+    .default({ n: 2, m: 7 }),
   mean: z.tuple([z.number(), z.number(), z.number()]).default([...CLIP_MEAN]),
   std: z.tuple([z.number().gt(0), z.number().gt(0), z.number().gt(0)]).default([...CLIP_STD]),
   /** refuse decoding images larger than this many pixels */
@@ -47,7 +50,12 @@ export function normalizeToChw(img: RgbImage, mean: readonly number[], std: read
 export interface TransformedImage {
   pixels: Float32Array;
   /** what happened, for debugging and specs */
-  info: { source: { width: number; height: number }; crop?: { left: number; top: number; width: number; height: number }; flipped: boolean; augmentations: string[] };
+  info: {
+    source: { width: number; height: number };
+    crop?: { left: number; top: number; width: number; height: number };
+    flipped: boolean;
+    augmentations: string[];
+  };
 }
 
 export async function transformImage(bytes: Uint8Array, cfg: ImageTransformConfig, rng: Rng, label: string): Promise<TransformedImage> {

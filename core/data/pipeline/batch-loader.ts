@@ -131,7 +131,8 @@ export class BatchLoader {
     const ids = new Int32Array(b * length).fill(this.opts.padId);
     const mask = new Int32Array(b * length);
     items.forEach(({ r }, i) => {
-      if (r.pixels.length !== plane) throw new Error(`sample ${r.key}: ${r.pixels.length} pixel values, expected ${plane} (${perSample} image(s) of ${size}×${size})`);
+      if (r.pixels.length !== plane)
+        throw new Error(`sample ${r.key}: ${r.pixels.length} pixel values, expected ${plane} (${perSample} image(s) of ${size}×${size})`);
       images.set(r.pixels, i * plane);
       ids.set(r.ids, i * length);
       mask.fill(1, i * length, i * length + r.ids.length);

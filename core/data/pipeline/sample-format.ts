@@ -14,12 +14,20 @@ export const SampleFormat = z.strictObject({
    */
   imageMembers: z.array(z.string().min(1)).min(1).nullable().default(null),
   /** a class label: `json:FIELD` holding an integer, a boolean or "True"/"False" (NLVR2); null = none */
-  label: z.string().regex(/^json:.+/, 'a label source is "json:FIELD"').nullable().default(null),
+  label: z
+    .string()
+    .regex(/^json:.+/, 'a label source is "json:FIELD"')
+    .nullable()
+    .default(null),
   /**
    * question answering: `json:FIELD` holding a list of `{question, answer}` or
    * `{question, answers: [...]}` (VQA: ten human answers); one item is drawn per
    * pass, its question becomes the text; null = none
    */
-  qa: z.string().regex(/^json:.+/, 'a question-answer source is "json:FIELD"').nullable().default(null),
+  qa: z
+    .string()
+    .regex(/^json:.+/, 'a question-answer source is "json:FIELD"')
+    .nullable()
+    .default(null),
 });
 export type SampleFormat = z.output<typeof SampleFormat>;

@@ -11,11 +11,10 @@ import { Tokenizer } from "../../registry/kinds/index.ts";
 import { loadPluginModules } from "../../registry/loader.ts";
 import { PluginRegistry } from "../../registry/registry.ts";
 import { Rng } from "../../tensor/rng.ts";
-import { ImageTransformConfig, transformImage } from "../image/transform.ts";
+import { type ImageTransformConfig, transformImage } from "../image/transform.ts";
 import { preCaption } from "../text/clean.ts";
 import { registerTokenizerPlugins } from "../text/tokenizer-plugins.ts";
 import type { SampleFormat } from "./sample-format.ts";
-
 
 export interface ProcessorSpec {
   image: ImageTransformConfig;
@@ -93,7 +92,12 @@ export function sampleQuestions(files: Record<string, Uint8Array>, format: Sampl
   const v = (JSON.parse(utf8.decode(bytes)) as Record<string, unknown>)[field];
   if (!Array.isArray(v) || v.length === 0) throw new Error(`${where}: .json field "${field}" is no list of questions`);
   return v.map((item: { question?: unknown; answer?: unknown; answers?: unknown }, i) => {
-    const all = typeof item?.answer === "string" ? [item.answer] : Array.isArray(item?.answers) ? item.answers.map((a: unknown) => (typeof a === "string" ? a : (a as { answer?: unknown })?.answer)) : null;
+    const all =
+      typeof item?.answer === "string"
+        ? [item.answer]
+        : Array.isArray(item?.answers)
+          ? item.answers.map((a: unknown) => (typeof a === "string" ? a : (a as { answer?: unknown })?.answer))
+          : null;
     if (typeof item?.question !== "string" || !all || all.length === 0 || !all.every((a): a is string => typeof a === "string")) {
       throw new Error(`${where}: ${field}[${i}] needs a "question" and an "answer" or "answers" list`);
     }

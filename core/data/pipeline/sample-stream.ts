@@ -133,7 +133,7 @@ export class SampleStream {
         if (slot !== undefined) items[slot] = { ...s, ref: refs[slot] };
       }
     }
-    const missing = items.findIndex((x) => x === undefined);
+    const missing = items.indexOf(undefined);
     if (missing >= 0) throw new PolyalignError(`cannot resume: sample ${JSON.stringify(refs[missing])} of the saved shuffle buffer is gone (shards changed?)`);
     for (const it of items) this.buffer.add(it as StreamSample);
     this.restored = true;

@@ -84,7 +84,11 @@ async function piscinaPool(spec: ProcessorSpec, opts: PoolOptions): Promise<Tran
   pool.on("error", onError);
   try {
     // one warm-up task per thread: a worker that cannot load fails here, not later (Piscina would hang)
-    await withTimeout(Promise.all(Array.from({ length: opts.threads }, () => pool.run({ warmup: true }))), opts.startTimeoutMs ?? 60_000, "the data worker pool");
+    await withTimeout(
+      Promise.all(Array.from({ length: opts.threads }, () => pool.run({ warmup: true }))),
+      opts.startTimeoutMs ?? 60_000,
+      "the data worker pool",
+    );
   } catch (e) {
     await pool.destroy();
     throw new WorkerPoolError(`a data worker failed to load: ${(fatal ?? (e as Error)).message}`, { cause: e });

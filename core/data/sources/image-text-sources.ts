@@ -43,7 +43,8 @@ export function readAlbefList(file: string, imagesRoot = dirname(file)): ImageTe
   return data.map((e: { image?: unknown; caption?: unknown }, i) => {
     if (typeof e?.image !== "string") throw new SourceFormatError(`${file}: entry ${i} has no "image" path`);
     const caption = e.caption;
-    const captions = typeof caption === "string" ? [caption] : Array.isArray(caption) && caption.every((c) => typeof c === "string") ? (caption as string[]) : null;
+    const captions =
+      typeof caption === "string" ? [caption] : Array.isArray(caption) && caption.every((c) => typeof c === "string") ? (caption as string[]) : null;
     if (!captions || captions.length === 0) throw new SourceFormatError(`${file}: entry ${i} (${e.image}) has no caption string or list`);
     return { image: isAbsolute(e.image) ? e.image : resolve(imagesRoot, e.image), captions, meta: { file: e.image } };
   });

@@ -41,7 +41,9 @@ export const SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] as 
 
 async function jpeg(scene: Scene, rng: Rng): Promise<Uint8Array> {
   const img = renderScene(scene, rng);
-  const buf = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  const buf = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
@@ -57,7 +59,12 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
   const pairs = opts.pairs ?? 200;
   mkdirSync(opts.out, { recursive: true });
   const words = new Set<string>();
-  const addWords = (...texts: string[]) => texts.forEach((t) => preCaption(t, 1000).split(" ").forEach((w) => w && words.add(w)));
+  const addWords = (...texts: string[]) =>
+    texts.forEach((t) =>
+      preCaption(t, 1000)
+        .split(" ")
+        .forEach((w) => w && words.add(w)),
+    );
   const summary: SynthSummary = { out: opts.out, splits: {}, vocab: join(opts.out, "vocab.txt"), vocabSize: 0 };
   const total = counts.train + counts.val + counts.test + 2 * pairs;
   let done = 0;
@@ -112,7 +119,18 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
   summary.vocabSize = vocab.length;
   writeFileSync(
     join(opts.out, "meta.json"),
-    JSON.stringify({ generator: "polyalign synth", seed, imageSize: size, samplesPerShard: perShard, splits: Object.fromEntries(Object.entries(summary.splits).map(([k, v]) => [k, v.samples])), vocabSize: vocab.length }, null, 2) + "\n",
+    JSON.stringify(
+      {
+        generator: "polyalign synth",
+        seed,
+        imageSize: size,
+        samplesPerShard: perShard,
+        splits: Object.fromEntries(Object.entries(summary.splits).map(([k, v]) => [k, v.samples])),
+        vocabSize: vocab.length,
+      },
+      null,
+      2,
+    ) + "\n",
   );
   return summary;
 }

@@ -5,7 +5,11 @@ const DROP = /[,.'!?"()*#:;~]/g;
 
 /** lower-case, drop ,.'!?"()*#:;~, `-` and `/` → space, `<person>` → person, collapse spaces, keep `maxWords`. */
 export function preCaption(caption: string, maxWords = 30): string {
-  let s = caption.toLowerCase().replace(DROP, "").replace(/[-/]/g, " ").replace(/<person>/g, "person");
+  let s = caption
+    .toLowerCase()
+    .replace(DROP, "")
+    .replace(/[-/]/g, " ")
+    .replace(/<person>/g, "person");
   s = s.replace(/\s{2,}/g, " ");
   s = s.replace(/\n$/, "").trim();
   const words = s.split(" ");

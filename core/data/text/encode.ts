@@ -41,10 +41,14 @@ export abstract class PieceTokenizer implements Tokenizer {
   abstract decode(ids: readonly number[]): string;
 
   encode(texts: readonly string[], o: { maxLength?: number; padTo?: "longest" | "max" } = {}): EncodedText {
-    return encodeBatch(texts.map((t) => this.pieces(t)), this.special, {
-      maxLength: o.maxLength ?? this.batchDefaults.maxLength,
-      padTo: o.padTo,
-      appendSep: !this.batchDefaults.albef,
-    });
+    return encodeBatch(
+      texts.map((t) => this.pieces(t)),
+      this.special,
+      {
+        maxLength: o.maxLength ?? this.batchDefaults.maxLength,
+        padTo: o.padTo,
+        appendSep: !this.batchDefaults.albef,
+      },
+    );
   }
 }

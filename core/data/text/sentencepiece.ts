@@ -100,7 +100,13 @@ export class SentencePieceTokenizer extends PieceTokenizer {
       }
       throw new PolyalignError(`sentencepiece: model ${opts.model} has none of ${names.join(", ")}`);
     };
-    this.special = { pad: find("<pad>", "[PAD]"), unk: find("<unk>", "[UNK]"), cls: find("[CLS]", "<s>"), sep: find("[SEP]", "</s>"), mask: find("[MASK]", "<mask>") };
+    this.special = {
+      pad: find("<pad>", "[PAD]"),
+      unk: find("<unk>", "[UNK]"),
+      cls: find("[CLS]", "<s>"),
+      sep: find("[SEP]", "</s>"),
+      mask: find("[MASK]", "<mask>"),
+    };
   }
 
   async init(): Promise<void> {

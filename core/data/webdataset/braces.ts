@@ -83,7 +83,7 @@ function range(body: string): string[] | null {
   return null;
 }
 
-function unescape(s: string): string {
+function unescapeBraces(s: string): string {
   return s.replace(/\\(.)/g, "$1");
 }
 
@@ -110,10 +110,10 @@ function expand(s: string): string[] {
       items = r ?? expand(body).map((x) => `{${x}}`);
     }
     const out: string[] = [];
-    for (const it of items) for (const t of tails) out.push(unescape(prefix) + it + t);
+    for (const it of items) for (const t of tails) out.push(unescapeBraces(prefix) + it + t);
     return out;
   }
-  return [unescape(s)];
+  return [unescapeBraces(s)];
 }
 
 /** Expand one pattern. */

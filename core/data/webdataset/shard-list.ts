@@ -18,7 +18,10 @@ export function isRemote(url: string): boolean {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const re = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]");
+  const re = glob
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, "[^/]*")
+    .replace(/\?/g, "[^/]");
   return new RegExp(`^${re}$`);
 }
 
@@ -30,10 +33,16 @@ function expandLocal(item: string, baseDir: string): string[] {
     if (/[*?]/.test(dir)) throw new ShardListError(`glob "${item}": wildcards are supported in the last path segment only`);
     if (!existsSync(dir)) throw new ShardListError(`glob "${item}": directory ${dir} does not exist`);
     const re = globToRegExp(basename(abs));
-    return readdirSync(dir).filter((f) => re.test(f)).sort().map((f) => join(dir, f));
+    return readdirSync(dir)
+      .filter((f) => re.test(f))
+      .sort()
+      .map((f) => join(dir, f));
   }
   if (existsSync(abs) && statSync(abs).isDirectory()) {
-    return readdirSync(abs).filter((f) => SHARD_FILE.test(f)).sort().map((f) => join(abs, f));
+    return readdirSync(abs)
+      .filter((f) => SHARD_FILE.test(f))
+      .sort()
+      .map((f) => join(abs, f));
   }
   return [abs];
 }

@@ -101,7 +101,8 @@ export class ShardWriter {
     if (this.closed) throw new ShardWriteError("ShardWriter.write after close()");
     const problem = keyProblem(sample.key);
     if (problem) throw new ShardWriteError(`cannot write sample key ${JSON.stringify(sample.key)}: ${problem}`);
-    if (!/^[\x20-\x7e]*$/.test(sample.key)) this.opts.onWarning?.(`sample key ${JSON.stringify(sample.key)} is not plain ASCII; some readers see only the 100-byte ustar name`);
+    if (!/^[\x20-\x7e]*$/.test(sample.key))
+      this.opts.onWarning?.(`sample key ${JSON.stringify(sample.key)} is not plain ASCII; some readers see only the 100-byte ustar name`);
     const exts = Object.keys(sample.files).sort();
     if (exts.length === 0) throw new ShardWriteError(`sample ${sample.key} has no files`);
     const bodies = exts.map((ext) => {
@@ -111,7 +112,8 @@ export class ShardWriter {
       return typeof v === "string" ? Buffer.from(v, "utf8") : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
     });
     if (this.current && (this.current.samples >= this.maxcount || this.current.bytes >= this.maxsize)) await this.finishCurrent();
-    const shard = (this.current ??= this.open());
+    this.current ??= this.open();
+    const shard = this.current;
     for (let i = 0; i < exts.length; i++) {
       shard.pack.entry(
         { name: `${sample.key}.${exts[i]}`, size: bodies[i].length, mode: 0o444, mtime: this.mtime, uid: 0, gid: 0, uname: "bigdata", gname: "bigdata" },

@@ -15,4 +15,12 @@ export * from "./task.ts";
 export * from "./tokenizer.ts";
 export * from "./backend.ts";
 
-export const ALL_KINDS: readonly PluginKind<unknown>[] = [VisionEncoder, TextEncoder, Fusion, Objective, Task, Tokenizer, Backend] as readonly PluginKind<unknown>[];
+export const ALL_KINDS: readonly PluginKind<unknown>[] = [
+  VisionEncoder,
+  TextEncoder,
+  Fusion,
+  Objective,
+  Task,
+  Tokenizer,
+  Backend,
+] as readonly PluginKind<unknown>[];

@@ -47,7 +47,10 @@ export class HypergraphBranch extends Module {
   lastBimodalFraction: number | null = null;
   collectStats = false;
 
-  constructor(readonly cfg: HypergraphBranchConfig, rng: Rng) {
+  constructor(
+    readonly cfg: HypergraphBranchConfig,
+    rng: Rng,
+  ) {
     super();
     this.theta = this.child("theta", new Linear(cfg.width, cfg.width, rng, { bias: false, weightInit: normal(cfg.initStd) }));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(cfg.width, cfg.eps, rng));
@@ -67,7 +70,7 @@ export class HypergraphBranch extends Module {
         clusters: this.cfg.clusters,
         iterations: this.cfg.iterations,
         modalityMode: this.cfg.modalityMode,
-        randomInitSeed: this.cfg.kmeansInit === "random" ? seed ?? 0 : undefined,
+        randomInitSeed: this.cfg.kmeansInit === "random" ? (seed ?? 0) : undefined,
       });
       if (this.collectStats) this.lastBimodalFraction = bimodalFraction(h, modality);
       const e = h.shape[2] as number;
@@ -100,7 +103,15 @@ export class BranchFusion extends Module {
   readonly gamma: Variable | null = null;
   readonly LayerNorm: LayerNorm | null = null;
 
-  constructor(readonly kind: BranchFusionKind, width: number, attentionDim: number, branchBias: number, eps: number, initStd: number, rng: Rng) {
+  constructor(
+    readonly kind: BranchFusionKind,
+    width: number,
+    attentionDim: number,
+    branchBias: number,
+    eps: number,
+    initStd: number,
+    rng: Rng,
+  ) {
     super();
     if (kind === "branchAttention") {
       this.score = this.child("score", new Linear(width, attentionDim, rng, { weightInit: normal(initStd), biasInit: zeros }));

@@ -7,15 +7,7 @@
  * multi-entity alignment can. Reports how often the true caption wins, by
  * ITC similarity and by the ITM logit (chance 50 %).
  */
-import {
-  ConfigError,
-  type RunContext,
-  type Task,
-  type TaskResult,
-  taskSections,
-  writeSummary,
-  z,
-} from "../../../core/index.ts";
+import { ConfigError, type RunContext, type Task, type TaskResult, taskSections, writeSummary, z } from "../../../core/index.ts";
 import { loadEvaluationModel } from "../shared/albef-model.ts";
 import { measureBinding } from "../shared/binding.ts";
 
@@ -62,6 +54,16 @@ export class BindingTask implements Task<RunContext> {
       ].join("\n"),
     );
     model.dispose();
-    return { metrics: { pairs: scores.pairs, itc_pairs: scores.itcPairs, itm_pairs: scores.itmPairs, itc_images: scores.itcImages, itm_images: scores.itmImages, seconds }, artifacts: {} };
+    return {
+      metrics: {
+        pairs: scores.pairs,
+        itc_pairs: scores.itcPairs,
+        itm_pairs: scores.itmPairs,
+        itc_images: scores.itcImages,
+        itm_images: scores.itmImages,
+        seconds,
+      },
+      artifacts: {},
+    };
   }
 }

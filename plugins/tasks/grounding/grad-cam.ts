@@ -82,7 +82,8 @@ export function gradCamMap(att: AttentionGradients, mask?: Tensor): GradCamMaps 
     if (!mask) throw new ShapeError("gradCamMap: a fusion-layer map needs the text mask");
     const l = mask.shape[1] as number;
     // text query rows × image patch columns (CLS column dropped)
-    const textToPatches = (t: Tensor) => (att.layout === "cross" ? tf.slice(t, [0, 0, 0, 1], [-1, -1, -1, n - 1]) : tf.slice(t, [0, 0, n, 1], [-1, -1, l, n - 1]));
+    const textToPatches = (t: Tensor) =>
+      att.layout === "cross" ? tf.slice(t, [0, 0, 0, 1], [-1, -1, -1, n - 1]) : tf.slice(t, [0, 0, n, 1], [-1, -1, l, n - 1]);
     const rowMask = tf.reshape(tf.cast(mask, "float32"), [b, 1, l, 1]);
     const a = tf.mul(textToPatches(att.probs), rowMask);
     const g = tf.mul(tf.relu(textToPatches(att.grads)), rowMask);

@@ -45,7 +45,9 @@ export function groundingQueries(meta: Record<string, unknown>, where: string): 
       return [b[0], b[1], b[2] - b[0], b[3] - b[1]] as Box;
     });
     const names = objects.map(describe);
-    return objects.flatMap((_, i) => (names.filter((n) => n === names[i]).length === 1 ? [{ expression: names[i], box: boxes[i], candidates: boxes, width, height }] : []));
+    return objects.flatMap((_, i) =>
+      names.filter((n) => n === names[i]).length === 1 ? [{ expression: names[i], box: boxes[i], candidates: boxes, width, height }] : [],
+    );
   }
   throw new DataError(`${where}: the .json has neither "refs" nor "objects" to ground`);
 }

@@ -66,7 +66,10 @@ export class GroundingTask implements Task<RunContext> {
     const layer = this.cfg.layer ?? (itc ? depth - 1 : Math.min(2, depth - 1));
     if (layer >= depth) {
       model.dispose();
-      throw new ConfigError(`task.layer ${layer}: the ${itc ? "vision encoder" : "fusion"} has ${depth} layer${depth === 1 ? "" : "s"} (0..${depth - 1})`, "task.layer");
+      throw new ConfigError(
+        `task.layer ${layer}: the ${itc ? "vision encoder" : "fusion"} has ${depth} layer${depth === 1 ? "" : "s"} (0..${depth - 1})`,
+        "task.layer",
+      );
     }
     const queries = await testSampleMeta(data, this.cfg.maxImages, groundingQueries);
     const score: Scored = { correct: 0, total: 0, chance: 0, candidates: 0 };
@@ -78,7 +81,8 @@ export class GroundingTask implements Task<RunContext> {
       for await (const b of evalBatches(data, test, pool, tokenizer.special.pad, 16)) {
         const plane = 3 * b.size * b.size;
         const jobs: { image: number; key: string; q: GroundingQuery }[] = [];
-        for (let i = 0; i < b.batch && images + i < this.cfg.maxImages; i++) for (const q of queries.get(b.keys[i]) ?? []) jobs.push({ image: i, key: b.keys[i], q });
+        for (let i = 0; i < b.batch && images + i < this.cfg.maxImages; i++)
+          for (const q of queries.get(b.keys[i]) ?? []) jobs.push({ image: i, key: b.keys[i], q });
         images += Math.min(b.batch, this.cfg.maxImages - images);
         for (let s = 0; s < jobs.length; s += this.cfg.batchSize) {
           const chunk = jobs.slice(s, s + this.cfg.batchSize);

@@ -35,7 +35,10 @@ export class PairedFusion extends Module {
   constructor(a: Fusion, b: Fusion, name = "fusion") {
     super();
     if (!a.stepwise || !b.stepwise) {
-      throw new ConfigError("NLVR2 needs a cross-attention fusion (cross-attention, or hypergraph with attention: cross): it steps the fusion layers over each image in turn", "model.fusion");
+      throw new ConfigError(
+        "NLVR2 needs a cross-attention fusion (cross-attention, or hypergraph with attention: cross): it steps the fusion layers over each image in turn",
+        "model.fusion",
+      );
     }
     this.steps0 = a.stepwise;
     this.steps1 = b.stepwise;
@@ -107,7 +110,12 @@ export class NlvrModel extends Module {
   readonly cls_head_m: ClassifierHead;
   private readonly copies: MomentumCopies;
 
-  constructor(online: NlvrParts, momentum: NlvrParts, readonly opts: NlvrModelOptions, rng: Rng) {
+  constructor(
+    online: NlvrParts,
+    momentum: NlvrParts,
+    readonly opts: NlvrModelOptions,
+    rng: Rng,
+  ) {
     super();
     this.visual_encoder = this.child("visual_encoder", online.vision);
     this.text_encoder = this.child("text_encoder", online.text);

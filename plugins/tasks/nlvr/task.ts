@@ -10,7 +10,7 @@ import { z } from "zod";
 import {
   ConfigError,
   crossEntropy,
-  DataConfig,
+  type DataConfig,
   distillOptions,
   evalBatches,
   gradsByName,
@@ -30,12 +30,12 @@ import {
   type TaskResult,
   taskSections,
   tf,
-  Tokenizer,
+  type Tokenizer,
   trainingReport,
   writeSummary,
 } from "../../../core/index.ts";
 import { buildNlvrModel } from "./build.ts";
-import { type NlvrModel } from "./model.ts";
+import type { NlvrModel } from "./model.ts";
 
 export const NlvrConfig = z.strictObject({
   init: initOption(),
@@ -109,7 +109,8 @@ export class NlvrTask implements Task<RunContext> {
     const { scope, runDir } = ctx;
     const { config, log } = scope;
     const { data, optim } = await taskSections(ctx, "NLVR2", "of pairs to evaluate on");
-    if (data.format.imageMembers?.length !== 2) throw new ConfigError('NLVR2 samples hold two images: set data.format.imageMembers (e.g. ["img0.jpg", "img1.jpg"])', "data.format.imageMembers");
+    if (data.format.imageMembers?.length !== 2)
+      throw new ConfigError('NLVR2 samples hold two images: set data.format.imageMembers (e.g. ["img0.jpg", "img1.jpg"])', "data.format.imageMembers");
     if (!data.format.label) throw new ConfigError('NLVR2 needs labels: set data.format.label (e.g. "json:label")', "data.format.label");
     const tokenizer = await readyTokenizer(ctx);
     const model = buildNlvrModel(scope, { momentum: this.cfg.momentum, pooling: this.cfg.pooling, classes: 2 });
@@ -128,7 +129,8 @@ export class NlvrTask implements Task<RunContext> {
       padId: tokenizer.special.pad,
       alpha: distill ? this.cfg.alpha : 0,
       microStep: (batch, alpha) => {
-        if (batch.labels.some((l) => l < 0 || l > 1)) throw new ConfigError(`NLVR2 labels are 0/1; batch holds ${[...new Set(batch.labels)].join(", ")}`, "data.format.label");
+        if (batch.labels.some((l) => l < 0 || l > 1))
+          throw new ConfigError(`NLVR2 labels are 0/1; batch holds ${[...new Set(batch.labels)].join(", ")}`, "data.format.label");
         const images = tf.tensor5d(batch.images, [batch.batch, 2, 3, batch.size, batch.size]);
         const ids = tf.tensor2d(batch.ids, [batch.batch, batch.length], "int32");
         const mask = tf.tensor2d(batch.mask, [batch.batch, batch.length], "int32");
@@ -139,13 +141,16 @@ export class NlvrTask implements Task<RunContext> {
           soft = tf.tidy(() => tf.softmax(model.logits(images, ids, mask, true), -1));
         }
         const parts: Record<string, number> = {};
-        const { value, grads } = tf.variableGrads(() => {
-          const logits = model.logits(images, ids, mask);
-          const ce = crossEntropy(logits, labels);
-          parts.ce = ce.dataSync()[0];
-          parts.train_accuracy = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logits, -1), labels), "float32")).dataSync()[0]);
-          return (soft ? tf.add(tf.mul(ce, 1 - alpha), tf.mul(softTargetCrossEntropy(logits, soft), alpha)) : ce) as tf.Scalar;
-        }, vars.map(([, v]) => v));
+        const { value, grads } = tf.variableGrads(
+          () => {
+            const logits = model.logits(images, ids, mask);
+            const ce = crossEntropy(logits, labels);
+            parts.ce = ce.dataSync()[0];
+            parts.train_accuracy = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logits, -1), labels), "float32")).dataSync()[0]);
+            return (soft ? tf.add(tf.mul(ce, 1 - alpha), tf.mul(softTargetCrossEntropy(logits, soft), alpha)) : ce) as tf.Scalar;
+          },
+          vars.map(([, v]) => v),
+        );
         const loss = value.dataSync()[0];
         tf.dispose([value, images, ids, mask, labels, ...(soft ? [soft] : [])]);
         return { loss, parts, grads: gradsByName(vars, grads) };

@@ -2,17 +2,31 @@
 import type { TrainingSummary } from "../../../core/index.ts";
 import type { BindingScores } from "../shared/binding.ts";
 
-export function summaryMarkdown(s: TrainingSummary & {
-  retrieval: { n: number; i2t: { r1: number; r5: number; r10: number }; t2i: { r1: number; r5: number; r10: number }; r_mean: number; chance: { r1: number; r5: number; r10: number } } | null;
-  binding: BindingScores | null;
-}): string {
+export function summaryMarkdown(
+  s: TrainingSummary & {
+    retrieval: {
+      n: number;
+      i2t: { r1: number; r5: number; r10: number };
+      t2i: { r1: number; r5: number; r10: number };
+      r_mean: number;
+      chance: { r1: number; r5: number; r10: number };
+    } | null;
+    binding: BindingScores | null;
+  },
+): string {
   const f = (v: number) => v.toFixed(1);
   const lines = [
     `# ${s.name}: pre-training summary`,
     "",
     `${s.steps} steps (${s.samples} samples, ${s.epochs} epochs) in ${s.wall_time_s} s on ${s.backend}; fusion: ${s.fusion ?? "?"}.`,
     "",
-    `Final losses: ${s.final_loss ? Object.entries(s.final_loss).map(([k, v]) => `${k} ${v}`).join(", ") : "—"}. Loss curve: loss.png.`,
+    `Final losses: ${
+      s.final_loss
+        ? Object.entries(s.final_loss)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", ")
+        : "—"
+    }. Loss curve: loss.png.`,
     "",
   ];
   if (s.retrieval) {

@@ -49,7 +49,12 @@ export class PretrainTask implements Task<RunContext> {
       if (this.cfg.evalBinding && data.test && !evalBinding) log.warn("attribute binding needs an embedding and a matching head: it is skipped");
       const outcome = await trainAlignment(ctx, model, tokenizer, data, optim, this.cfg);
       const { base, artifacts } = trainingReport(ctx, outcome);
-      const metrics: Record<string, number> = { steps: base.steps, samples: base.samples, train_seconds: base.wall_time_s, skipped_samples: base.skipped_samples };
+      const metrics: Record<string, number> = {
+        steps: base.steps,
+        samples: base.samples,
+        train_seconds: base.wall_time_s,
+        skipped_samples: base.skipped_samples,
+      };
       let retrieval: RetrievalMetrics | null = null;
       if (evalRetrieval && data.test) {
         const evalPool = await openPool(scope, data, "test", Math.min(1, data.workers));
@@ -59,13 +64,26 @@ export class PretrainTask implements Task<RunContext> {
           await evalPool.close();
         }
         Object.assign(metrics, {
-          "i2t_r1": retrieval.i2t.r1, "i2t_r5": retrieval.i2t.r5, "i2t_r10": retrieval.i2t.r10,
-          "t2i_r1": retrieval.t2i.r1, "t2i_r5": retrieval.t2i.r5, "t2i_r10": retrieval.t2i.r10,
-          r_mean: retrieval.rMean, chance_r1: retrieval.chance.r1, chance_r5: retrieval.chance.r5, chance_r10: retrieval.chance.r10,
+          i2t_r1: retrieval.i2t.r1,
+          i2t_r5: retrieval.i2t.r5,
+          i2t_r10: retrieval.i2t.r10,
+          t2i_r1: retrieval.t2i.r1,
+          t2i_r5: retrieval.t2i.r5,
+          t2i_r10: retrieval.t2i.r10,
+          r_mean: retrieval.rMean,
+          chance_r1: retrieval.chance.r1,
+          chance_r5: retrieval.chance.r5,
+          chance_r10: retrieval.chance.r10,
         });
       }
       const binding = evalBinding
-        ? await measureBinding(model, scope, data, tokenizer, { captionField: "captions", negativesField: "negatives", maxImages: this.cfg.evalMaxImages, batchSize: 64, lenient: true })
+        ? await measureBinding(model, scope, data, tokenizer, {
+            captionField: "captions",
+            negativesField: "negatives",
+            maxImages: this.cfg.evalMaxImages,
+            batchSize: 64,
+            lenient: true,
+          })
         : null;
       if (binding) Object.assign(metrics, { binding_itc: binding.itcPairs, binding_itm: binding.itmPairs });
       const summary = {

@@ -44,7 +44,10 @@ async function galleryCaptions(data: DataConfig, max: number): Promise<Map<strin
   const out = new Map<string, string[]>();
   for await (const s of readShards(expandShardSpec(data.test as string), { onError: data.onError })) {
     if (out.size >= max) break;
-    out.set(s.key, sampleCaptions(s.files, data.format, `${s.url}: sample ${s.key}`).map((c) => preCaption(c, data.format.maxWords)));
+    out.set(
+      s.key,
+      sampleCaptions(s.files, data.format, `${s.url}: sample ${s.key}`).map((c) => preCaption(c, data.format.maxWords)),
+    );
   }
   return out;
 }

@@ -63,8 +63,14 @@ export function itmRerank(
   const total = nI + nT;
   const score = (chunk: { image: number; text: number; out: Float32Array; at: number; query: number }[]) => {
     const logits = tf.tidy(() => {
-      const ti = tf.tensor1d(chunk.map((p) => p.text), "int32");
-      const ii = tf.tensor1d(chunk.map((p) => p.image), "int32");
+      const ti = tf.tensor1d(
+        chunk.map((p) => p.text),
+        "int32",
+      );
+      const ii = tf.tensor1d(
+        chunk.map((p) => p.image),
+        "int32",
+      );
       const l = model.matchLogits(tf.gather(gallery.textEmbeds, ti), tf.gather(gallery.textMask, ti), tf.gather(gallery.imageEmbeds, ii));
       return tf.squeeze(tf.slice(l, [0, 1], [-1, 1]), [1]);
     });

@@ -93,15 +93,27 @@ export class RetrievalTask implements Task<RunContext> {
 
 function flat(prefix: string, m: GalleryRetrievalMetrics): Record<string, number> {
   return {
-    [`${prefix}_i2t_r1`]: m.i2t.r1, [`${prefix}_i2t_r5`]: m.i2t.r5, [`${prefix}_i2t_r10`]: m.i2t.r10,
-    [`${prefix}_t2i_r1`]: m.t2i.r1, [`${prefix}_t2i_r5`]: m.t2i.r5, [`${prefix}_t2i_r10`]: m.t2i.r10,
+    [`${prefix}_i2t_r1`]: m.i2t.r1,
+    [`${prefix}_i2t_r5`]: m.i2t.r5,
+    [`${prefix}_i2t_r10`]: m.i2t.r10,
+    [`${prefix}_t2i_r1`]: m.t2i.r1,
+    [`${prefix}_t2i_r5`]: m.t2i.r5,
+    [`${prefix}_t2i_r10`]: m.t2i.r10,
     [`${prefix}_r_mean`]: m.rMean,
   };
 }
 
-function summaryMarkdown(name: string, steps: number, seconds: number, cfg: RetrievalConfig, before: GalleryEvaluation | null, after: GalleryEvaluation): string {
+function summaryMarkdown(
+  name: string,
+  steps: number,
+  seconds: number,
+  cfg: RetrievalConfig,
+  before: GalleryEvaluation | null,
+  after: GalleryEvaluation,
+): string {
   const f = (v: number) => v.toFixed(1);
-  const row = (label: string, m: GalleryRetrievalMetrics) => `| ${label} | ${f(m.i2t.r1)} | ${f(m.i2t.r5)} | ${f(m.i2t.r10)} | ${f(m.t2i.r1)} | ${f(m.t2i.r5)} | ${f(m.t2i.r10)} | ${f(m.rMean)} |`;
+  const row = (label: string, m: GalleryRetrievalMetrics) =>
+    `| ${label} | ${f(m.i2t.r1)} | ${f(m.i2t.r5)} | ${f(m.i2t.r10)} | ${f(m.t2i.r1)} | ${f(m.t2i.r5)} | ${f(m.t2i.r10)} | ${f(m.rMean)} |`;
   const m = after.itm;
   return [
     `# ${name}: retrieval fine-tuning summary`,

@@ -49,7 +49,10 @@ export async function setUpModel(ctx: RunContext, what: string, setting: { batch
  */
 export function loadModelWeights(ctx: RunContext, model: VisionLanguageModel, init: string): InitialWeightsReport {
   const names = new Set([...model.stateEntries()].map(([n]) => n));
-  const r = loadInitialWeights(model, init, { fusionStart: Number(ctx.scope.config.model?.text.layers ?? 0), ...albefLoadRules.imageText((n) => names.has(n)) });
+  const r = loadInitialWeights(model, init, {
+    fusionStart: Number(ctx.scope.config.model?.text.layers ?? 0),
+    ...albefLoadRules.imageText((n) => names.has(n)),
+  });
   if (r.fresh.some((n) => MOMENTUM_ENTRY.test(n))) {
     model.copyToMomentum();
     ctx.scope.log.info(`${r.file} has no momentum copies: they start from the loaded weights`);

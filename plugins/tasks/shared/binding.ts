@@ -35,7 +35,8 @@ function bindingCase(meta: Record<string, unknown>, cfg: BindingOptions, where: 
   const negatives = meta[cfg.negativesField];
   if (caption === null) throw new DataError(`${where}: .json has no caption "${cfg.captionField}"`);
   if (negatives === undefined) throw new DataError(`${where}: .json has no "${cfg.negativesField}" list`);
-  if (!Array.isArray(negatives) || !negatives.every((n) => typeof n === "string")) throw new DataError(`${where}: "${cfg.negativesField}" is not a list of strings`);
+  if (!Array.isArray(negatives) || !negatives.every((n) => typeof n === "string"))
+    throw new DataError(`${where}: "${cfg.negativesField}" is not a list of strings`);
   return negatives.length > 0 ? { caption, negatives } : null;
 }
 
@@ -54,7 +55,13 @@ export interface BindingScores {
 }
 
 /** null when no test image has negatives. */
-export async function measureBinding(model: VisionLanguageModel, scope: RunScope, data: DataConfig, tokenizer: Tokenizer, opts: BindingOptions): Promise<BindingScores | null> {
+export async function measureBinding(
+  model: VisionLanguageModel,
+  scope: RunScope,
+  data: DataConfig,
+  tokenizer: Tokenizer,
+  opts: BindingOptions,
+): Promise<BindingScores | null> {
   const head = model.requireEmbedding("attribute binding");
   model.requireMatching("attribute binding");
   const wasTraining = model.training;

@@ -86,7 +86,9 @@ export function rankAnswers(
   const allMask = tf.tensor2d(candidates.mask, [candidates.n, candidates.length], "int32");
   try {
     for (let q = 0; q < b; q++) {
-      const order = Array.from(firstLogp[q].keys()).sort((x, y) => firstLogp[q][y] - firstLogp[q][x] || x - y).slice(0, kk);
+      const order = Array.from(firstLogp[q].keys())
+        .sort((x, y) => firstLogp[q][y] - firstLogp[q][x] || x - y)
+        .slice(0, kk);
       const nll = tf.tidy(() => {
         const rows = tf.tensor1d(order, "int32");
         const ids = tf.gather(all, rows);

@@ -14,11 +14,20 @@ export function buildVqaModel(scope: RunScope, opts: VqaBuildOptions): VqaModel 
   const rng = Rng.derive(scope.config.seed, "vqa-decoder");
   const parts = (suffix: string): VqaParts => {
     const fusion = scope.create(Fusion, model.fusion, `model.fusion${suffix}`);
-    if (!fusion.layerShape) throw new ConfigError(`VQA shapes its answer decoder after the fusion's layers; fusion plugin "${model.fusion.name}" does not report them (layerShape)`, "model.fusion.name");
+    if (!fusion.layerShape)
+      throw new ConfigError(
+        `VQA shapes its answer decoder after the fusion's layers; fusion plugin "${model.fusion.name}" does not report them (layerShape)`,
+        "model.fusion.name",
+      );
     const shape = fusion.layerShape();
     const decoderText = scope.create(TextEncoder, { ...model.text, layers: 0 }, `model.text_decoder${suffix}`);
     const decoder = new AnswerDecoder(decoderText, opts.decoderLayers ?? shape.layers, shape, rng);
-    return { vision: scope.create(VisionEncoder, model.vision, `model.vision${suffix}`), text: scope.create(TextEncoder, model.text, `model.text${suffix}`), fusion, decoder };
+    return {
+      vision: scope.create(VisionEncoder, model.vision, `model.vision${suffix}`),
+      text: scope.create(TextEncoder, model.text, `model.text${suffix}`),
+      fusion,
+      decoder,
+    };
   };
   return new VqaModel(parts(""), parts("_m"), opts.momentum);
 }

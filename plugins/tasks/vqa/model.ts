@@ -41,7 +41,10 @@ export class AnswerDecoder extends Module {
     super();
     if (!text.mlmLogits) throw new ShapeError("the answer decoder needs a text encoder with an MLM head (its LM head)");
     this.text = this.child("text", text);
-    this.layer = this.child("layer", new ModuleList(Array.from({ length: layers }, () => new BertLayer({ ...cfg, crossAttention: true, encoderWidth: cfg.width }, rng))));
+    this.layer = this.child(
+      "layer",
+      new ModuleList(Array.from({ length: layers }, () => new BertLayer({ ...cfg, crossAttention: true, encoderWidth: cfg.width }, rng))),
+    );
   }
 
   /** Hidden states [N, La, D] of answer tokens `ids`/`mask` [N, La] attending to `states` [N, Lq, D] (mask [N, Lq]). */
@@ -78,7 +81,11 @@ export class VqaModel extends Module {
   readonly text_decoder_m: AnswerDecoder;
   private readonly copies: MomentumCopies;
 
-  constructor(online: VqaParts, momentum: VqaParts, readonly momentumRate: number) {
+  constructor(
+    online: VqaParts,
+    momentum: VqaParts,
+    readonly momentumRate: number,
+  ) {
     super();
     this.visual_encoder = this.child("visual_encoder", online.vision);
     this.text_encoder = this.child("text_encoder", online.text);

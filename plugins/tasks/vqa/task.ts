@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import {
   ConfigError,
-  DataConfig,
+  type DataConfig,
   distillOptions,
   evalBatches,
   expandShardSpec,
@@ -33,14 +33,14 @@ import {
   type TaskResult,
   taskSections,
   tf,
-  Tokenizer,
+  type Tokenizer,
   trainingReport,
   type WeightedAnswer,
   writeSummary,
 } from "../../../core/index.ts";
 import { answerTokenLoss, encodeAnswers, rankAnswers } from "./answers.ts";
 import { buildVqaModel } from "./build.ts";
-import { type VqaModel } from "./model.ts";
+import type { VqaModel } from "./model.ts";
 
 export const VqaConfig = z.strictObject({
   init: initOption(),
@@ -70,7 +70,8 @@ export function vqaScore(prediction: string, answers: readonly WeightedAnswer[])
 async function answerListOf(cfg: VqaConfig, data: DataConfig): Promise<string[]> {
   if (cfg.answerList) {
     const list = JSON.parse(readFileSync(cfg.answerList, "utf8")) as unknown;
-    if (!Array.isArray(list) || !list.every((a) => typeof a === "string")) throw new ConfigError(`${cfg.answerList}: not a JSON list of answer strings`, "task.answerList");
+    if (!Array.isArray(list) || !list.every((a) => typeof a === "string"))
+      throw new ConfigError(`${cfg.answerList}: not a JSON list of answer strings`, "task.answerList");
     return list as string[];
   }
   const seen = new Set<string>();
@@ -172,11 +173,17 @@ export class VqaTask implements Task<RunContext> {
       microStep: (batch, alpha) => {
         const flat = batch.answers.flatMap((list, i) => list.map((a) => ({ sample: i, ...a })));
         if (flat.length === 0) throw new ConfigError("a VQA batch has no answers", "data.format.qa");
-        const enc = encodeAnswers(tokenizer, flat.map((a) => a.answer));
+        const enc = encodeAnswers(
+          tokenizer,
+          flat.map((a) => a.answer),
+        );
         const images = tf.tensor4d(batch.images, [batch.batch, 3, batch.size, batch.size]);
         const ids = tf.tensor2d(batch.ids, [batch.batch, batch.length], "int32");
         const mask = tf.tensor2d(batch.mask, [batch.batch, batch.length], "int32");
-        const rows = tf.tensor1d(flat.map((a) => a.sample), "int32");
+        const rows = tf.tensor1d(
+          flat.map((a) => a.sample),
+          "int32",
+        );
         const aIds = tf.tensor2d(enc.ids, [enc.n, enc.length], "int32");
         const aMask = tf.tensor2d(enc.mask, [enc.n, enc.length], "int32");
         const weights = tf.tensor1d(flat.map((a) => a.weight));
@@ -188,11 +195,14 @@ export class VqaTask implements Task<RunContext> {
             return tf.softmax(model.answerLogits(states, tf.gather(mask, rows), aIds, aMask, true), -1);
           });
         }
-        const { value, grads } = tf.variableGrads(() => {
-          const states = tf.gather(model.questionStates(images, ids, mask), rows);
-          const per = answerTokenLoss(model.answerLogits(states, tf.gather(mask, rows), aIds, aMask), aIds, aMask, soft, alpha);
-          return tf.div(tf.sum(tf.mul(per, weights)), batch.batch) as tf.Scalar;
-        }, vars.map(([, v]) => v));
+        const { value, grads } = tf.variableGrads(
+          () => {
+            const states = tf.gather(model.questionStates(images, ids, mask), rows);
+            const per = answerTokenLoss(model.answerLogits(states, tf.gather(mask, rows), aIds, aMask), aIds, aMask, soft, alpha);
+            return tf.div(tf.sum(tf.mul(per, weights)), batch.batch) as tf.Scalar;
+          },
+          vars.map(([, v]) => v),
+        );
         const loss = value.dataSync()[0];
         tf.dispose([value, images, ids, mask, rows, aIds, aMask, weights, ...(soft ? [soft] : [])]);
         return { loss, parts: { vqa: loss }, grads: gradsByName(vars, grads) };

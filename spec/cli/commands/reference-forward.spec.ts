@@ -10,7 +10,12 @@ import { referenceForward } from "../../../cli/commands/reference-forward.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
 import { sharedPathOrSkip, useTestBackend } from "../../helpers.ts";
 
-function compare(got: ReadonlyMap<string, StoredTensor>, want: ReadonlyMap<string, StoredTensor>, what: string, skip: (k: string) => boolean = () => false): string[] {
+function compare(
+  got: ReadonlyMap<string, StoredTensor>,
+  want: ReadonlyMap<string, StoredTensor>,
+  what: string,
+  skip: (k: string) => boolean = () => false,
+): string[] {
   const failures: string[] = [];
   for (const [k, w] of want) {
     if (skip(k)) continue;
@@ -70,7 +75,10 @@ describe("reference-forward on ALBEF's tiny fixture", function () {
 
   it("the state after AdamW, the momentum update and the enqueue matches (all 268 keys but the position_ids buffers)", () => {
     const after = readSafetensors(join(dir, "state_after.safetensors")).tensors;
-    assert.deepEqual(compare(result.state, after, "state", (k) => k.endsWith("position_ids")), []);
+    assert.deepEqual(
+      compare(result.state, after, "state", (k) => k.endsWith("position_ids")),
+      [],
+    );
     assert.equal(result.state.size, after.size - 2);
   });
 

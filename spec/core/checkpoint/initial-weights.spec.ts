@@ -48,7 +48,10 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
       const a = state.get(ours)!.dataSync();
       const b = toFloat32(st.tensors.get(albef)!);
       assert.equal(a.length, b.length, ours);
-      assert.ok(a.every((v, i) => v === b[i]), `${ours} = ${albef}`);
+      assert.ok(
+        a.every((v, i) => v === b[i]),
+        `${ours} = ${albef}`,
+      );
     };
     same("fusion.layer.1.crossattention.self.key.weight", "text_encoder.bert.encoder.layer.3.crossattention.self.key.weight");
     same("text_encoder.bert.encoder.layer.0.attention.self.query.weight", "text_encoder.bert.encoder.layer.0.attention.self.query.weight");
@@ -71,7 +74,10 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
     const model = buildVisionLanguageModel(scope, { batchSize: 1, imageIds: false });
     const query = new Map([...model.stateEntries()].map(([n, v]) => [n, v])).get("fusion.layer.0.attention.self.query.weight")!;
     const before = query.dataSync().slice();
-    assert.throws(() => loadInitialWeights(model, file, { fusionStart: 2 }), /does not match the model .*shape mismatch \d+: .*intermediate\.dense\.weight model \[128,64\] vs file \[256,64\]/s);
+    assert.throws(
+      () => loadInitialWeights(model, file, { fusionStart: 2 }),
+      /does not match the model .*shape mismatch \d+: .*intermediate\.dense\.weight model \[128,64\] vs file \[256,64\]/s,
+    );
     assert.deepEqual(query.dataSync(), before, "nothing was loaded");
     const empty = tempDir();
     try {
@@ -94,7 +100,8 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
       tmp = tempDir();
     });
     after(() => tmp?.cleanup());
-    const scopeFor = async (o: OracleConfig) => (await prepareRun(builtinRegistry(), { name: "ft", seed: 1, ...configFromOracle(o) }, { log: createLogger({ level: "error" }) })).scope;
+    const scopeFor = async (o: OracleConfig) =>
+      (await prepareRun(builtinRegistry(), { name: "ft", seed: 1, ...configFromOracle(o) }, { log: createLogger({ level: "error" }) })).scope;
     const write = (name: string, entries: Map<string, StoredTensor>) => {
       const f = join(tmp.path, name);
       writeSafetensors(f, entries);
@@ -113,7 +120,11 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
       assert.ok([...released.keys()].some((n) => n.startsWith("text_encoder.encoder.layer.3.")));
       const model = buildVisionLanguageModel(await scopeFor(oracle), { batchSize: 1, imageIds: true });
       const quiet = createLogger({ level: "error" });
-      const r = loadModelWeights({ scope: { config: { model: { text: { layers: oracle.bert.fusion_layer } } }, log: quiet } } as unknown as RunContext, model, write("retrieval.safetensors", released));
+      const r = loadModelWeights(
+        { scope: { config: { model: { text: { layers: oracle.bert.fusion_layer } } }, log: quiet } } as unknown as RunContext,
+        model,
+        write("retrieval.safetensors", released),
+      );
       assert.ok(r.fresh.includes("text_encoder.cls.predictions.bias") && r.fresh.includes("image_queue"));
       const want = toFloat32(albef.get("text_encoder.bert.encoder.layer.3.crossattention.self.value.weight")!);
       assert.ok(equal(values(model, "fusion.layer.1.crossattention.self.value.weight"), want));
@@ -124,7 +135,11 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
     it("NLVR2 (nlvr.pth-style): 2 BERT layers per fusion layer read as (image 0, image 1) pairs, shared key/value, cls_head", async () => {
       const f = oracle.bert.fusion_layer;
       const nlvr = new Map<string, StoredTensor>();
-      const bump = (t: StoredTensor) => fromFloat32(toFloat32(t).map((v) => v + 1), [...t.shape]);
+      const bump = (t: StoredTensor) =>
+        fromFloat32(
+          toFloat32(t).map((v) => v + 1),
+          [...t.shape],
+        );
       for (const [n, t] of albef) {
         const m = /^text_encoder\.bert\.encoder\.layer\.(\d+)\.(.*)$/.exec(n);
         if (/_m\.|queue|\.cls\.|position_ids|^temp$|_proj|itm_head/.test(n)) continue;
@@ -146,8 +161,18 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
       loadNlvrWeights(model, write("nlvr.safetensors", nlvr), f);
       const q = toFloat32(albef.get(`text_encoder.bert.encoder.layer.${f + 1}.attention.self.query.weight`)!);
       assert.ok(equal(values(model, "fusion.image0.layer.1.attention.self.query.weight"), q));
-      assert.ok(equal(values(model, "fusion.image1.layer.1.attention.self.query.weight"), q.map((v) => v + 1)));
-      assert.ok(equal(values(model, "fusion.image1.layer.0.crossattention.self.key.weight"), toFloat32(albef.get(`text_encoder.bert.encoder.layer.${f}.crossattention.self.key.weight`)!)));
+      assert.ok(
+        equal(
+          values(model, "fusion.image1.layer.1.attention.self.query.weight"),
+          q.map((v) => v + 1),
+        ),
+      );
+      assert.ok(
+        equal(
+          values(model, "fusion.image1.layer.0.crossattention.self.key.weight"),
+          toFloat32(albef.get(`text_encoder.bert.encoder.layer.${f}.crossattention.self.key.weight`)!),
+        ),
+      );
       assert.ok(values(model, "cls_head.2.weight").every((v) => v === -0.25));
       model.dispose();
     });
@@ -156,7 +181,11 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
       const vqa = new Map<string, StoredTensor>();
       const f = oracle.bert.fusion_layer;
       // the decoder's weights differ from the encoder's, as after fine-tuning: the file's own entries must win
-      const bump = (t: StoredTensor) => fromFloat32(toFloat32(t).map((v) => v + 1), [...t.shape]);
+      const bump = (t: StoredTensor) =>
+        fromFloat32(
+          toFloat32(t).map((v) => v + 1),
+          [...t.shape],
+        );
       for (const [n, t] of albef) {
         if (/_m\.|queue|position_ids|^temp$|_proj|itm_head/.test(n)) continue;
         const layer = /^text_encoder\.bert\.encoder\.layer\.(\d+)\.(.*)$/.exec(n);
@@ -169,10 +198,19 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
       const model = buildVqaModel(await scopeFor(oracle), { momentum: 0.995 });
       loadVqaWeights(model, write("vqa.safetensors", vqa), f);
       const plusOne = (name: string) => toFloat32(albef.get(name)!).map((v) => v + 1);
-      assert.ok(equal(values(model, "text_decoder.layer.1.intermediate.dense.weight"), plusOne(`text_encoder.bert.encoder.layer.${f + 1}.intermediate.dense.weight`)));
-      assert.ok(equal(values(model, "text_decoder.text.bert.embeddings.word_embeddings.weight"), plusOne("text_encoder.bert.embeddings.word_embeddings.weight")));
+      assert.ok(
+        equal(values(model, "text_decoder.layer.1.intermediate.dense.weight"), plusOne(`text_encoder.bert.encoder.layer.${f + 1}.intermediate.dense.weight`)),
+      );
+      assert.ok(
+        equal(values(model, "text_decoder.text.bert.embeddings.word_embeddings.weight"), plusOne("text_encoder.bert.embeddings.word_embeddings.weight")),
+      );
       assert.ok(equal(values(model, "text_decoder.text.cls.predictions.transform.dense.bias"), plusOne("text_encoder.cls.predictions.transform.dense.bias")));
-      assert.ok(equal(values(model, "fusion.layer.1.intermediate.dense.weight"), toFloat32(albef.get(`text_encoder.bert.encoder.layer.${f + 1}.intermediate.dense.weight`)!)));
+      assert.ok(
+        equal(
+          values(model, "fusion.layer.1.intermediate.dense.weight"),
+          toFloat32(albef.get(`text_encoder.bert.encoder.layer.${f + 1}.intermediate.dense.weight`)!),
+        ),
+      );
       model.dispose();
     });
   });

@@ -113,10 +113,7 @@ describe("core/checkpoint safetensors", () => {
     assert.throws(() => parseSafetensors(make({ x: { dtype: "Q8", shape: [1], data_offsets: [0, 1] } })), /unsupported dtype "Q8"/);
     assert.throws(() => parseSafetensors(make({ x: { dtype: "F32", shape: [3], data_offsets: [0, 8] } })), /needs 12 bytes but data_offsets span 8/);
     assert.throws(
-      () =>
-        parseSafetensors(
-          make({ x: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, y: { dtype: "F32", shape: [2], data_offsets: [4, 12] } }),
-        ),
+      () => parseSafetensors(make({ x: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, y: { dtype: "F32", shape: [2], data_offsets: [4, 12] } })),
       /overlap/,
     );
     const huge = Buffer.alloc(16);
@@ -125,10 +122,13 @@ describe("core/checkpoint safetensors", () => {
     assert.throws(() => parseSafetensors(make({ __metadata__: { a: 1 } })), /__metadata__ must map strings to strings/);
   });
 
-  it("a PyTorch checkpoint (pickle or zip) is named as such with a conversion recipe; a safetensors header that starts like a pickle still reads", function () {
+  it("a PyTorch checkpoint (pickle or zip) is named as such with a conversion recipe; a safetensors header that starts like a pickle still reads", () => {
     const zip = new Uint8Array(64);
     zip.set([0x50, 0x4b, 0x03, 0x04]);
-    assert.throws(() => parseSafetensors(zip, "model.pth"), /model\.pth: a PyTorch checkpoint \(zip archive, torch\.save of PyTorch 1\.6\+\), not safetensors; convert it once with Python: .*save_file/);
+    assert.throws(
+      () => parseSafetensors(zip, "model.pth"),
+      /model\.pth: a PyTorch checkpoint \(zip archive, torch\.save of PyTorch 1\.6\+\), not safetensors; convert it once with Python: .*save_file/,
+    );
     const legacy = sharedDir() && join(sharedDir() as string, "data", "weights", "format-fixtures", "bert-xsmall-dummy", "pytorch_model.bin");
     if (legacy && existsSync(legacy)) {
       assert.throws(() => readSafetensors(legacy), /a PyTorch checkpoint \(pickle stream, torch\.save before PyTorch 1\.6\)/);

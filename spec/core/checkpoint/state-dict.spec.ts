@@ -61,10 +61,7 @@ describe("core/checkpoint state dicts", () => {
     const before = values(b);
     assert.throws(
       () => loadModule(b, file),
-      (e: unknown) =>
-        e instanceof CheckpointError &&
-        e.message.includes(file) &&
-        /shape mismatch 2: head.weight model \[7,5\] vs file \[3,5\]/.test(e.message),
+      (e: unknown) => e instanceof CheckpointError && e.message.includes(file) && /shape mismatch 2: head.weight model \[7,5\] vs file \[3,5\]/.test(e.message),
     );
     assert.deepEqual(values(b), before, "nothing was assigned");
 

@@ -40,7 +40,10 @@ describe("core/config", () => {
   }
 
   it("extends: layers files (objects merge, lists replace, a renamed plugin section is replaced whole)", () => {
-    write("base.yaml", "seed: 1\nmodel:\n  vision: { name: vit, width: 32, depth: 2 }\n  text: { name: bert }\n  fusion: { name: cross-attention, layers: 4 }\nplugins: [./a.js]\n");
+    write(
+      "base.yaml",
+      "seed: 1\nmodel:\n  vision: { name: vit, width: 32, depth: 2 }\n  text: { name: bert }\n  fusion: { name: cross-attention, layers: 4 }\nplugins: [./a.js]\n",
+    );
     write("mid.yaml", "extends: base.yaml\nseed: 2\nmodel:\n  vision: { depth: 3 }\n");
     const f = write("top.yaml", "extends: [mid.yaml]\nmodel:\n  fusion: { name: other, k: 3 }\n");
     const { raw, layers } = loadConfig(f);
@@ -67,16 +70,25 @@ describe("core/config", () => {
     applyOverride(cfg, parseOverride("hyper.layers=[0, 2]"));
     const m = cfg.model as Record<string, Record<string, unknown>>;
     assert.equal(m.fusion.layers, 3);
-    assert.deepEqual(cfg.objectives, [{ name: "itc", queue: 128 }, { name: "itm", weight: 0.5 }]);
+    assert.deepEqual(cfg.objectives, [
+      { name: "itc", queue: 128 },
+      { name: "itm", weight: 0.5 },
+    ]);
     assert.deepEqual(cfg.data, { train: "shards/x-{000..003}.tar" });
     assert.deepEqual(cfg.hyper, { layers: [0, 2] });
     assert.throws(() => parseOverride("novalue"), /expected key\.path=value/);
     assert.throws(() => applyOverride(cfg, parseOverride("objectives.mlm.weight=1")), /no element "mlm" in objectives \(has: itc, itm\)/);
-    assert.throws(() => applyOverride(cfg, parseOverride("model.fusion.layers.x=1")), (e: unknown) => e instanceof ConfigError && /model\.fusion\.layers is not an object/.test(e.message));
+    assert.throws(
+      () => applyOverride(cfg, parseOverride("model.fusion.layers.x=1")),
+      (e: unknown) => e instanceof ConfigError && /model\.fusion\.layers is not an object/.test(e.message),
+    );
   });
 
   it("swapping a plugin with --set keeps the options it shares and drops (with a warning) the ones it lacks", async () => {
-    const f = write("g.yaml", `model:\n  vision: ${JSON.stringify(model.vision)}\n  text: ${JSON.stringify(model.text)}\n  fusion: { name: cross-attention, layers: 2, heads: 2 }\n`);
+    const f = write(
+      "g.yaml",
+      `model:\n  vision: ${JSON.stringify(model.vision)}\n  text: ${JSON.stringify(model.text)}\n  fusion: { name: cross-attention, layers: 2, heads: 2 }\n`,
+    );
     const warnings: string[] = [];
     const log = { ...quiet, warn: (m: string) => warnings.push(m) };
     const r = builtinRegistry();
@@ -84,7 +96,9 @@ describe("core/config", () => {
       kind: (await import("../../../core/index.ts")).Fusion,
       name: "fancy",
       schema: z.strictObject({ layers: z.number().default(1), knn: z.number().default(5) }),
-      create: () => { throw new Error("unused"); },
+      create: () => {
+        throw new Error("unused");
+      },
     });
     const { config } = await prepareRun(r, f, { sets: ["model.fusion.name=fancy", "model.fusion.knn=7"], log });
     assert.deepEqual(config.model?.fusion, { name: "fancy", layers: 2, knn: 7 });
@@ -99,8 +113,16 @@ describe("core/config", () => {
         (e: unknown) => e instanceof ConfigError && e.path === path && e.message.startsWith("config in exp.yaml: ") && re.test(e.message),
         path,
       );
-    bad({ model: { ...model, fusion: { name: "cross-attention", heads: "two" } } }, "model.fusion.heads", /model\.fusion\.heads: .*expected number.*\(got "two"\)/);
-    bad({ model: { ...model, fusion: { name: "cross-attention", hedas: 2 } } }, "model.fusion.hedas", /unknown field \(did you mean "heads"\?\); allowed here: layers, heads/);
+    bad(
+      { model: { ...model, fusion: { name: "cross-attention", heads: "two" } } },
+      "model.fusion.heads",
+      /model\.fusion\.heads: .*expected number.*\(got "two"\)/,
+    );
+    bad(
+      { model: { ...model, fusion: { name: "cross-attention", hedas: 2 } } },
+      "model.fusion.hedas",
+      /unknown field \(did you mean "heads"\?\); allowed here: layers, heads/,
+    );
     bad({ modle: model }, "modle", /modle: unknown field \(did you mean "model"\?\)/);
     bad({ seed: -1 }, "seed", /seed: .*>=0.*\(got -1\)/);
     bad({ objectives: [{ name: "itc", weight: "x" }] }, "objectives.0.weight", /expected number/);

@@ -7,13 +7,20 @@ describe("core/eval: gallery retrieval metrics", () => {
     // 2 images; captions 0,1 → image 0; caption 2 → image 1
     const textImage = Int32Array.from([0, 0, 1]);
     const i2t = Float32Array.from([
-      0.1, 0.9, 0.5, // image 0: caption 1 ranks first → TR@1 hit
-      0.8, 0.7, 0.6, // image 1: its caption 2 ranks third → TR@1 miss, TR@5 hit
+      0.1,
+      0.9,
+      0.5, // image 0: caption 1 ranks first → TR@1 hit
+      0.8,
+      0.7,
+      0.6, // image 1: its caption 2 ranks third → TR@1 miss, TR@5 hit
     ]);
     const t2i = Float32Array.from([
-      0.2, 0.4, // caption 0: image 0 second → IR@1 miss
-      0.9, 0.1, // caption 1: image 0 first
-      0.3, 0.3, // caption 2: a tie, broken by the lower index (image 0) first → image 1 second
+      0.2,
+      0.4, // caption 0: image 0 second → IR@1 miss
+      0.9,
+      0.1, // caption 1: image 0 first
+      0.3,
+      0.3, // caption 2: a tie, broken by the lower index (image 0) first → image 1 second
     ]);
     const m = galleryRetrievalMetrics(i2t, t2i, textImage, 2);
     assert.deepEqual(m.i2t, { r1: 50, r5: 100, r10: 100 });
@@ -37,8 +44,7 @@ describe("core/eval: gallery retrieval metrics", () => {
     };
     permute([0, 1, 2, 3, 4, 5], []);
     const exact = (k: number) =>
-      (100 / 3) *
-      [0, 1, 2].reduce((a, img) => a + perms.filter((p) => p.slice(0, k).some((t) => textImage[t] === img)).length / perms.length, 0);
+      (100 / 3) * [0, 1, 2].reduce((a, img) => a + perms.filter((p) => p.slice(0, k).some((t) => textImage[t] === img)).length / perms.length, 0);
     assert.ok(Math.abs(m.chance.i2t.r1 - exact(1)) < 1e-9);
     assert.ok(Math.abs(m.chance.i2t.r5 - exact(5)) < 1e-9);
     assert.equal(m.chance.i2t.r10, 100);

@@ -69,7 +69,7 @@ const OPS: { name: string; get(): CpuOps | null }[] = [
 ];
 
 for (const impl of OPS) {
-  describe(`core/native kernels: ${impl.name} vs stock tfjs`, function () {
+  describe(`core/native kernels: ${impl.name} vs stock tfjs`, () => {
     let ops: CpuOps;
 
     before(async function () {
@@ -100,14 +100,18 @@ for (const impl of OPS) {
 
     /** Compare gradients of sum(f(xs) * w) w.r.t. every x. */
     function checkGrads(what: string, f: (...xs: Tensor[]) => Tensor, inputs: () => Tensor[], rel = 1e-5): void {
-      check(`${what} (value + grads)`, () => {
-        const xs = inputs();
-        const g = tf.grads((...a: Tensor[]) => {
-          const y = f(...a);
-          return tf.sum(tf.mul(y, randn(y.shape, 999)));
-        });
-        return [f(...xs), ...g(xs)];
-      }, rel);
+      check(
+        `${what} (value + grads)`,
+        () => {
+          const xs = inputs();
+          const g = tf.grads((...a: Tensor[]) => {
+            const y = f(...a);
+            return tf.sum(tf.mul(y, randn(y.shape, 999)));
+          });
+          return [f(...xs), ...g(xs)];
+        },
+        rel,
+      );
     }
 
     it("installs over the stock kernels and uninstalls back to them", () => {
@@ -124,14 +128,23 @@ for (const impl of OPS) {
 
     it("matMul: 2-D, 3-D, 4-D with all four transpose combinations", () => {
       let seed = 1;
-      for (const [m, k, n] of [[5, 7, 3], [1, 9, 4], [16, 33, 17]]) {
+      for (const [m, k, n] of [
+        [5, 7, 3],
+        [1, 9, 4],
+        [16, 33, 17],
+      ]) {
         for (const ta of [false, true]) {
           for (const tb of [false, true]) {
             for (const batch of [[], [3], [2, 2]]) {
               const aShape = [...batch, ...(ta ? [k, m] : [m, k])];
               const bShape = [...batch, ...(tb ? [n, k] : [k, n])];
-              const s0 = (seed += 2);
-              checkGrads(`matMul ${aShape}x${bShape} ta=${ta} tb=${tb}`, (a, b) => tf.matMul(a, b, ta, tb), () => [randn(aShape, s0), randn(bShape, s0 + 1)]);
+              seed += 2;
+              const s0 = seed;
+              checkGrads(
+                `matMul ${aShape}x${bShape} ta=${ta} tb=${tb}`,
+                (a, b) => tf.matMul(a, b, ta, tb),
+                () => [randn(aShape, s0), randn(bShape, s0 + 1)],
+              );
             }
           }
         }
@@ -155,10 +168,17 @@ for (const impl of OPS) {
         const got = tf.matMul(a, b);
         const ref = tf.matMul(tf.tile(a, [1, 3, 1, 1]), tf.tile(b, [2, 1, 1, 1]));
         assert.deepEqual(got.shape, [2, 3, 5, 7]);
-        assertSame(evaluate(() => got), evaluate(() => ref), "both-sides broadcast");
+        assertSame(
+          evaluate(() => got),
+          evaluate(() => ref),
+          "both-sides broadcast",
+        );
         const z = tf.matMul(tf.zeros([3, 4, 0]), tf.zeros([3, 0, 5]));
         assert.deepEqual(z.shape, [3, 4, 5]);
-        assert.ok(z.dataSync().every((v) => v === 0), "K = 0 gives zeros");
+        assert.ok(
+          z.dataSync().every((v) => v === 0),
+          "K = 0 gives zeros",
+        );
         tf.dispose([a, b, got, ref, z]);
       } finally {
         uninstallKernels();
@@ -168,7 +188,10 @@ for (const impl of OPS) {
     it("fused matMul: bias and every activation, with gradients for linear/relu", () => {
       const acts = ["linear", "relu", "sigmoid", "elu", "relu6", "leakyrelu", "prelu"] as const;
       for (const activation of acts) {
-        for (const [ta, tb] of [[false, true], [true, false]] as const) {
+        for (const [ta, tb] of [
+          [false, true],
+          [true, false],
+        ] as const) {
           check(`fused ${activation} ta=${ta} tb=${tb}`, () =>
             tf.fused.matMul({
               a: randn(ta ? [6, 4] : [4, 6], 21),
@@ -195,13 +218,28 @@ for (const impl of OPS) {
 
     it("binary ops under every broadcast pattern, with gradients", () => {
       const patterns: [number[], number[]][] = [
-        [[3, 4], [3, 4]],
+        [
+          [3, 4],
+          [3, 4],
+        ],
         [[3, 4], [4]],
-        [[3, 1], [1, 4]],
-        [[2, 3, 4], [3, 1]],
+        [
+          [3, 1],
+          [1, 4],
+        ],
+        [
+          [2, 3, 4],
+          [3, 1],
+        ],
         [[], [2, 3]],
-        [[2, 1, 4, 1], [1, 3, 1, 5]],
-        [[2, 3, 1, 2, 3], [3, 4, 1, 1]],
+        [
+          [2, 1, 4, 1],
+          [1, 3, 1, 5],
+        ],
+        [
+          [2, 3, 1, 2, 3],
+          [3, 4, 1, 1],
+        ],
         [[1], [5]],
       ];
       const ops2: [string, (a: Tensor, b: Tensor) => Tensor][] = [
@@ -217,10 +255,12 @@ for (const impl of OPS) {
       for (const [name, f] of ops2) {
         for (const [sa, sb] of patterns) {
           const mk = name === "div" ? positive : randn;
-          const s0 = (seed += 2);
+          seed += 2;
+          const s0 = seed;
           const inputs = () => [randn(sa, s0), mk(sb, s0 + 1)];
           // tfjs's own Maximum/Minimum/SquaredDifference gradients do not reduce broadcast dims: values only there.
-          if (["maximum", "minimum", "squaredDifference"].includes(name) && sa.join() !== sb.join()) check(`${name} [${sa}] ∘ [${sb}]`, () => f(...(inputs() as [Tensor, Tensor])));
+          if (["maximum", "minimum", "squaredDifference"].includes(name) && sa.join() !== sb.join())
+            check(`${name} [${sa}] ∘ [${sb}]`, () => f(...(inputs() as [Tensor, Tensor])));
           else checkGrads(`${name} [${sa}] ∘ [${sb}]`, f, inputs);
         }
       }
@@ -252,19 +292,47 @@ for (const impl of OPS) {
 
     it("transpose of rank 2–6 with size-1 dims, with gradients", () => {
       const cases: [number[], number[]][] = [
-        [[3, 4], [1, 0]],
-        [[2, 3, 4], [0, 2, 1]],
-        [[2, 3, 4], [2, 0, 1]],
-        [[2, 3, 4, 5], [0, 2, 1, 3]],
-        [[2, 1, 4, 5], [3, 1, 0, 2]],
-        [[2, 3, 1, 4, 5], [4, 0, 2, 1, 3]],
-        [[2, 2, 3, 2, 3, 2], [0, 2, 4, 1, 3, 5]],
-        [[3, 1, 4], [1, 0, 2]],
+        [
+          [3, 4],
+          [1, 0],
+        ],
+        [
+          [2, 3, 4],
+          [0, 2, 1],
+        ],
+        [
+          [2, 3, 4],
+          [2, 0, 1],
+        ],
+        [
+          [2, 3, 4, 5],
+          [0, 2, 1, 3],
+        ],
+        [
+          [2, 1, 4, 5],
+          [3, 1, 0, 2],
+        ],
+        [
+          [2, 3, 1, 4, 5],
+          [4, 0, 2, 1, 3],
+        ],
+        [
+          [2, 2, 3, 2, 3, 2],
+          [0, 2, 4, 1, 3, 5],
+        ],
+        [
+          [3, 1, 4],
+          [1, 0, 2],
+        ],
       ];
       let seed = 200;
       for (const [shape, perm] of cases) {
         const s0 = seed++;
-        checkGrads(`transpose [${shape}] perm [${perm}]`, (x) => tf.transpose(x, perm), () => [randn(shape, s0)]);
+        checkGrads(
+          `transpose [${shape}] perm [${perm}]`,
+          (x) => tf.transpose(x, perm),
+          () => [randn(shape, s0)],
+        );
       }
     });
 
@@ -273,11 +341,24 @@ for (const impl of OPS) {
       let seed = 300;
       for (const axis of axesCases) {
         for (const keepDims of [false, true]) {
-          const s0 = (seed += 5);
+          seed += 5;
+          const s0 = seed;
           const tag = `${JSON.stringify(axis)} keep=${keepDims}`;
-          checkGrads(`sum ${tag}`, (x) => tf.sum(x, axis, keepDims), () => [randn([2, 3, 4, 5], s0)]);
-          checkGrads(`mean ${tag}`, (x) => tf.mean(x, axis, keepDims), () => [randn([2, 3, 4, 5], s0 + 1)]);
-          checkGrads(`max ${tag}`, (x) => tf.max(x, axis, keepDims), () => [randn([2, 3, 4, 5], s0 + 2)]);
+          checkGrads(
+            `sum ${tag}`,
+            (x) => tf.sum(x, axis, keepDims),
+            () => [randn([2, 3, 4, 5], s0)],
+          );
+          checkGrads(
+            `mean ${tag}`,
+            (x) => tf.mean(x, axis, keepDims),
+            () => [randn([2, 3, 4, 5], s0 + 1)],
+          );
+          checkGrads(
+            `max ${tag}`,
+            (x) => tf.max(x, axis, keepDims),
+            () => [randn([2, 3, 4, 5], s0 + 2)],
+          );
           check(`min ${tag}`, () => tf.min(randn([2, 3, 4, 5], s0 + 3), axis, keepDims));
           check(`prod ${tag}`, () => tf.prod(randn([2, 3, 4, 5], s0 + 4, 0.5), axis, keepDims));
         }
@@ -289,9 +370,18 @@ for (const impl of OPS) {
     it("softmax and logSoftmax over the last axis, with gradients", () => {
       let seed = 400;
       for (const shape of [[7], [3, 5], [2, 3, 6], [2, 2, 3, 9]]) {
-        const s0 = (seed += 2);
-        checkGrads(`softmax [${shape}]`, (x) => tf.softmax(x), () => [randn(shape, s0, 3)]);
-        checkGrads(`logSoftmax [${shape}]`, (x) => tf.logSoftmax(x), () => [randn(shape, s0 + 1, 3)]);
+        seed += 2;
+        const s0 = seed;
+        checkGrads(
+          `softmax [${shape}]`,
+          (x) => tf.softmax(x),
+          () => [randn(shape, s0, 3)],
+        );
+        checkGrads(
+          `logSoftmax [${shape}]`,
+          (x) => tf.logSoftmax(x),
+          () => [randn(shape, s0 + 1, 3)],
+        );
       }
       check("pow with a scalar exponent", () => tf.pow(positive([3, 4], 498), tf.scalar(2.5)));
       check("norm (pow inside)", () => tf.norm(randn([3, 4], 497), "euclidean", -1, true));
@@ -301,35 +391,84 @@ for (const impl of OPS) {
     it("slice, split and concat of float32, int32 and bool, with gradients", () => {
       let seed = 600;
       const cases: [number[], number[], number[]][] = [
-        [[5, 6], [1, 2], [3, 4]],
-        [[4, 5, 6], [0, 1, 0], [4, 3, 6]],
-        [[4, 5, 6], [1, 0, 2], [2, 5, 3]],
-        [[2, 3, 4, 5], [1, 1, 1, 1], [1, 2, 3, 4]],
+        [
+          [5, 6],
+          [1, 2],
+          [3, 4],
+        ],
+        [
+          [4, 5, 6],
+          [0, 1, 0],
+          [4, 3, 6],
+        ],
+        [
+          [4, 5, 6],
+          [1, 0, 2],
+          [2, 5, 3],
+        ],
+        [
+          [2, 3, 4, 5],
+          [1, 1, 1, 1],
+          [1, 2, 3, 4],
+        ],
         [[6], [2], [3]],
-        [[3, 4], [0, 0], [3, 4]],
+        [
+          [3, 4],
+          [0, 0],
+          [3, 4],
+        ],
       ];
       for (const [shape, begin, size] of cases) {
         const s0 = seed++;
-        checkGrads(`slice [${shape}] at [${begin}] size [${size}]`, (x) => tf.slice(x, begin, size), () => [randn(shape, s0)]);
+        checkGrads(
+          `slice [${shape}] at [${begin}] size [${size}]`,
+          (x) => tf.slice(x, begin, size),
+          () => [randn(shape, s0)],
+        );
       }
       check("slice int32", () => tf.slice(tf.range(0, 24, 1, "int32").reshape([2, 3, 4]), [0, 1, 1], [2, 2, 2]));
       check("slice bool", () => tf.slice(tf.greater(randn([3, 4], 650), 0), [1, 1], [2, 2]));
       for (const axis of [0, 1, 2, -1]) {
-        const s0 = (seed += 3);
-        checkGrads(`split axis ${axis}`, (x) => tf.concat(tf.split(x, [1, 2, 3], axis), axis), () => [randn([6, 6, 6], s0)]);
-        checkGrads(`concat axis ${axis}`, (a, b, c) => tf.concat([a, b, c], axis), () => {
-          const shape = (n: number) => [2, 3, 4].map((d, i) => (i === (axis < 0 ? 2 : axis) ? n : d));
-          return [randn(shape(1), s0), randn(shape(2), s0 + 1), randn(shape(3), s0 + 2)];
-        });
+        seed += 3;
+        const s0 = seed;
+        checkGrads(
+          `split axis ${axis}`,
+          (x) => tf.concat(tf.split(x, [1, 2, 3], axis), axis),
+          () => [randn([6, 6, 6], s0)],
+        );
+        checkGrads(
+          `concat axis ${axis}`,
+          (a, b, c) => tf.concat([a, b, c], axis),
+          () => {
+            const shape = (n: number) => [2, 3, 4].map((d, i) => (i === (axis < 0 ? 2 : axis) ? n : d));
+            return [randn(shape(1), s0), randn(shape(2), s0 + 1), randn(shape(3), s0 + 2)];
+          },
+        );
       }
       check("split int32 in 3", () => tf.split(tf.range(0, 12, 1, "int32").reshape([3, 4]), 2, 1));
       check("concat int32", () => tf.concat([tf.tensor1d([1, 2], "int32"), tf.tensor1d([3], "int32")]));
     });
 
     it("gather (embedding lookup) and its gradient, unsortedSegmentSum", () => {
-      const ids = () => tf.tensor2d([[3, 0, 7], [7, 7, 1]], [2, 3], "int32");
-      checkGrads("gather axis 0 [10,6] by [2,3] ids", (w) => tf.gather(w, ids()), () => [randn([10, 6], 700)]);
-      checkGrads("gather axis 1 [4,10,3]", (w) => tf.gather(w, tf.tensor1d([9, 0, 9, 2], "int32"), 1), () => [randn([4, 10, 3], 701)]);
+      const ids = () =>
+        tf.tensor2d(
+          [
+            [3, 0, 7],
+            [7, 7, 1],
+          ],
+          [2, 3],
+          "int32",
+        );
+      checkGrads(
+        "gather axis 0 [10,6] by [2,3] ids",
+        (w) => tf.gather(w, ids()),
+        () => [randn([10, 6], 700)],
+      );
+      checkGrads(
+        "gather axis 1 [4,10,3]",
+        (w) => tf.gather(w, tf.tensor1d([9, 0, 9, 2], "int32"), 1),
+        () => [randn([4, 10, 3], 701)],
+      );
       check("gather int32 rows", () => tf.gather(tf.range(0, 12, 1, "int32").reshape([4, 3]), tf.tensor1d([3, 1], "int32")));
       check("unsortedSegmentSum with repeats and an out-of-range id", () =>
         tf.unsortedSegmentSum(randn([6, 4], 702), tf.tensor1d([2, 0, 2, 5, 1, 2], "int32"), 5),
@@ -343,16 +482,51 @@ for (const impl of OPS) {
     });
 
     it("topk: values and indices, ties toward the lower index, k = n and k = 1", () => {
-      check("topk [3,7] k=3", () => { const r = tf.topk(randn([3, 7], 800), 3); return [r.values, r.indices]; });
-      check("topk [2,2,9] k=9", () => { const r = tf.topk(randn([2, 2, 9], 801), 9); return [r.values, r.indices]; });
-      check("topk k=1", () => { const r = tf.topk(randn([5, 4], 802), 1); return [r.values, r.indices]; });
-      check("topk ties", () => { const r = tf.topk(tf.tensor2d([[1, 3, 3, 2, 3, 0]]), 4); return [r.values, r.indices]; });
+      check("topk [3,7] k=3", () => {
+        const r = tf.topk(randn([3, 7], 800), 3);
+        return [r.values, r.indices];
+      });
+      check("topk [2,2,9] k=9", () => {
+        const r = tf.topk(randn([2, 2, 9], 801), 9);
+        return [r.values, r.indices];
+      });
+      check("topk k=1", () => {
+        const r = tf.topk(randn([5, 4], 802), 1);
+        return [r.values, r.indices];
+      });
+      check("topk ties", () => {
+        const r = tf.topk(tf.tensor2d([[1, 3, 3, 2, 3, 0]]), 4);
+        return [r.values, r.indices];
+      });
     });
 
     it("int32 and bool inputs go to the stock kernels", () => {
       check("int32 add", () => tf.add(tf.tensor1d([1, 2, 3], "int32"), tf.tensor1d([4, 5, 6], "int32")));
-      check("int32 sum", () => tf.sum(tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32"), 0));
-      check("int32 transpose", () => tf.transpose(tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], "int32")));
+      check("int32 sum", () =>
+        tf.sum(
+          tf.tensor2d(
+            [
+              [1, 2],
+              [3, 4],
+            ],
+            [2, 2],
+            "int32",
+          ),
+          0,
+        ),
+      );
+      check("int32 transpose", () =>
+        tf.transpose(
+          tf.tensor2d(
+            [
+              [1, 2, 3],
+              [4, 5, 6],
+            ],
+            [2, 3],
+            "int32",
+          ),
+        ),
+      );
       check("int32 max", () => tf.max(tf.tensor1d([3, 9, 2], "int32")));
     });
 
@@ -362,9 +536,21 @@ for (const impl of OPS) {
       check("bert layer grads", () => {
         const x = randn([2, 6, 32], 501);
         const img = randn([2, 5, 24], 502);
-        const mask = additiveMask(tf.tensor2d([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], [2, 6], "int32"));
+        const mask = additiveMask(
+          tf.tensor2d(
+            [
+              [1, 1, 1, 1, 1, 1],
+              [1, 1, 1, 0, 0, 0],
+            ],
+            [2, 6],
+            "int32",
+          ),
+        );
         const w = randn([2, 6, 32], 503);
-        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.forward(x, mask, img), w)) as tf.Scalar, vars.map(([, v]) => v));
+        const { value, grads } = tf.variableGrads(
+          () => tf.sum(tf.mul(layer.forward(x, mask, img), w)) as tf.Scalar,
+          vars.map(([, v]) => v),
+        );
         return [value, ...vars.map(([, v]) => grads[v.name])];
       });
       layer.dispose();

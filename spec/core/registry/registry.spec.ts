@@ -28,7 +28,11 @@ const quiet = createLogger({ level: "error" });
 
 class MeanFusion extends Module implements Fusion {
   readonly proj: Linear;
-  constructor(readonly width: number, visionWidth: number, rng: polyalign.Rng) {
+  constructor(
+    readonly width: number,
+    visionWidth: number,
+    rng: polyalign.Rng,
+  ) {
     super();
     this.proj = this.child("proj", new Linear(visionWidth, width, rng));
   }
@@ -60,8 +64,7 @@ describe("core/registry", () => {
     assert.throws(
       () => r.get(Fusion, "cross-atention"),
       (e: unknown) =>
-        e instanceof PluginError &&
-        /unknown Fusion plugin "cross-atention" \(did you mean "cross-attention"\?\); known: cross-attention/.test(e.message),
+        e instanceof PluginError && /unknown Fusion plugin "cross-atention" \(did you mean "cross-attention"\?\); known: cross-attention/.test(e.message),
     );
   });
 
@@ -71,7 +74,10 @@ describe("core/registry", () => {
       () => r.registerPlugin({ kind: VisionEncoder, name: "vit", schema: z.strictObject({}), create: () => ({}) as VisionEncoder }),
       /VisionEncoder plugin "vit" is already registered \(by builtin\)/,
     );
-    assert.throws(() => r.registerPlugin({ kind: Fusion, name: "has space", schema: z.strictObject({}), create: () => ({}) as Fusion }), /must be a non-empty identifier/);
+    assert.throws(
+      () => r.registerPlugin({ kind: Fusion, name: "has space", schema: z.strictObject({}), create: () => ({}) as Fusion }),
+      /must be a non-empty identifier/,
+    );
   });
 
   it("a run scope builds each configured plugin once; two runs never share instances", async () => {
@@ -99,8 +105,22 @@ describe("core/registry", () => {
     assert.ok(model.fusion instanceof MeanFusion);
     const out = model.forward({
       images: tf.randomNormal([2, 3, 16, 16]),
-      ids: tf.tensor2d([[1, 5, 6], [1, 7, 0]], [2, 3], "int32"),
-      mask: tf.tensor2d([[1, 1, 1], [1, 1, 0]], [2, 3], "int32"),
+      ids: tf.tensor2d(
+        [
+          [1, 5, 6],
+          [1, 7, 0],
+        ],
+        [2, 3],
+        "int32",
+      ),
+      mask: tf.tensor2d(
+        [
+          [1, 1, 1],
+          [1, 1, 0],
+        ],
+        [2, 3],
+        "int32",
+      ),
     });
     assert.deepEqual(out.fused.shape, [2, 3, 16]);
     tf.dispose([out.fused, out.imageEmbeds, out.textEmbeds]);

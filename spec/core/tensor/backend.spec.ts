@@ -16,7 +16,10 @@ import { useTestBackend } from "../../helpers.ts";
 describe("core/tensor backend selection", () => {
   const saved = { native: process.env.POLYALIGN_NATIVE, threads: process.env.POLYALIGN_THREADS };
   afterEach(async () => {
-    for (const [k, v] of [["POLYALIGN_NATIVE", saved.native], ["POLYALIGN_THREADS", saved.threads]] as const) {
+    for (const [k, v] of [
+      ["POLYALIGN_NATIVE", saved.native],
+      ["POLYALIGN_THREADS", saved.threads],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -42,7 +45,10 @@ describe("core/tensor backend selection", () => {
     assert.equal(activeKernels()?.ops.name, "js");
     await selectBackend("cpu", providers(), { log: memoryLogger() });
     assert.equal(activeKernels(), null);
-    await assert.rejects(selectBackend("cpu-native", providers(), { log: memoryLogger() }), /backend "cpu-native" is not available: disabled by POLYALIGN_NATIVE=0/);
+    await assert.rejects(
+      selectBackend("cpu-native", providers(), { log: memoryLogger() }),
+      /backend "cpu-native" is not available: disabled by POLYALIGN_NATIVE=0/,
+    );
     await assert.rejects(selectBackend("tpu", providers(), { log: memoryLogger() }), /unknown backend "tpu"; known: auto, tensorflow, cpu-native, cpu-js, cpu/);
   });
 

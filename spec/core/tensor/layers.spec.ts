@@ -27,7 +27,12 @@ describe("core/tensor layers (hand-computed values)", () => {
     assert.deepEqual(lin.weight.shape, [3, 2]);
     set(lin.weight, [1, 2, 3, 4, 5, 6]);
     set(lin.bias!, [0.5, -1, 2]);
-    const x = tf.tensor3d([[[1, -1], [2, 0.5]]]);
+    const x = tf.tensor3d([
+      [
+        [1, -1],
+        [2, 0.5],
+      ],
+    ]);
     const y = lin.forward(x);
     assert.deepEqual(y.shape, [1, 2, 3]);
     assertClose(y, [-0.5, -2, 1, 3.5, 7, 15]);
@@ -38,9 +43,15 @@ describe("core/tensor layers (hand-computed values)", () => {
   it("Linear without bias, and a clear error on the wrong input width", () => {
     const lin = new Linear(2, 1, new Rng(1), { bias: false });
     assert.equal(lin.bias, null);
-    assert.deepEqual([...lin.namedParameters()].map(([n]) => n), ["weight"]);
+    assert.deepEqual(
+      [...lin.namedParameters()].map(([n]) => n),
+      ["weight"],
+    );
     const bad = tf.zeros([4, 3]);
-    assert.throws(() => lin.forward(bad), (e: unknown) => e instanceof ShapeError && /expected last dimension 2/.test(e.message));
+    assert.throws(
+      () => lin.forward(bad),
+      (e: unknown) => e instanceof ShapeError && /expected last dimension 2/.test(e.message),
+    );
     bad.dispose();
     lin.dispose();
   });
@@ -71,7 +82,14 @@ describe("core/tensor layers (hand-computed values)", () => {
   it("Embedding gathers rows for ids of any shape and rejects float ids", () => {
     const emb = new Embedding(3, 2, new Rng(1));
     set(emb.weight, [0, 1, 10, 11, 20, 21]);
-    const ids = tf.tensor2d([[2, 0], [1, 1]], [2, 2], "int32");
+    const ids = tf.tensor2d(
+      [
+        [2, 0],
+        [1, 1],
+      ],
+      [2, 2],
+      "int32",
+    );
     const y = emb.forward(ids);
     assert.deepEqual(y.shape, [2, 2, 2]);
     assertClose(y, [20, 21, 0, 1, 10, 11, 10, 11]);
@@ -83,8 +101,24 @@ describe("core/tensor layers (hand-computed values)", () => {
 
   it("scaled dot-product attention matches a hand computation, with and without an additive mask", () => {
     const q = tf.tensor4d([[[[1, 0]]]]);
-    const k = tf.tensor4d([[[[1, 0], [0, 1], [1, 1]]]]);
-    const v = tf.tensor4d([[[[1, 2], [3, 4], [5, 6]]]]);
+    const k = tf.tensor4d([
+      [
+        [
+          [1, 0],
+          [0, 1],
+          [1, 1],
+        ],
+      ],
+    ]);
+    const v = tf.tensor4d([
+      [
+        [
+          [1, 2],
+          [3, 4],
+          [5, 6],
+        ],
+      ],
+    ]);
     const plain = scaledDotProductAttention(q, k, v);
     assertClose(plain.probs, [0.40111209, 0.19777581, 0.40111209], 1e-6);
     assertClose(plain.context, [3, 4], 1e-5);
@@ -105,13 +139,27 @@ describe("core/tensor layers (hand-computed values)", () => {
       set(l.weight, eye);
       set(l.bias!, [0, 0, 0, 0]);
     }
-    const x = tf.tensor3d([[[1, 0, 0, 1], [0, 1, 2, 0]]]);
-    const ctx = tf.tensor3d([[[1, 1, 0, 0], [0, 2, 1, 1], [1, 0, 0, 3]]]);
+    const x = tf.tensor3d([
+      [
+        [1, 0, 0, 1],
+        [0, 1, 2, 0],
+      ],
+    ]);
+    const ctx = tf.tensor3d([
+      [
+        [1, 1, 0, 0],
+        [0, 2, 1, 1],
+        [1, 0, 0, 3],
+      ],
+    ]);
     const keyMask = tf.tensor2d([[1, 1, 0]], [1, 3], "int32");
     const y = mha.forward(x, ctx, keyMask);
     assertClose(
       y,
-      [0.6697615493266569, 1.3302384506733431, 0.6697615493266569, 0.6697615493266569, 0.3302384506733431, 1.6697615493266569, 0.8044296825069569, 0.8044296825069569],
+      [
+        0.6697615493266569, 1.3302384506733431, 0.6697615493266569, 0.6697615493266569, 0.3302384506733431, 1.6697615493266569, 0.8044296825069569,
+        0.8044296825069569,
+      ],
       1e-5,
     );
     tf.dispose([x, ctx, keyMask, y]);

@@ -7,8 +7,14 @@ describe("core/tensor Rng and initialisers", () => {
     const b = new Rng(123);
     const c = new Rng(124);
     const sa = Array.from({ length: 5 }, () => a.nextUint32());
-    assert.deepEqual(sa, Array.from({ length: 5 }, () => b.nextUint32()));
-    assert.notDeepEqual(sa, Array.from({ length: 5 }, () => c.nextUint32()));
+    assert.deepEqual(
+      sa,
+      Array.from({ length: 5 }, () => b.nextUint32()),
+    );
+    assert.notDeepEqual(
+      sa,
+      Array.from({ length: 5 }, () => c.nextUint32()),
+    );
   });
 
   it("a saved state resumes the exact same sequence", () => {
@@ -17,7 +23,10 @@ describe("core/tensor Rng and initialisers", () => {
     const state = a.getState();
     const rest = Array.from({ length: 6 }, () => a.normal());
     const b = new Rng(state);
-    assert.deepEqual(Array.from({ length: 6 }, () => b.normal()), rest);
+    assert.deepEqual(
+      Array.from({ length: 6 }, () => b.normal()),
+      rest,
+    );
     assert.throws(() => new Rng([1, 2, 3] as unknown as [number, number, number, number]), /four uint32/);
   });
 

@@ -51,7 +51,14 @@ describe("core/train AdamW", () => {
       for (const ops of [restore, createJsOps()]) {
         installKernels(ops);
         const got = run(true);
-        got.forEach((arr, i) => arr.forEach((x, j) => assert.ok(Math.abs(x - reference[i][j]) <= 1e-6 * Math.max(1, Math.abs(reference[i][j])), `${ops.name} array ${i}[${j}]: ${x} vs ${reference[i][j]}`)));
+        got.forEach((arr, i) =>
+          arr.forEach((x, j) =>
+            assert.ok(
+              Math.abs(x - reference[i][j]) <= 1e-6 * Math.max(1, Math.abs(reference[i][j])),
+              `${ops.name} array ${i}[${j}]: ${x} vs ${reference[i][j]}`,
+            ),
+          ),
+        );
       }
     } finally {
       installKernels(restore);
@@ -62,7 +69,10 @@ describe("core/train AdamW", () => {
     it(`peak memory of a ${fused ? "fused" : "tfjs-op"} step does not grow with the number of parameters`, async () => {
       const n = 40;
       const size = 4096;
-      const params: [string, tf.Variable][] = Array.from({ length: n }, (_, i) => [`p${i}.weight`, tf.variable(tf.randomNormal([64, size / 64], 0, 1, "float32", i))]);
+      const params: [string, tf.Variable][] = Array.from({ length: n }, (_, i) => [
+        `p${i}.weight`,
+        tf.variable(tf.randomNormal([64, size / 64], 0, 1, "float32", i)),
+      ]);
       const grads = Object.fromEntries(params.map(([name], i) => [name, tf.randomNormal([64, size / 64], 0, 1, "float32", 100 + i)]));
       const opt = new AdamW(params, { lr: 1e-3, weightDecay: 0.02, fused });
       const start = tf.memory().numBytes;

@@ -23,7 +23,7 @@ import { VitEncoder, VitConfig } from "../../../plugins/encoders/vit.ts";
 import { HypergraphFusionOptions } from "../../../plugins/fusion/options.ts";
 import { maxAbsDiff, sharedPathOrSkip, useTestBackend } from "../../helpers.ts";
 
-describe("ALBEF tiny fixture (../shared/fixtures/albef-tiny)", function () {
+describe("ALBEF tiny fixture (../shared/fixtures/albef-tiny)", () => {
   let weights: SafetensorsContent;
   let inputs: SafetensorsContent;
   let expected: SafetensorsContent;
@@ -57,10 +57,7 @@ describe("ALBEF tiny fixture (../shared/fixtures/albef-tiny)", function () {
   it("ViT, BERT text layers and cross-attention fusion loaded by ALBEF names reproduce image_embeds, text_embeds and fusion_pos_last_hidden", () => {
     const rng = new Rng(0);
     const vit = new VitEncoder(VitConfig.parse({ imageSize: 32, patch: 16, width: 64, depth: 2, heads: 2 }), rng).eval();
-    const bert = new BertTextEncoder(
-      BertConfig.parse({ vocab: 1024, width: 64, layers: 2, heads: 2, intermediate: 256, maxPositions: 64 }),
-      rng,
-    ).eval();
+    const bert = new BertTextEncoder(BertConfig.parse({ vocab: 1024, width: 64, layers: 2, heads: 2, intermediate: 256, maxPositions: 64 }), rng).eval();
     const fusionCfg = HypergraphFusionOptions.parse({ layers: 2, heads: 2, hypergraphLayers: [] });
     const fusion = new LayeredFusion(fusionCfg, { width: 64, visionWidth: 64, intermediate: 256 }, rng).eval();
 
@@ -73,7 +70,10 @@ describe("ALBEF tiny fixture (../shared/fixtures/albef-tiny)", function () {
     });
     assert.deepEqual(bertReport.missing, []);
     assert.deepEqual(bertReport.mismatched, []);
-    assert.ok(bertReport.unexpected.every((n) => n.startsWith("cls.") || n === "bert.embeddings.position_ids"), bertReport.unexpected.join());
+    assert.ok(
+      bertReport.unexpected.every((n) => n.startsWith("cls.") || n === "bert.embeddings.position_ids"),
+      bertReport.unexpected.join(),
+    );
     loadStateDict(fusion, selectPrefix(textSide, "fusion."));
 
     const t = (name: string, src = inputs) => src.tensors.get(name)!;

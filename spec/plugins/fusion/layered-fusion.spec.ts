@@ -1,16 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  Fusion,
-  loadStateDict,
-  moduleToStored,
-  prepareRun,
-  Rng,
-  tf,
-  createLogger,
-  VisionEncoder,
-  TextEncoder,
-  type Module,
-} from "../../../core/index.ts";
+import { Fusion, loadStateDict, moduleToStored, prepareRun, Rng, tf, createLogger, VisionEncoder, TextEncoder, type Module } from "../../../core/index.ts";
 import { LayeredFusion } from "../../../plugins/fusion/layered-fusion.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
 import { HypergraphFusionOptions } from "../../../plugins/fusion/options.ts";
@@ -25,8 +14,16 @@ function fusion(cfg: Partial<HypergraphFusionOptions>, seed = 1): LayeredFusion 
 
 function inputs(seed: number, b = 2, l = 5, n = 4) {
   const r = new Rng(seed);
-  const rand = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, x) => a * x, 1) }, () => r.normal()), shape);
-  const mask = tf.tensor2d(Array.from({ length: b }, (_, i) => Array.from({ length: l }, (_, j) => (j < l - i ? 1 : 0))), [b, l], "int32");
+  const rand = (shape: number[]) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, x) => a * x, 1) }, () => r.normal()),
+      shape,
+    );
+  const mask = tf.tensor2d(
+    Array.from({ length: b }, (_, i) => Array.from({ length: l }, (_, j) => (j < l - i ? 1 : 0))),
+    [b, l],
+    "int32",
+  );
   return { text: rand([b, l, 8]), image: rand([b, n, 8]), textMask: mask };
 }
 
@@ -43,7 +40,11 @@ describe("plugins/fusion: the layered fusion (cross, merged, hypergraph layers)"
       },
     };
     const a = await prepareRun(registry, base, { log: createLogger({ level: "error" }) });
-    const hg = await prepareRun(registry, { model: { ...base.model, fusion: { name: "hypergraph", layers: 2, heads: 2, intermediate: 16, dropout: 0, hypergraphLayers: [] } } }, { log: createLogger({ level: "error" }) });
+    const hg = await prepareRun(
+      registry,
+      { model: { ...base.model, fusion: { name: "hypergraph", layers: 2, heads: 2, intermediate: 16, dropout: 0, hypergraphLayers: [] } } },
+      { log: createLogger({ level: "error" }) },
+    );
     const fa = a.scope.resolve(Fusion).eval();
     const fh = hg.scope.resolve(Fusion).eval();
     const report = loadStateDict(fh, moduleToStored(fa));
@@ -63,8 +64,25 @@ describe("plugins/fusion: the layered fusion (cross, merged, hypergraph layers)"
     loadStateDict(plain, moduleToStored(f), { strict: false });
     const d = tf.tidy(() => tf.max(tf.abs(tf.sub(f.forward(x), plain.forward(x)))).dataSync()[0]);
     assert.ok(d > 1e-4, `the branch made no difference (${d})`);
-    const one = { ...x, textMask: tf.tensor2d([[1, 0, 0, 0, 0], [1, 0, 0, 0, 0]], [2, 5], "int32") };
-    for (const cfg of [{}, { attention: "merged" as const }, { modalityMode: "cross" as const }, { modalityMode: "balanced" as const, knn: 5 }, { clusters: 9 }, { norm: "mean" as const, branch: "literal" as const, fusion: "gate" as const }]) {
+    const one = {
+      ...x,
+      textMask: tf.tensor2d(
+        [
+          [1, 0, 0, 0, 0],
+          [1, 0, 0, 0, 0],
+        ],
+        [2, 5],
+        "int32",
+      ),
+    };
+    for (const cfg of [
+      {},
+      { attention: "merged" as const },
+      { modalityMode: "cross" as const },
+      { modalityMode: "balanced" as const, knn: 5 },
+      { clusters: 9 },
+      { norm: "mean" as const, branch: "literal" as const, fusion: "gate" as const },
+    ]) {
       const g = fusion(cfg);
       assert.ok(g.forward(one).dataSync().every(Number.isFinite), JSON.stringify(cfg));
       g.dispose();
@@ -90,7 +108,10 @@ describe("plugins/fusion: the layered fusion (cross, merged, hypergraph layers)"
       const w = tf.randomNormal([2, 5, 8], 0, 1, "float32", 3);
       const loss = () => tf.sum(tf.mul(f.forward(x), w)) as tf.Scalar;
       const params = [...f.namedParameters()].filter(([n]) => /hypergraph\.(theta|mlp\.fc1)\.weight|cluster_weight|hypergraph_fusion\.score\.weight/.test(n));
-      const { grads } = tf.variableGrads(loss, params.map(([, v]) => v));
+      const { grads } = tf.variableGrads(
+        loss,
+        params.map(([, v]) => v),
+      );
       for (const [name, v] of params) {
         const g = grads[v.name].dataSync();
         const vals = v.dataSync().slice();

@@ -32,8 +32,14 @@ describe("plugins/objectives/itc", () => {
 
   it("itcTargets mixes α · softmax(momentum sims) with the given ground truth (default: the batch diagonal)", () => {
     tf.tidy(() => {
-      const sim = tf.tensor2d([[1, 2, 0], [0, 0, 0]]);
-      const truth = tf.tensor2d([[0.5, 0.5, 0], [0, 1, 0]]);
+      const sim = tf.tensor2d([
+        [1, 2, 0],
+        [0, 0, 0],
+      ]);
+      const truth = tf.tensor2d([
+        [0.5, 0.5, 0],
+        [0, 1, 0],
+      ]);
       const got = itcTargets(sim, 0.4, truth).dataSync();
       const e = [Math.E, Math.E ** 2, 1];
       const z = e[0] + e[1] + e[2];
@@ -58,7 +64,10 @@ describe("plugins/objectives/itc", () => {
     const norms = tf.tidy(() => tf.sqrt(tf.sum(tf.square(entry(model, "image_queue")), 0)).dataSync());
     for (const v of norms) assert.ok(Math.abs(v - 1) < 1e-5, `column norm ${v}`);
     model.dispose();
-    await assert.rejects(tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itc", queue: 5 }], batchSize: 2 }), /the ITC queue \(5\) must be a multiple of data.batchSize \(2\)/);
+    await assert.rejects(
+      tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itc", queue: 5 }], batchSize: 2 }),
+      /the ITC queue \(5\) must be a multiple of data.batchSize \(2\)/,
+    );
   });
 
   it("with image ids: queued features of the same image are positives, and the ids are queued with them; the temperature is not clamped", async () => {
@@ -70,21 +79,39 @@ describe("plugins/objectives/itc", () => {
     assert.deepEqual(idQueue(), [-100, -100, -100, -100]);
     const batch = () => ({
       images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 4),
-      ids: tf.tensor2d([[1, 7, 8], [1, 9, 0]], [2, 3], "int32"),
-      mask: tf.tensor2d([[1, 1, 1], [1, 1, 0]], [2, 3], "int32"),
+      ids: tf.tensor2d(
+        [
+          [1, 7, 8],
+          [1, 9, 0],
+        ],
+        [2, 3],
+        "int32",
+      ),
+      mask: tf.tensor2d(
+        [
+          [1, 1, 1],
+          [1, 1, 0],
+        ],
+        [2, 3],
+        "int32",
+      ),
     });
     const run = (imageIds: number[]) => {
       const b = batch();
       const seen: Record<string, number[]> = {};
-      const step = new AlignmentStep(model, { ...b, imageIds: Int32Array.from(imageIds) }, {
-        alpha: 0,
-        rng: new Rng(2),
-        special,
-        vocabSize: 40,
-        record: (name, v) => {
-          if ((name === "sim_i2t_targets" || name === "temp") && v instanceof tf.Tensor) seen[name] = Array.from(v.dataSync());
+      const step = new AlignmentStep(
+        model,
+        { ...b, imageIds: Int32Array.from(imageIds) },
+        {
+          alpha: 0,
+          rng: new Rng(2),
+          special,
+          vocabSize: 40,
+          record: (name, v) => {
+            if ((name === "sim_i2t_targets" || name === "temp") && v instanceof tf.Tensor) seen[name] = Array.from(v.dataSync());
+          },
         },
-      });
+      );
       step.prepare();
       step.finish();
       tf.dispose([b.images, b.ids, b.mask]);
@@ -104,7 +131,15 @@ describe("plugins/objectives/itc", () => {
     hot(pre);
     const b = batch();
     let temp = 0;
-    const step = new AlignmentStep(pre, b, { alpha: 0, rng: new Rng(2), special, vocabSize: 40, record: (name, v) => name === "temp" && v instanceof tf.Tensor && (temp = v.dataSync()[0]) });
+    const step = new AlignmentStep(pre, b, {
+      alpha: 0,
+      rng: new Rng(2),
+      special,
+      vocabSize: 40,
+      record: (name, v) => {
+        if (name === "temp" && v instanceof tf.Tensor) temp = v.dataSync()[0];
+      },
+    });
     step.prepare();
     step.finish();
     assert.ok(Math.abs(temp - 0.5) < 1e-7, `clamped to 0.5 (got ${temp})`);

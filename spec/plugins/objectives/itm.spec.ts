@@ -14,7 +14,11 @@ describe("plugins/objectives/itm", () => {
 
   it("itmNegativeWeights zeroes every same-image pair, not just the diagonal", () => {
     tf.tidy(() => {
-      const sim = tf.tensor2d([[0, 1, 2, 9], [1, 0, 0, 9], [3, 1, 0, 9]]); // columns past B (the queue) are ignored
+      const sim = tf.tensor2d([
+        [0, 1, 2, 9],
+        [1, 0, 0, 9],
+        [3, 1, 0, 9],
+      ]); // columns past B (the queue) are ignored
       const w = itmNegativeWeights(sim, 3, Int32Array.from([5, 6, 5])).dataSync();
       const sm = (row: number[]) => {
         const e = row.map(Math.exp);
@@ -61,12 +65,25 @@ describe("plugins/objectives/itm", () => {
     const b = 6;
     const batch = {
       images: tf.randomNormal([b, 3, 16, 16], 0, 1, "float32", 3),
-      ids: tf.tensor2d(Array.from({ length: b * 3 }, (_, i) => (i % 3 === 0 ? 1 : 5 + i)), [b, 3], "int32"),
+      ids: tf.tensor2d(
+        Array.from({ length: b * 3 }, (_, i) => (i % 3 === 0 ? 1 : 5 + i)),
+        [b, 3],
+        "int32",
+      ),
       mask: tf.ones([b, 3], "int32"),
     };
     const special = { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 };
     const negativesOf = async (negatives: "hard" | "random") => {
-      const model = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itc", embedDim: 8, queue: 0, temp: 0.001 }, { name: "itm", negatives }], batchSize: b });
+      const model = await tinyImageTextModel(
+        { name: "cross-attention" },
+        {
+          objectives: [
+            { name: "itc", embedDim: 8, queue: 0, temp: 0.001 },
+            { name: "itm", negatives },
+          ],
+          batchSize: b,
+        },
+      );
       let neg: Int32Array = new Int32Array(0);
       let weights: Float32Array = new Float32Array(0);
       const step = new AlignmentStep(model, batch, {
@@ -100,18 +117,55 @@ describe("plugins/objectives/itm", () => {
     assert.deepEqual([...model.stateEntries()].find(([n]) => n === "itm_head.weight")?.[1].shape, [2, 16]);
     assert.equal(model.embedding, null);
     const fused = tf.randomNormal([3, 4, 16], 0, 1, "float32", 1);
-    const mask = tf.tensor2d([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], [3, 4], "int32");
+    const mask = tf.tensor2d(
+      [
+        [1, 1, 1, 1],
+        [1, 1, 0, 0],
+        [1, 0, 0, 0],
+      ],
+      [3, 4],
+      "int32",
+    );
     // mean pooling over the valid tokens, then the head
     const want = tf.tidy(() => {
       const m = tf.expandDims(tf.cast(mask, "float32"), 2);
       const pooled = tf.div(tf.sum(tf.mul(fused, m), 1), tf.sum(m, 1));
-      return (model.matching!.matchLogits(tf.concat([tf.expandDims(pooled, 1), tf.zeros([3, 3, 16])], 1), tf.tensor2d([[1, 0, 0, 0], [1, 0, 0, 0], [1, 0, 0, 0]], [3, 4], "int32")) as tf.Tensor).dataSync();
+      return (
+        model.matching!.matchLogits(
+          tf.concat([tf.expandDims(pooled, 1), tf.zeros([3, 3, 16])], 1),
+          tf.tensor2d(
+            [
+              [1, 0, 0, 0],
+              [1, 0, 0, 0],
+              [1, 0, 0, 0],
+            ],
+            [3, 4],
+            "int32",
+          ),
+        ) as tf.Tensor
+      ).dataSync();
     });
-    assert.ok(maxAbsDiff(tf.tidy(() => model.matching!.matchLogits(fused, mask).dataSync()), want) < 1e-6);
+    assert.ok(
+      maxAbsDiff(
+        tf.tidy(() => model.matching!.matchLogits(fused, mask).dataSync()),
+        want,
+      ) < 1e-6,
+    );
     tf.dispose([fused, mask]);
     model.dispose();
     const hard = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itm" }], batchSize: 2 });
-    const b = { images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 3), ids: tf.tensor2d([[1, 5], [1, 6]], [2, 2], "int32"), mask: tf.ones([2, 2], "int32") };
+    const b = {
+      images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 3),
+      ids: tf.tensor2d(
+        [
+          [1, 5],
+          [1, 6],
+        ],
+        [2, 2],
+        "int32",
+      ),
+      mask: tf.ones([2, 2], "int32"),
+    };
     const step = new AlignmentStep(hard, b, { alpha: 0, rng: new Rng(1), special: { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 }, vocabSize: 40 });
     step.prepare();
     assert.throws(() => tf.tidy(() => step.loss()), /needs an objective with an image-text embedding/);

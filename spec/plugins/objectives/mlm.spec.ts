@@ -42,14 +42,20 @@ describe("plugins/objectives/mlm", () => {
       if (m.inputIds[i] === special.mask) toMask++;
       else if (m.inputIds[i] === ids[i]) kept++;
     }
-    assert.deepEqual(Array.from(m.positions), Array.from(m.labels.keys()).filter((i) => m.labels[i] !== -100));
+    assert.deepEqual(
+      Array.from(m.positions),
+      Array.from(m.labels.keys()).filter((i) => m.labels[i] !== -100),
+    );
     // 2,800 maskable positions at p = 0.5: 4 standard deviations are ±3.8 points; of ~1,400 masked, 80/10/10 within ±5 points
     assert.ok(Math.abs(masked / maskable - 0.5) < 0.04, `masked ${masked}/${maskable}`);
     assert.ok(Math.abs(toMask / masked - 0.8) < 0.05, `[MASK] ${toMask}/${masked}`);
     // a random id may equal the original, so "kept" is 10 % + 10 % / 40 of the masked
     assert.ok(Math.abs(kept / masked - (0.1 + 0.1 / 40)) < 0.04, `kept ${kept}/${masked}`);
     // given draws (reference checks) are taken as they are
-    const given = mlmMask(Int32Array.from([1, 7, 8, 0]), special, 40, 0.5, new Rng(0), { mask: Int32Array.from([1, 1, 1, 1]), replace: Int32Array.from([0, 9, 3, 0]) });
+    const given = mlmMask(Int32Array.from([1, 7, 8, 0]), special, 40, 0.5, new Rng(0), {
+      mask: Int32Array.from([1, 1, 1, 1]),
+      replace: Int32Array.from([0, 9, 3, 0]),
+    });
     assert.deepEqual(Array.from(given.inputIds), [1, 9, 3, 0]);
     assert.deepEqual(Array.from(given.labels), [-100, 7, 8, -100]);
   });
@@ -58,8 +64,22 @@ describe("plugins/objectives/mlm", () => {
     const model = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "mlm", probability: 0.5 }], batchSize: 2 });
     const batch = {
       images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 5),
-      ids: tf.tensor2d([[1, 7, 8, 9, 10, 11], [1, 12, 13, 14, 0, 0]], [2, 6], "int32"),
-      mask: tf.tensor2d([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], [2, 6], "int32"),
+      ids: tf.tensor2d(
+        [
+          [1, 7, 8, 9, 10, 11],
+          [1, 12, 13, 14, 0, 0],
+        ],
+        [2, 6],
+        "int32",
+      ),
+      mask: tf.tensor2d(
+        [
+          [1, 1, 1, 1, 1, 1],
+          [1, 1, 1, 1, 0, 0],
+        ],
+        [2, 6],
+        "int32",
+      ),
     };
     const seen = new Map<string, number[][] | number>();
     const alpha = 0.3;

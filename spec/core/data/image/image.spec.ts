@@ -28,12 +28,16 @@ function randomImage(w: number, h: number, seed: number): RgbImage {
   const r = new Rng(seed);
   const data = new Uint8Array(w * h * 3);
   // smooth-ish content: low values in one region so that autocontrast/equalize have work to do
-  for (let i = 0; i < data.length; i++) data[i] = 40 + ((r.nextUint32() % 120) + ((i / 3) % w)) % 160;
+  for (let i = 0; i < data.length; i++) data[i] = 40 + (((r.nextUint32() % 120) + ((i / 3) % w)) % 160);
   return { data, width: w, height: h };
 }
 
 async function jpeg(img: RgbImage): Promise<Uint8Array> {
-  return new Uint8Array(await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+  return new Uint8Array(
+    await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toBuffer(),
+  );
 }
 
 describe("core/data/image: decoding and ALBEF's transforms", () => {
@@ -44,7 +48,9 @@ describe("core/data/image: decoding and ALBEF's transforms", () => {
   it("decodes RGB and grayscale JPEGs, CMYK JPEGs and PNGs with alpha to 3-channel RGB", async function () {
     const rgb = await decodeImage(await jpeg(randomImage(40, 30, 1)), "rgb");
     assert.deepEqual([rgb.width, rgb.height, rgb.data.length], [40, 30, 3600]);
-    const rgba = await sharp({ create: { width: 5, height: 4, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 0.5 } } }).png().toBuffer();
+    const rgba = await sharp({ create: { width: 5, height: 4, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 0.5 } } })
+      .png()
+      .toBuffer();
     const png = await decodeImage(new Uint8Array(rgba), "png");
     assert.deepEqual([png.data.length, png.data[0], png.data[1], png.data[2]], [60, 10, 20, 30]);
     const py = pythonWith("PIL");
@@ -64,7 +70,10 @@ describe("core/data/image: decoding and ALBEF's transforms", () => {
 
   it("corrupt, truncated and oversized images are clear errors naming the sample", async () => {
     const good = await jpeg(randomImage(64, 64, 2));
-    await assert.rejects(decodeImage(good.subarray(0, good.length / 2), "shard-0/k1.jpg"), (e: unknown) => e instanceof ImageDecodeError && /^shard-0\/k1\.jpg: cannot decode the image/.test((e as Error).message));
+    await assert.rejects(
+      decodeImage(good.subarray(0, good.length / 2), "shard-0/k1.jpg"),
+      (e: unknown) => e instanceof ImageDecodeError && /^shard-0\/k1\.jpg: cannot decode the image/.test((e as Error).message),
+    );
     await assert.rejects(decodeImage(new TextEncoder().encode("not an image at all"), "k2.jpg"), /k2\.jpg: cannot read the image/);
     await assert.rejects(decodeImage(good, "k3.jpg", { maxPixels: 1000 }), /k3\.jpg: .*pixel limit/);
   });
@@ -89,7 +98,9 @@ describe("core/data/image: decoding and ALBEF's transforms", () => {
     const img = randomImage(23, 17, 4);
     const raw = join(tmp.path, "img.raw");
     writeFileSync(raw, img.data);
-    const ref = runPython(py, `
+    const ref = runPython(
+      py,
+      `
 import sys, numpy as np
 from PIL import Image, ImageOps
 a = np.fromfile(sys.argv[1], dtype=np.uint8).reshape(17, 23, 3)
@@ -97,7 +108,9 @@ im = Image.fromarray(a)
 ac = np.asarray(ImageOps.autocontrast(im)); eq = np.asarray(ImageOps.equalize(im))
 br = (np.arange(256, dtype=np.float32) * 1.36).clip(0, 255).astype(np.uint8)[a]
 sys.stdout.write(ac.tobytes().hex() + "\\n" + eq.tobytes().hex() + "\\n" + br.tobytes().hex())
-`, [raw]).split("\n");
+`,
+      [raw],
+    ).split("\n");
     const hex = (x: RgbImage) => Buffer.from(x.data).toString("hex");
     assert.equal(hex(autoContrast(img)), ref[0], "autocontrast");
     assert.equal(hex(equalize(img)), ref[1], "equalize");
@@ -115,7 +128,7 @@ sys.stdout.write(ac.tobytes().hex() + "\\n" + eq.tobytes().hex() + "\\n" + br.to
     }
     const ty = translateY(img, -7);
     assert.equal(ty.data[0], 128);
-    assert.equal(ty.data[(8 * 12) * 3], img.data[(1 * 12) * 3]);
+    assert.equal(ty.data[8 * 12 * 3], img.data[1 * 12 * 3]);
     const sh = shearX(img, 0.21);
     assert.deepEqual(sh.data.subarray(0, 36), img.data.subarray(0, 36), "row 0 is not moved");
     assert.deepEqual(rotate(img, 0).data, img.data);
@@ -152,7 +165,11 @@ sys.stdout.write(ac.tobytes().hex() + "\\n" + eq.tobytes().hex() + "\\n" + br.to
     assert.deepEqual(a.info.source, { width: 120, height: 80 });
     assert.ok(a.info.crop);
     const white = await transformImage(
-      new Uint8Array(await sharp({ create: { width: 50, height: 40, channels: 3, background: { r: 255, g: 255, b: 255 } } }).png().toBuffer()),
+      new Uint8Array(
+        await sharp({ create: { width: 50, height: 40, channels: 3, background: { r: 255, g: 255, b: 255 } } })
+          .png()
+          .toBuffer(),
+      ),
       ImageTransformConfig.parse({ size: 8, mode: "test" }),
       new Rng(1),
       "white",
@@ -165,10 +182,21 @@ sys.stdout.write(ac.tobytes().hex() + "\\n" + eq.tobytes().hex() + "\\n" + br.to
     const py = pythonWith("PIL", "numpy");
     if (!py) this.skip();
     const img = randomImage(97, 61, 8);
-    const png = new Uint8Array(await sharp(img.data, { raw: { width: 97, height: 61, channels: 3 } }).png().toBuffer());
+    const png = new Uint8Array(
+      await sharp(img.data, { raw: { width: 97, height: 61, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
     const f = join(tmp.path, "x.png");
     writeFileSync(f, png);
-    const pil = Buffer.from(runPython(py, "import sys, numpy as np; from PIL import Image; sys.stdout.write(np.asarray(Image.open(sys.argv[1]).convert('RGB').resize((32, 32), Image.BICUBIC)).tobytes().hex())", [f]), "hex");
+    const pil = Buffer.from(
+      runPython(
+        py,
+        "import sys, numpy as np; from PIL import Image; sys.stdout.write(np.asarray(Image.open(sys.argv[1]).convert('RGB').resize((32, 32), Image.BICUBIC)).tobytes().hex())",
+        [f],
+      ),
+      "hex",
+    );
     const ours = await transformImage(png, ImageTransformConfig.parse({ size: 32, mode: "test" }), new Rng(0), "x");
     let diff = 0;
     for (let i = 0; i < 32 * 32; i++) {

@@ -24,7 +24,11 @@ import { tempDir } from "../../../helpers.ts";
 const WORDS = ["a", "red", "blue", "green", "circle", "square", "left", "of", "the", "crash"];
 
 async function solidJpeg(r: number, g: number, b: number): Promise<Uint8Array> {
-  return new Uint8Array(await sharp({ create: { width: 24, height: 20, channels: 3, background: { r, g, b } } }).jpeg().toBuffer());
+  return new Uint8Array(
+    await sharp({ create: { width: 24, height: 20, channels: 3, background: { r, g, b } } })
+      .jpeg()
+      .toBuffer(),
+  );
 }
 
 async function collectBatches(loader: BatchLoader): Promise<ImageTextBatch[]> {
@@ -46,7 +50,10 @@ describe("core/data/pipeline: worker pool and batches", function () {
     writeFileSync(vocab, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ...WORDS].join("\n") + "\n");
     const w = new ShardWriter({ pattern: join(tmp.path, "t-%06d.tar"), maxcount: 8 });
     for (let i = 0; i < 20; i++) {
-      const files: Record<string, Uint8Array | string> = { jpg: await solidJpeg((i * 37) % 256, (i * 91) % 256, (i * 13) % 256), txt: `A red circle, left of ${"the blue square ".repeat(1 + (i % 3))}` };
+      const files: Record<string, Uint8Array | string> = {
+        jpg: await solidJpeg((i * 37) % 256, (i * 91) % 256, (i * 13) % 256),
+        txt: `A red circle, left of ${"the blue square ".repeat(1 + (i % 3))}`,
+      };
       if (i === 5) files.jpg = (files.jpg as Uint8Array).subarray(0, 40); // corrupt JPEG
       if (i === 9) delete files.jpg; // no image
       if (i === 13) files.txt = new Uint8Array([0x61, 0xff, 0xfe]); // not UTF-8
@@ -75,7 +82,14 @@ describe("core/data/pipeline: worker pool and batches", function () {
 
   it("collates transformed samples into batches; bad samples are dropped and reported with shard and key", async () => {
     const problems: LoaderProblem[] = [];
-    const loader = new BatchLoader(new SampleStream(streamOpts(), 0), await pool(0), { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 0, onProblem: (p) => problems.push(p) });
+    const loader = new BatchLoader(new SampleStream(streamOpts(), 0), await pool(0), {
+      batchSize: 4,
+      imageSize: 16,
+      padId: 0,
+      seed: 1,
+      epoch: 0,
+      onProblem: (p) => problems.push(p),
+    });
     const batches = await collectBatches(loader);
     assert.equal(batches.length, 4, "17 good samples → 4 full batches (the last one dropped)");
     const b = batches[0];
@@ -84,7 +98,10 @@ describe("core/data/pipeline: worker pool and batches", function () {
     for (let r = 0; r < b.batch; r++) {
       assert.equal(b.ids[r * b.length], 2, "each row starts with [CLS]");
       const n = b.mask.subarray(r * b.length, (r + 1) * b.length).reduce((x, y) => x + y, 0);
-      assert.ok(b.ids.subarray(r * b.length + n, (r + 1) * b.length).every((v) => v === 0), "padding after the mask");
+      assert.ok(
+        b.ids.subarray(r * b.length + n, (r + 1) * b.length).every((v) => v === 0),
+        "padding after the mask",
+      );
     }
     assert.ok(b.length <= 8, "maxLength 8 incl. [CLS]");
     assert.deepEqual(loader.stats, { pulled: 20, delivered: 16, failed: 3 });
@@ -97,10 +114,14 @@ describe("core/data/pipeline: worker pool and batches", function () {
   });
 
   it("worker threads (Piscina on Node, Web Workers on Deno) produce exactly the batches the inline pool does", async () => {
-    const inline = await collectBatches(new BatchLoader(new SampleStream(streamOpts(), 1), await pool(0), { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 1 }));
+    const inline = await collectBatches(
+      new BatchLoader(new SampleStream(streamOpts(), 1), await pool(0), { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 1 }),
+    );
     const threaded = await pool(2);
     assert.equal(threaded.kind, typeof (globalThis as { Deno?: unknown }).Deno === "undefined" ? "piscina" : "web-worker");
-    const par = await collectBatches(new BatchLoader(new SampleStream(streamOpts(), 1), threaded, { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 1, maxInFlight: 6 }));
+    const par = await collectBatches(
+      new BatchLoader(new SampleStream(streamOpts(), 1), threaded, { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 1, maxInFlight: 6 }),
+    );
     assert.equal(par.length, inline.length);
     par.forEach((b, i) => {
       assert.deepEqual(b.keys, inline[i].keys);
@@ -125,7 +146,13 @@ describe("core/data/pipeline: worker pool and batches", function () {
       });
     });
     const train = await pool(0, { ...spec, image: ImageTransformConfig.parse({ size: 16, mode: "train" }) });
-    const [x, y] = await Promise.all(copies.map(async (c) => collectBatches(new BatchLoader(new SampleStream({ shards: c, seed: 7, shuffleBuffer: 6 }, 0), train, { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 0 }))));
+    const [x, y] = await Promise.all(
+      copies.map(async (c) =>
+        collectBatches(
+          new BatchLoader(new SampleStream({ shards: c, seed: 7, shuffleBuffer: 6 }, 0), train, { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 0 }),
+        ),
+      ),
+    );
     assert.equal(x.length, y.length);
     x.forEach((b, i) => assert.deepEqual(b.images, y[i].images));
   });
@@ -136,11 +163,14 @@ describe("core/data/pipeline: worker pool and batches", function () {
     const all = await collectBatches(new BatchLoader(new SampleStream(streamOpts(), 2), p, opts));
     const saved = JSON.parse(JSON.stringify(all[1].position)) as StreamPosition;
     const rest = await collectBatches(new BatchLoader(new SampleStream(streamOpts(), 2, saved), p, opts));
-    assert.deepEqual(rest.map((b) => b.keys), all.slice(2).map((b) => b.keys));
+    assert.deepEqual(
+      rest.map((b) => b.keys),
+      all.slice(2).map((b) => b.keys),
+    );
     assert.deepEqual(rest[0].images, all[2].images);
   });
 
-  it("a worker that dies mid-task costs that sample only; a worker that cannot load is a fatal error", async function () {
+  it("a worker that dies mid-task costs that sample only; a worker that cannot load is a fatal error", async () => {
     const crashy = join(tmp.path, "crashy-tokenizer.mjs");
     writeFileSync(
       crashy,
@@ -154,10 +184,21 @@ describe("core/data/pipeline: worker pool and batches", function () {
     const w = new ShardWriter({ pattern: join(tmp.path, "crash-%06d.tar") });
     for (let i = 0; i < 6; i++) await w.write({ key: `c${i}`, files: { jpg: await solidJpeg(10 * i, 0, 0), txt: i === 2 ? "a crash" : "a red circle" } });
     const crashShards = (await w.close()).map((s) => s.file);
-    const crashSpec: ProcessorSpec = { ...spec, tokenizer: { name: "crashy", vocab: (spec.tokenizer as { vocab: string }).vocab }, plugins: [crashy], apiModule: CORE_API_MODULE };
+    const crashSpec: ProcessorSpec = {
+      ...spec,
+      tokenizer: { name: "crashy", vocab: (spec.tokenizer as { vocab: string }).vocab },
+      plugins: [crashy],
+      apiModule: CORE_API_MODULE,
+    };
     const problems: LoaderProblem[] = [];
     const loader = new BatchLoader(new SampleStream({ shards: crashShards, seed: 1, shuffle: false }, 0), await pool(1, crashSpec, 5000), {
-      batchSize: 1, imageSize: 16, padId: 0, seed: 1, epoch: 0, maxInFlight: 1, onProblem: (p) => problems.push(p),
+      batchSize: 1,
+      imageSize: 16,
+      padId: 0,
+      seed: 1,
+      epoch: 0,
+      maxInFlight: 1,
+      onProblem: (p) => problems.push(p),
     });
     const keys = (await collectBatches(loader)).map((b) => b.keys[0]);
     assert.deepEqual(keys, ["c0", "c1", "c3", "c4", "c5"]);
@@ -165,6 +206,9 @@ describe("core/data/pipeline: worker pool and batches", function () {
     assert.match(problems[0].reason, /data worker died/);
 
     const broken: ProcessorSpec = { ...spec, plugins: [join(tmp.path, "no-such-plugin.mjs")] };
-    await assert.rejects(createTransformPool(broken, { threads: 1, startTimeoutMs: 30000 }), (e: unknown) => e instanceof WorkerPoolError && /a data worker failed to load: .*no-such-plugin\.mjs/.test((e as Error).message));
+    await assert.rejects(
+      createTransformPool(broken, { threads: 1, startTimeoutMs: 30000 }),
+      (e: unknown) => e instanceof WorkerPoolError && /a data worker failed to load: .*no-such-plugin\.mjs/.test((e as Error).message),
+    );
   });
 });

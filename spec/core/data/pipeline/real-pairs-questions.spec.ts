@@ -21,12 +21,24 @@ import { sharedPathOrSkip, tempDir } from "../../../helpers.ts";
 
 async function batchesOf(shard: string, format: Record<string, unknown>, vocab: string): Promise<ImageTextBatch[]> {
   const pool = await createTransformPool(
-    { image: ImageTransformConfig.parse({ size: 32, mode: "test" }), format: SampleFormat.parse(format), tokenizer: { name: "wordpiece", vocab, maxLength: 40 }, plugins: [] },
+    {
+      image: ImageTransformConfig.parse({ size: 32, mode: "test" }),
+      format: SampleFormat.parse(format),
+      tokenizer: { name: "wordpiece", vocab, maxLength: 40 },
+      plugins: [],
+    },
     { threads: 0 },
   );
   try {
     const out: ImageTextBatch[] = [];
-    const loader = new BatchLoader(new SampleStream({ shards: [shard], seed: 0, shuffleBuffer: 1 }, 0), pool, { batchSize: 4, imageSize: 32, padId: 0, seed: 0, epoch: 0, dropLast: false });
+    const loader = new BatchLoader(new SampleStream({ shards: [shard], seed: 0, shuffleBuffer: 1 }, 0), pool, {
+      batchSize: 4,
+      imageSize: 32,
+      padId: 0,
+      seed: 0,
+      epoch: 0,
+      dropLast: false,
+    });
     for await (const b of loader.batches()) out.push(b);
     return out;
   } finally {
@@ -45,7 +57,10 @@ describe("core/data/pipeline: NLVR2 pairs and VQA questions (real data)", functi
   it("NLVR2: both images decoded (JPEG data named .png), the sentence as text, True/False as 1/0, in file order", async function () {
     const dir = sharedPathOrSkip(this, "data", "nlvr2");
     const vocab = sharedPathOrSkip(this, "data", "tokenizers", "bert-base-uncased", "vocab.txt");
-    const lines = readFileSync(join(dir, "sample.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { identifier: string; sentence: string; label: string });
+    const lines = readFileSync(join(dir, "sample.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { identifier: string; sentence: string; label: string });
     const w = new ShardWriter({ pattern: join(tmp.path, "nlvr-%06d.tar") });
     for (const l of lines) {
       const pair = l.identifier.split("-").slice(0, 3).join("-");
@@ -61,7 +76,10 @@ describe("core/data/pipeline: NLVR2 pairs and VQA questions (real data)", functi
     const [{ file }] = await w.close();
     const batches = await batchesOf(file, { imageMembers: ["img0.png", "img1.png"], text: "json:sentence", label: "json:label" }, vocab);
     const labels = batches.flatMap((b) => Array.from(b.labels));
-    assert.deepEqual(labels, lines.map((l) => (l.label === "True" ? 1 : 0)));
+    assert.deepEqual(
+      labels,
+      lines.map((l) => (l.label === "True" ? 1 : 0)),
+    );
     assert.ok(labels.includes(0) && labels.includes(1));
     for (const b of batches) {
       assert.equal(b.imagesPerSample, 2);
@@ -79,8 +97,11 @@ describe("core/data/pipeline: NLVR2 pairs and VQA questions (real data)", functi
     const dir = sharedPathOrSkip(this, "data", "vqa");
     const vocab = sharedPathOrSkip(this, "data", "tokenizers", "bert-base-uncased", "vocab.txt");
     const image = sharedPathOrSkip(this, "data", "coco", "train2014", "COCO_train2014_000000458752.jpg");
-    const questions = (JSON.parse(readFileSync(join(dir, "vqav2_questions_sample.json"), "utf8")) as { questions: { question: string; question_id: number }[] }).questions;
-    const annotations = (JSON.parse(readFileSync(join(dir, "vqav2_annotations_sample.json"), "utf8")) as { annotations: { question_id: number; answers: { answer: string }[] }[] }).annotations;
+    const questions = (JSON.parse(readFileSync(join(dir, "vqav2_questions_sample.json"), "utf8")) as { questions: { question: string; question_id: number }[] })
+      .questions;
+    const annotations = (
+      JSON.parse(readFileSync(join(dir, "vqav2_annotations_sample.json"), "utf8")) as { annotations: { question_id: number; answers: { answer: string }[] }[] }
+    ).annotations;
     const w = new ShardWriter({ pattern: join(tmp.path, "vqa-%06d.tar") });
     const jpg = new Uint8Array(readFileSync(image));
     // one sample per question (as ALBEF's VQA dataset has), each with that question only
@@ -93,7 +114,10 @@ describe("core/data/pipeline: NLVR2 pairs and VQA questions (real data)", functi
     assert.equal(batch.batch, 3);
     batch.answers.forEach((answers, i) => {
       const given = annotations[i].answers.map((x) => x.answer);
-      assert.equal(answers.reduce((s, a) => s + a.count, 0), 10);
+      assert.equal(
+        answers.reduce((s, a) => s + a.count, 0),
+        10,
+      );
       for (const a of answers) {
         assert.equal(a.count, given.filter((g) => g === a.answer).length);
         assert.equal(a.weight, a.count / 10);

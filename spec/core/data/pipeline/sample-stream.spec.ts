@@ -33,13 +33,19 @@ describe("core/data/pipeline: shard order, shuffle buffer, resumable position", 
     assert.notDeepEqual(ids(shardOrder(shards, 1, 0, { seed: 1 })), e0, "a new order each epoch");
     assert.deepEqual(ids(shardOrder(shards, 0, 0, { seed: 1, shuffle: false })), shards);
     const parts = [0, 1].flatMap((rank) => [0, 1, 2].map((worker) => ids(shardOrder(shards, 0, 0, { seed: 1, rank, worldSize: 2, worker, numWorkers: 3 }))));
-    assert.deepEqual(parts.map((p) => p.length), [1, 1, 1, 1, 1, 1]);
+    assert.deepEqual(
+      parts.map((p) => p.length),
+      [1, 1, 1, 1, 1, 1],
+    );
     assert.deepEqual(parts.flat().sort(), [...shards].sort(), "the splits partition the epoch's shards");
     assert.throws(() => shardOrder(shards, 0, 0, { seed: 1, rank: 2, worldSize: 2 }), /rank 2 is not in \[0, worldSize 2\)/);
     const r = shardOrder(shards, 0, 0, { seed: 5, resampled: true });
     assert.equal(r.length, Infinity);
     const draws = Array.from({ length: 30 }, (_, i) => r.shardAt(i));
-    assert.deepEqual(Array.from({ length: 30 }, (_, i) => shardOrder(shards, 0, 0, { seed: 5, resampled: true }).shardAt(i)), draws);
+    assert.deepEqual(
+      Array.from({ length: 30 }, (_, i) => shardOrder(shards, 0, 0, { seed: 5, resampled: true }).shardAt(i)),
+      draws,
+    );
     assert.ok(new Set(draws).size < 30 && new Set(draws).size > 1, "with replacement");
   });
 

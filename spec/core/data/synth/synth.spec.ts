@@ -42,7 +42,10 @@ describe("core/data/synth: the built-in multi-entity data set", function () {
     const s = await buildSynthDataset({ out: join(tmp.path, "d"), seed: 3, train: 60, val: 0, test: 0, pairs: 30, imageSize: 48 });
     const vocab = new Set(readFileSync(s.vocab, "utf8").trim().split("\n"));
     assert.deepEqual([...vocab].slice(0, 5), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]);
-    const covered = (t: string) => preCaption(t, 1000).split(" ").every((w) => vocab.has(w));
+    const covered = (t: string) =>
+      preCaption(t, 1000)
+        .split(" ")
+        .every((w) => vocab.has(w));
     const samples = await all(s.splits.train.shards);
     assert.equal(samples.length, 60);
     let negatives = 0;
@@ -64,11 +67,15 @@ describe("core/data/synth: the built-in multi-entity data set", function () {
         negatives++;
         assert.ok(!meta.captions.includes(neg));
         const named = [...neg.matchAll(/(red|green|blue|yellow|purple|orange) (circle|square|triangle|diamond)/g)].map((m) => m[0]);
-        assert.ok(named.some((n) => !present.has(n)), `${smp.key}: negative "${neg}" names only present objects`);
+        assert.ok(
+          named.some((n) => !present.has(n)),
+          `${smp.key}: negative "${neg}" names only present objects`,
+        );
       }
       const count = meta.vqa.find((q) => q.question === "how many shapes are there");
       assert.equal(count?.answer, ["zero", "one", "two", "three", "four"][meta.objects.length]);
-      for (const t of [...meta.captions, ...meta.negatives, ...meta.vqa.flatMap((q) => [q.question, q.answer])]) assert.ok(covered(t), `vocabulary misses a word of "${t}"`);
+      for (const t of [...meta.captions, ...meta.negatives, ...meta.vqa.flatMap((q) => [q.question, q.answer])])
+        assert.ok(covered(t), `vocabulary misses a word of "${t}"`);
     }
     assert.deepEqual([...counts].sort(), [1, 2, 3, 4]);
     assert.ok(negatives > 30, `only ${negatives} hard negatives`);

@@ -55,7 +55,10 @@ describe("core/data/webdataset: member names and brace patterns", () => {
       ["plain.tar", ["plain.tar"]],
     ];
     for (const [p, want] of cases) assert.deepEqual(braceExpand(p), want, p);
-    assert.throws(() => braceExpand("x{0..3"), (e: unknown) => e instanceof BraceError && /unbalanced "\{"/.test((e as Error).message));
+    assert.throws(
+      () => braceExpand("x{0..3"),
+      (e: unknown) => e instanceof BraceError && /unbalanced "\{"/.test((e as Error).message),
+    );
     assert.throws(() => braceExpand("x}"), /unbalanced "\}"/);
     assert.equal(braceExpand("s-{000000..199999}.tar").length, 200000, "no cap on the count");
   });

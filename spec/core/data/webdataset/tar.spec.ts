@@ -4,16 +4,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import {
-  expandShardSpec,
-  formatShardName,
-  newReadStats,
-  readShard,
-  readShards,
-  ShardWriteError,
-  ShardWriter,
-  type WdsSample,
-} from "../../../../core/index.ts";
+import { expandShardSpec, formatShardName, newReadStats, readShard, readShards, ShardWriteError, ShardWriter, type WdsSample } from "../../../../core/index.ts";
 import { pythonWith, runPython, tempDir } from "../../../helpers.ts";
 
 async function collect(it: AsyncIterable<WdsSample>): Promise<[string, string[]][]> {
@@ -51,14 +42,20 @@ describe("core/data/webdataset: tar shards", () => {
   async function writeShards(n: number, opts: { maxcount?: number; maxsize?: number } = {}): Promise<string[]> {
     const w = new ShardWriter({ pattern: join(tmp.path, "s-%06d.tar"), ...opts });
     for (let i = 0; i < n; i++) {
-      await w.write({ key: `k${String(i).padStart(4, "0")}`, files: { txt: `caption ${i}`, json: JSON.stringify({ i }), jpg: new Uint8Array(100 + i).fill(i) } });
+      await w.write({
+        key: `k${String(i).padStart(4, "0")}`,
+        files: { txt: `caption ${i}`, json: JSON.stringify({ i }), jpg: new Uint8Array(100 + i).fill(i) },
+      });
     }
     return (await w.close()).map((s) => s.file);
   }
 
   it("writes numbered shards with maxcount rollover, sizes.json, and reads them back grouped", async () => {
     const files = await writeShards(7, { maxcount: 3 });
-    assert.deepEqual(files.map((f) => f.slice(tmp.path.length + 1)), ["s-000000.tar", "s-000001.tar", "s-000002.tar"]);
+    assert.deepEqual(
+      files.map((f) => f.slice(tmp.path.length + 1)),
+      ["s-000000.tar", "s-000001.tar", "s-000002.tar"],
+    );
     assert.deepEqual(JSON.parse(readFileSync(join(tmp.path, "sizes.json"), "utf8")), { "s-000000.tar": 3, "s-000001.tar": 3, "s-000002.tar": 1 });
     const got = await collect(readShards(files));
     assert.equal(got.length, 7);
@@ -66,11 +63,22 @@ describe("core/data/webdataset: tar shards", () => {
     const stats = newReadStats();
     const samples: WdsSample[] = [];
     for await (const s of readShard(files[1], { stats })) samples.push(s);
-    assert.deepEqual(samples.map((s) => [s.key, s.index, s.url]), [["k0003", 0, files[1]], ["k0004", 1, files[1]], ["k0005", 2, files[1]]]);
+    assert.deepEqual(
+      samples.map((s) => [s.key, s.index, s.url]),
+      [
+        ["k0003", 0, files[1]],
+        ["k0004", 1, files[1]],
+        ["k0005", 2, files[1]],
+      ],
+    );
     assert.equal(new TextDecoder().decode(samples[0].files.txt), "caption 3");
     assert.deepEqual([...samples[2].files.jpg.slice(0, 3)], [5, 5, 5]);
     assert.equal(stats.samples, 3);
-    assert.deepEqual(readdirSync(tmp.path).filter((f) => f.includes(".tmp-")), [], "no temp files left");
+    assert.deepEqual(
+      readdirSync(tmp.path).filter((f) => f.includes(".tmp-")),
+      [],
+      "no temp files left",
+    );
   });
 
   it("maxsize rolls over on payload bytes; the same samples give identical bytes", async () => {
@@ -79,13 +87,20 @@ describe("core/data/webdataset: tar shards", () => {
     assert.deepEqual(JSON.parse(readFileSync(join(tmp.path, "sizes.json"), "utf8")), { "s-000000.tar": 3, "s-000001.tar": 2 });
     const bytesA = a.map((f) => md5(readFileSync(f)));
     const b = await writeShards(5, { maxsize: 250 });
-    assert.deepEqual(b.map((f) => md5(readFileSync(f))), bytesA, "deterministic output");
+    assert.deepEqual(
+      b.map((f) => md5(readFileSync(f))),
+      bytesA,
+      "deterministic output",
+    );
     assert.equal(statSync(a[0]).size % 512, 0);
   });
 
   it("refuses keys that would not read back and patterns without a number", async () => {
     const w = new ShardWriter({ pattern: join(tmp.path, "x-%03d.tar") });
-    await assert.rejects(w.write({ key: "img.001", files: { jpg: "x" } }), (e: unknown) => e instanceof ShardWriteError && /dot in the key's basename/.test((e as Error).message));
+    await assert.rejects(
+      w.write({ key: "img.001", files: { jpg: "x" } }),
+      (e: unknown) => e instanceof ShardWriteError && /dot in the key's basename/.test((e as Error).message),
+    );
     await assert.rejects(w.write({ key: "../up", files: { jpg: "x" } }), /"\.\." segment/);
     await assert.rejects(w.write({ key: "ok", files: {} }), /has no files/);
     await assert.rejects(w.write({ key: "ok", files: { JPG: "x" } }), /upper-case extension/);
@@ -138,8 +153,14 @@ describe("core/data/webdataset: tar shards", () => {
     const [file] = await writeShards(2);
     const gz = join(tmp.path, "z.tar.gz");
     writeFileSync(gz, gzipSync(readFileSync(file)));
-    assert.deepEqual((await collect(readShard(gz))).map(([k]) => k), ["k0000", "k0001"]);
-    assert.deepEqual((await collect(readShard(`pipe:cat ${file}`))).map(([k]) => k), ["k0000", "k0001"]);
+    assert.deepEqual(
+      (await collect(readShard(gz))).map(([k]) => k),
+      ["k0000", "k0001"],
+    );
+    assert.deepEqual(
+      (await collect(readShard(`pipe:cat ${file}`))).map(([k]) => k),
+      ["k0000", "k0001"],
+    );
     await assert.rejects(collect(readShard(`pipe:cat ${file}.missing`)), /command exited with status 1/);
     const server = createServer((req, res) => {
       if (req.url === "/s.tar") res.end(readFileSync(file));
@@ -151,7 +172,10 @@ describe("core/data/webdataset: tar shards", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const port = (server.address() as { port: number }).port;
     try {
-      assert.deepEqual((await collect(readShard(`http://127.0.0.1:${port}/s.tar`))).map(([k]) => k), ["k0000", "k0001"]);
+      assert.deepEqual(
+        (await collect(readShard(`http://127.0.0.1:${port}/s.tar`))).map(([k]) => k),
+        ["k0000", "k0001"],
+      );
       await assert.rejects(collect(readShard(`http://127.0.0.1:${port}/nope.tar`)), /HTTP 404/);
     } finally {
       server.close();
@@ -162,16 +186,26 @@ describe("core/data/webdataset: tar shards", () => {
     const py = pythonWith("tarfile");
     if (!py) return;
     const f = join(tmp.path, "dup.tar");
-    runPython(py, `
+    runPython(
+      py,
+      `
 import tarfile, io, sys
 with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
     for name, data in [("a.jpg", b"1"), ("a.txt", b"2"), ("b.txt", b"3"), ("b.txt", b"4"), ("c.txt", b"5")]:
         i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
-`, [f]);
+`,
+      [f],
+    );
     await assert.rejects(collect(readShard(f)), /sample b has two members with extension \.txt/);
     const stats = newReadStats();
-    assert.deepEqual(await collect(readShard(f, { onError: "skip", stats })), [["a", ["jpg", "txt"]], ["c", ["txt"]]]);
-    assert.deepEqual(stats.problems.map((p) => p.key), ["b"]);
+    assert.deepEqual(await collect(readShard(f, { onError: "skip", stats })), [
+      ["a", ["jpg", "txt"]],
+      ["c", ["txt"]],
+    ]);
+    assert.deepEqual(
+      stats.problems.map((p) => p.key),
+      ["b"],
+    );
   });
 
   it("GNU long names, PAX records, ustar prefixes, non-ASCII, directories, symlinks and metadata read like Python's tarfile", async function () {
@@ -179,7 +213,9 @@ with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
     if (!py) this.skip();
     for (const format of ["GNU_FORMAT", "PAX_FORMAT", "USTAR_FORMAT"]) {
       const f = join(tmp.path, `edge-${format}.tar`);
-      runPython(py, `
+      runPython(
+        py,
+        `
 import tarfile, io, sys
 fmt = getattr(tarfile, sys.argv[2])
 names = ["s1.jpg", "s1.txt", "p" * 60 + "/" + "q" * 60 + ".txt", "__meta__", "__index__/x.json", "d.v2/sub/k.cls", "d.v2/sub/k.json"]
@@ -191,7 +227,9 @@ with tarfile.open(sys.argv[1], "w", format=fmt) as t:
     for n, name in enumerate(names):
         data = (name * 3).encode()
         i = tarfile.TarInfo(name); i.size = len(data); i.mtime = 0; t.addfile(i, io.BytesIO(data))
-`, [f, format]);
+`,
+        [f, format],
+      );
       const want = JSON.parse(runPython(py, PY_GROUP, [f])) as [string, Record<string, string>][];
       const got: [string, Record<string, string>][] = [];
       for await (const s of readShard(f)) got.push([s.key, Object.fromEntries(Object.entries(s.files).map(([e, b]) => [e, md5(b)]))]);
@@ -217,7 +255,11 @@ with tarfile.open(sys.argv[1], "w", format=fmt) as t:
     const py = pythonWith("PIL", "numpy");
     const script = join(process.cwd(), "../shared/peer/make_shards.py");
     if (!py || !statSync(script, { throwIfNoEntry: false })) this.skip();
-    runPython(py, `import runpy, sys; sys.argv = [sys.argv[1], "--out", sys.argv[2], "--shards", "2", "--samples", "3"]; runpy.run_path(sys.argv[0], run_name="__main__")`, [script, tmp.path]);
+    runPython(
+      py,
+      `import runpy, sys; sys.argv = [sys.argv[1], "--out", sys.argv[2], "--shards", "2", "--samples", "3"]; runpy.run_path(sys.argv[0], run_name="__main__")`,
+      [script, tmp.path],
+    );
     const shards = expandShardSpec(tmp.path);
     assert.equal(shards.length, 2);
     const got = await collect(readShards(shards));
@@ -231,7 +273,10 @@ with tarfile.open(sys.argv[1], "w", format=fmt) as t:
     await writeShards(5, { maxcount: 1 });
     const dir = tmp.path;
     assert.equal(expandShardSpec(join(dir, "s-{000000..000002}.tar")).length, 3);
-    assert.deepEqual(expandShardSpec(`${join(dir, "s-000000.tar")}::${join(dir, "s-00000{3,4}.tar")}`).map((f) => f.slice(-8)), ["0000.tar", "0003.tar", "0004.tar"]);
+    assert.deepEqual(
+      expandShardSpec(`${join(dir, "s-000000.tar")}::${join(dir, "s-00000{3,4}.tar")}`).map((f) => f.slice(-8)),
+      ["0000.tar", "0003.tar", "0004.tar"],
+    );
     assert.equal(expandShardSpec(dir).length, 5);
     assert.equal(expandShardSpec(join(dir, "s-*.tar")).length, 5);
     assert.deepEqual(expandShardSpec("s-000001.tar", dir), [join(dir, "s-000001.tar")]);

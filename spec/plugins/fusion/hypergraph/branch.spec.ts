@@ -14,8 +14,18 @@ describe("plugins/fusion/hypergraph: branch fusion", () => {
     set(f.score!.bias!, [0.1, -0.2]);
     set(f.query!.weight, [1, 2]);
     set(f.branch_bias!, [0, 0]);
-    const fa = tf.tensor3d([[[1, 0], [0.5, -1]]]);
-    const fhg = tf.tensor3d([[[0, 2], [0.5, 1]]]);
+    const fa = tf.tensor3d([
+      [
+        [1, 0],
+        [0.5, -1],
+      ],
+    ]);
+    const fhg = tf.tensor3d([
+      [
+        [0, 2],
+        [0.5, 1],
+      ],
+    ]);
     assertClose(f.weights(fa, fhg)!, [0.0476349, 0.952365, 0.122025, 0.877975], 1e-6);
     assertClose(f.forward(fa, fhg), [0.0476349, 1.90473, 0.5, 0.755949], 1e-6);
     f.dispose();

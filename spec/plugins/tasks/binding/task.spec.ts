@@ -39,7 +39,10 @@ describe("plugins/tasks/binding", function () {
   });
 
   it("a test set without the negatives field says which field is missing", async () => {
-    const cfg = { ...tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: "bind2" }), task: { name: "binding", init: join(tmp.path, "runs", "base"), negativesField: "distractors" } };
+    const cfg = {
+      ...tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: "bind2" }),
+      task: { name: "binding", init: join(tmp.path, "runs", "base"), negativesField: "distractors" },
+    };
     writeFileSync(join(tmp.path, "bind2.yaml"), stringify(cfg));
     const r = await cli("train", "--config", join(tmp.path, "bind2.yaml"));
     assert.notEqual(r.code, 0);

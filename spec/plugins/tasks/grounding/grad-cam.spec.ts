@@ -20,8 +20,22 @@ async function tinyModel(fusion: Record<string, unknown>): Promise<VisionLanguag
 function inputs() {
   return {
     images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 21),
-    ids: tf.tensor2d([[1, 7, 8, 9], [1, 11, 12, 0]], [2, 4], "int32"),
-    mask: tf.tensor2d([[1, 1, 1, 1], [1, 1, 1, 0]], [2, 4], "int32"),
+    ids: tf.tensor2d(
+      [
+        [1, 7, 8, 9],
+        [1, 11, 12, 0],
+      ],
+      [2, 4],
+      "int32",
+    ),
+    mask: tf.tensor2d(
+      [
+        [1, 1, 1, 1],
+        [1, 1, 1, 0],
+      ],
+      [2, 4],
+      "int32",
+    ),
   };
 }
 
@@ -30,11 +44,7 @@ describe("plugins/tasks/grounding: Grad-CAM (ALBEF's ITM and ITC modes)", () => 
     await useTestBackend();
   });
 
-  const fusions = [
-    { name: "cross-attention" },
-    { name: "merged-attention" },
-    HYPERGRAPH_TINY,
-  ];
+  const fusions = [{ name: "cross-attention" }, { name: "merged-attention" }, HYPERGRAPH_TINY];
   for (const fusion of fusions) {
     it(`${fusion.name}: ∂ITM logit/∂attention agrees with finite differences through the probe`, async () => {
       const model = await tinyModel(fusion);
@@ -91,9 +101,13 @@ describe("plugins/tasks/grounding: Grad-CAM (ALBEF's ITM and ITC modes)", () => 
     // each query row of A is a distribution over the image tokens
     for (let r = 0; r < b * h * l; r++) assert.ok(Math.abs(a.subarray(r * n, (r + 1) * n).reduce((x, y) => x + y, 0) - 1) < 1e-5);
     tf.dispose([att.probs, att.grads]);
-    await assertNoTensorLeak(() => {
-      itmGradCam(model, images, ids, mask, 1);
-    }, 2, 0);
+    await assertNoTensorLeak(
+      () => {
+        itmGradCam(model, images, ids, mask, 1);
+      },
+      2,
+      0,
+    );
     assert.equal(model.fusion.attentionSite!(1).attention.probe, null, "the probe is removed afterwards");
     tf.dispose([images, ids, mask]);
     model.dispose();
@@ -147,13 +161,20 @@ describe("plugins/tasks/grounding: Grad-CAM (ALBEF's ITM and ITC modes)", () => 
     assert.equal(iouInclusive([0, 0, 5, 5], [4, 0, 5, 5]), 0, "a one-pixel-wide overlap has no positive extent");
     const full = new Float32Array(16).fill(0);
     full[5] = 4; // (x 1, y 1) in a 4×4 image
-    const scores = boxScores(full, 4, 4, [[1, 1, 1, 1], [0, 0, 4, 4], [2, 2, 2, 2]]);
+    const scores = boxScores(full, 4, 4, [
+      [1, 1, 1, 1],
+      [0, 0, 4, 4],
+      [2, 2, 2, 2],
+    ]);
     assert.deepEqual(scores, [4, 1, 0]);
     // a map that is hot in the top-left patch of a 2×2 grid picks the top-left box of a 64×64 image
     const map = Float32Array.from([1, 0, 0, 0]);
     const up = mapToImage(map, 2, 64, 64);
     assert.ok(up[0] > up[63 * 64 + 63]);
-    const boxes: Box[] = [[40, 40, 20, 20], [4, 4, 20, 20]];
+    const boxes: Box[] = [
+      [40, 40, 20, 20],
+      [4, 4, 20, 20],
+    ];
     const out = groundExpression(map, 2, 64, 64, boxes, [5, 5, 20, 20]);
     assert.equal(out.chosen, 1);
     assert.ok(out.correct && out.iou > 0.8);

@@ -16,18 +16,49 @@ describe("plugins/tasks/grounding", function () {
   const tmp = useTempRuns();
 
   it("reads RefCOCO-style refs and the built-in scenes' objects (unique descriptions only, boxes to [x, y, w, h])", () => {
-    const refs = groundingQueries({ width: 640, height: 480, refs: [{ expression: "man on the left", box: [10, 20, 100, 200] }, { sentence: "red car", box: [300, 100, 50, 40] }], candidates: [[0, 0, 5, 5], [10, 20, 100, 200]] }, "s1");
+    const refs = groundingQueries(
+      {
+        width: 640,
+        height: 480,
+        refs: [
+          { expression: "man on the left", box: [10, 20, 100, 200] },
+          { sentence: "red car", box: [300, 100, 50, 40] },
+        ],
+        candidates: [
+          [0, 0, 5, 5],
+          [10, 20, 100, 200],
+        ],
+      },
+      "s1",
+    );
     assert.equal(refs.length, 2);
-    assert.deepEqual(refs[1], { expression: "red car", box: [300, 100, 50, 40], candidates: [[0, 0, 5, 5], [10, 20, 100, 200]], width: 640, height: 480 });
+    assert.deepEqual(refs[1], {
+      expression: "red car",
+      box: [300, 100, 50, 40],
+      candidates: [
+        [0, 0, 5, 5],
+        [10, 20, 100, 200],
+      ],
+      width: 640,
+      height: 480,
+    });
     const objects = [
       { size: "small", colour: "red", shape: "circle", box: [0, 0, 10, 10] },
       { size: "large", colour: "blue", shape: "square", box: [20, 20, 40, 44] },
       { size: "large", colour: "blue", shape: "square", box: [50, 0, 60, 10] },
     ];
     const q = groundingQueries({ image_size: 64, objects }, "s2");
-    assert.deepEqual(q.map((x) => x.expression), ["a small red circle"], "the two large blue squares are ambiguous");
+    assert.deepEqual(
+      q.map((x) => x.expression),
+      ["a small red circle"],
+      "the two large blue squares are ambiguous",
+    );
     assert.deepEqual(q[0].box, [0, 0, 10, 10]);
-    assert.deepEqual(q[0].candidates, [[0, 0, 10, 10], [20, 20, 20, 24], [50, 0, 10, 10]]);
+    assert.deepEqual(q[0].candidates, [
+      [0, 0, 10, 10],
+      [20, 20, 20, 24],
+      [50, 0, 10, 10],
+    ]);
     assert.deepEqual(groundingQueries({ image_size: 64, objects: objects.slice(0, 1) }, "s3"), [], "a single object is no grounding problem");
     assert.throws(() => groundingQueries({ objects }, "s4"), /s4: the \.json gives no image size/);
     assert.throws(() => groundingQueries({ image_size: 8, refs: [{ expression: "x" }] }, "s5"), /s5: refs\[0\] needs an "expression" and a "box"/);
@@ -42,11 +73,21 @@ describe("plugins/tasks/grounding", function () {
     }
     assert.ok(expected > 0);
     for (const mode of ["itm", "itc"]) {
-      const cfg = { ...tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: `g-${mode}` }), task: { name: "grounding", init: pretrained, mode, batchSize: 5 } };
+      const cfg = {
+        ...tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: `g-${mode}` }),
+        task: { name: "grounding", init: pretrained, mode, batchSize: 5 },
+      };
       writeFileSync(join(tmp.path, `g-${mode}.yaml`), stringify(cfg));
       const r = await cli("train", "--config", join(tmp.path, `g-${mode}.yaml`));
       assert.equal(r.code, 0, r.out);
-      const summary = JSON.parse(readFileSync(join(tmp.path, "runs", `g-${mode}`, "summary.json"), "utf8")) as { expressions: number; accuracy: number; chance: number; mode: string; layer: number; images: number };
+      const summary = JSON.parse(readFileSync(join(tmp.path, "runs", `g-${mode}`, "summary.json"), "utf8")) as {
+        expressions: number;
+        accuracy: number;
+        chance: number;
+        mode: string;
+        layer: number;
+        images: number;
+      };
       assert.equal(summary.expressions, expected);
       assert.equal(summary.images, 16);
       assert.equal(summary.mode, mode);
@@ -54,7 +95,10 @@ describe("plugins/tasks/grounding", function () {
       assert.ok(summary.accuracy >= 0 && summary.accuracy <= 100);
       assert.ok(summary.chance > 0 && summary.chance < 100);
     }
-    const bad = { ...tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: "g-bad" }), task: { name: "grounding", init: pretrained, layer: 3 } };
+    const bad = {
+      ...tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: "g-bad" }),
+      task: { name: "grounding", init: pretrained, layer: 3 },
+    };
     writeFileSync(join(tmp.path, "g-bad.yaml"), stringify(bad));
     const r = await cli("train", "--config", join(tmp.path, "g-bad.yaml"));
     assert.notEqual(r.code, 0);

@@ -4,15 +4,7 @@
  * the multi-image sample format that feeds it.
  */
 import assert from "node:assert/strict";
-import {
-  assertNoTensorLeak,
-  AdamW,
-  type Fusion,
-  crossEntropy,
-  SampleFormat,
-  sampleLabel,
-  tf,
-} from "../../../../core/index.ts";
+import { assertNoTensorLeak, AdamW, type Fusion, crossEntropy, SampleFormat, sampleLabel, tf } from "../../../../core/index.ts";
 import { buildNlvrModel } from "../../../../plugins/tasks/nlvr/build.ts";
 import type { LayeredFusion } from "../../../../plugins/fusion/layered-fusion.ts";
 import { useTestBackend } from "../../../helpers.ts";
@@ -52,8 +44,22 @@ describe("plugins/tasks/nlvr: the NLVR2 model (paired fusion)", () => {
     const model = await tiny(HYPERGRAPH_TINY);
     model.eval();
     const images = tf.randomNormal([2, 2, 3, 16, 16], 0, 1, "float32", 3);
-    const ids = tf.tensor2d([[1, 5, 6], [1, 7, 0]], [2, 3], "int32");
-    const mask = tf.tensor2d([[1, 1, 1], [1, 1, 0]], [2, 3], "int32");
+    const ids = tf.tensor2d(
+      [
+        [1, 5, 6],
+        [1, 7, 0],
+      ],
+      [2, 3],
+      "int32",
+    );
+    const mask = tf.tensor2d(
+      [
+        [1, 1, 1],
+        [1, 1, 0],
+      ],
+      [2, 3],
+      "int32",
+    );
     const shared = layered(model.fusion.image0).layer.at(0).crossattention!.self.key.weight;
     const score = () => tf.sum(tf.slice(model.logits(images, ids, mask), [0, 1], [-1, 1])) as tf.Scalar;
     const g = tf.variableGrads(score, [shared]);
@@ -79,15 +85,22 @@ describe("plugins/tasks/nlvr: the NLVR2 model (paired fusion)", () => {
     assert.ok(d > 1e-4, "swapping the images changes the prediction");
     const onQ = layered(model.fusion.image1).layer.at(1).attention.self.query.weight;
     const moQ = layered(model.fusion_m.image1).layer.at(1).attention.self.query.weight;
-    assert.equal(tf.tidy(() => tf.max(tf.abs(tf.sub(onQ, moQ))).dataSync()[0]), 0);
+    assert.equal(
+      tf.tidy(() => tf.max(tf.abs(tf.sub(onQ, moQ))).dataSync()[0]),
+      0,
+    );
     const before = moQ.dataSync().slice();
     tf.tidy(() => onQ.assign(tf.add(onQ, 1)));
     model.momentumUpdate();
     const after = moQ.dataSync();
     for (let i = 0; i < 5; i++) assert.ok(Math.abs(after[i] - (before[i] + 0.1)) < 1e-5, "θ_m ← 0.9·θ_m + 0.1·(θ_m + 1)");
-    await assertNoTensorLeak(() => {
-      tf.dispose(model.logits(images, ids, mask));
-    }, 2, 0);
+    await assertNoTensorLeak(
+      () => {
+        tf.dispose(model.logits(images, ids, mask));
+      },
+      2,
+      0,
+    );
     tf.dispose([images, ids, mask, swapped]);
     model.dispose();
   });
@@ -95,7 +108,11 @@ describe("plugins/tasks/nlvr: the NLVR2 model (paired fusion)", () => {
   it("learns: memorises 16 random image pairs with random labels in 60 AdamW steps (every parameter path trains)", async () => {
     const model = await tiny(HYPERGRAPH_TINY);
     const images = tf.randomNormal([16, 2, 3, 16, 16], 0, 1, "float32", 8);
-    const ids = tf.tensor2d(Array.from({ length: 16 * 4 }, (_, i) => (i % 4 === 0 ? 1 : 5 + ((i * 11) % 30))), [16, 4], "int32");
+    const ids = tf.tensor2d(
+      Array.from({ length: 16 * 4 }, (_, i) => (i % 4 === 0 ? 1 : 5 + ((i * 11) % 30))),
+      [16, 4],
+      "int32",
+    );
     const mask = tf.ones([16, 4], "int32");
     const labelValues = Array.from({ length: 16 }, (_, i) => ((i * 7) % 5) % 2);
     const labels = tf.tensor1d(labelValues, "int32");
@@ -104,7 +121,10 @@ describe("plugins/tasks/nlvr: the NLVR2 model (paired fusion)", () => {
     model.eval(); // no dropout: a clean memorisation check
     let loss = Infinity;
     for (let step = 0; step < 60; step++) {
-      const { value, grads } = tf.variableGrads(() => crossEntropy(model.logits(images, ids, mask), labels) as tf.Scalar, vars.map(([, v]) => v));
+      const { value, grads } = tf.variableGrads(
+        () => crossEntropy(model.logits(images, ids, mask), labels) as tf.Scalar,
+        vars.map(([, v]) => v),
+      );
       loss = value.dataSync()[0];
       const byName: Record<string, tf.Tensor> = {};
       for (const [n, v] of vars) if (grads[v.name]) byName[n] = grads[v.name];
@@ -122,7 +142,7 @@ describe("plugins/tasks/nlvr: the NLVR2 model (paired fusion)", () => {
     await assert.rejects(tiny({ name: "merged-attention" }), /NLVR2 needs a cross-attention fusion/);
   });
 
-  it("labels from the sample JSON: integers, booleans, NLVR2's \"True\"/\"False\"; anything else names the sample", () => {
+  it('labels from the sample JSON: integers, booleans, NLVR2\'s "True"/"False"; anything else names the sample', () => {
     const fmt = SampleFormat.parse({ label: "json:label" });
     const json = (v: unknown) => ({ json: new TextEncoder().encode(JSON.stringify({ label: v })) });
     assert.equal(sampleLabel(json(true), fmt, "s"), 1);

@@ -14,7 +14,12 @@ describe("plugins/tasks/nlvr", function () {
   this.timeout(300000);
   const tmp = useTempRuns();
 
-  function nlvrConfig(name: string, fusion: Record<string, unknown>, task: Record<string, unknown>, format: Record<string, unknown> = { imageMembers: ["img0.jpg", "img1.jpg"], text: "json:statement", label: "json:label" }) {
+  function nlvrConfig(
+    name: string,
+    fusion: Record<string, unknown>,
+    task: Record<string, unknown>,
+    format: Record<string, unknown> = { imageMembers: ["img0.jpg", "img1.jpg"], text: "json:statement", label: "json:label" },
+  ) {
     const cfg = tinyConfig(tmp.path, fusion, { name });
     return {
       ...cfg,
@@ -38,11 +43,20 @@ describe("plugins/tasks/nlvr", function () {
       assert.equal(r.code, 0, r.out);
       assert.match(r.out, /initial weights: \d+ tensors from .*; fresh: the classifier/);
       const run = join(tmp.path, "runs", `nlvr-${fusion.name}`);
-      const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as { steps: number; test_pairs: number; accuracy: number; accuracy_before: number; majority_class: number };
+      const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as {
+        steps: number;
+        test_pairs: number;
+        accuracy: number;
+        accuracy_before: number;
+        majority_class: number;
+      };
       assert.equal(summary.steps, 3, "24 pairs / batch 8");
       assert.equal(summary.test_pairs, 24);
       for (const v of [summary.accuracy, summary.accuracy_before, summary.majority_class]) assert.ok(v >= 0 && v <= 100);
-      const rows = readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
+      const rows = readFileSync(join(run, "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, number>);
       assert.ok(rows.every((x) => Number.isFinite(x.loss) && Number.isFinite(x.ce)));
       // the pair layers of the fine-tuned model came from the same pre-trained layer (they have since moved apart a little)
       const ft = readSafetensors(resolveWeightsFile(run)).tensors;

@@ -20,7 +20,10 @@ import { cli, tinyConfig, useTempRuns } from "../../../tiny-run.ts";
 const quiet = createLogger({ level: "error" });
 
 function losses(file: string): Record<string, number>[] {
-  return readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
+  return readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, number>);
 }
 
 describe("plugins/tasks/pretrain", function () {
@@ -33,7 +36,8 @@ describe("plugins/tasks/pretrain", function () {
     const r = await cli("train", "--config", cfgFile);
     assert.equal(r.code, 0, r.out);
     const run = join(tmp.path, "runs", "tiny");
-    for (const f of ["config.yaml", "metrics.jsonl", "loss.png", "summary.json", "summary.md", "checkpoints/latest.json"]) assert.ok(existsSync(join(run, f)), f);
+    for (const f of ["config.yaml", "metrics.jsonl", "loss.png", "summary.json", "summary.md", "checkpoints/latest.json"])
+      assert.ok(existsSync(join(run, f)), f);
     const rows = losses(join(run, "metrics.jsonl"));
     assert.equal(rows.length, 6, "48 samples / batch 8 = 6 steps");
     for (const row of rows) for (const k of ["loss", "itc", "itm", "mlm", "lr"]) assert.ok(Number.isFinite(row[k]), `${k} at step ${row.step}`);
@@ -69,7 +73,10 @@ describe("plugins/tasks/pretrain", function () {
     assert.match(r.out, /resumed from .*step-0000002 \(step 2, epoch 0\)/);
     const a = losses(join(runA, "metrics.jsonl")).slice(2);
     const b = losses(join(runB, "metrics.jsonl"));
-    assert.deepEqual(b.map((x) => x.step), [3, 4, 5, 6]);
+    assert.deepEqual(
+      b.map((x) => x.step),
+      [3, 4, 5, 6],
+    );
     for (let i = 0; i < a.length; i++) {
       for (const k of ["loss", "itc", "itm", "mlm"]) assert.ok(Math.abs(a[i][k] - b[i][k]) <= 1e-5, `step ${a[i].step} ${k}: ${a[i][k]} vs ${b[i][k]}`);
     }
@@ -93,21 +100,32 @@ describe("plugins/tasks/pretrain", function () {
       config: {},
     });
     const vars = [...model.trainable()];
-    const ids = tf.tensor2d(Array.from({ length: 8 * 6 }, (_, i) => (i % 6 === 0 ? tok.special.cls : 5 + (i % 20))), [8, 6], "int32");
+    const ids = tf.tensor2d(
+      Array.from({ length: 8 * 6 }, (_, i) => (i % 6 === 0 ? tok.special.cls : 5 + (i % 20))),
+      [8, 6],
+      "int32",
+    );
     const mask = tf.ones([8, 6], "int32");
     const images = tf.randomNormal([8, 3, 16, 16], 0, 1, "float32", 1);
-    await assertNoTensorLeak(() => {
-      trainer.beginMicroStep();
-      const step = new AlignmentStep(model, { images, ids, mask }, { alpha: 0.4, rng, special: tok.special, vocabSize: tok.vocabSize });
-      step.prepare();
-      const { value, grads } = tf.variableGrads(() => step.loss(), vars.map(([, v]) => v));
-      const loss = value.dataSync()[0];
-      value.dispose();
-      const byName: Record<string, tf.Tensor> = {};
-      for (const [n, v] of vars) byName[n] = grads[v.name];
-      step.finish();
-      trainer.addMicroStep({ loss, parts: {}, grads: byName }, 8, null);
-    }, 20, 2);
+    await assertNoTensorLeak(
+      () => {
+        trainer.beginMicroStep();
+        const step = new AlignmentStep(model, { images, ids, mask }, { alpha: 0.4, rng, special: tok.special, vocabSize: tok.vocabSize });
+        step.prepare();
+        const { value, grads } = tf.variableGrads(
+          () => step.loss(),
+          vars.map(([, v]) => v),
+        );
+        const loss = value.dataSync()[0];
+        value.dispose();
+        const byName: Record<string, tf.Tensor> = {};
+        for (const [n, v] of vars) byName[n] = grads[v.name];
+        step.finish();
+        trainer.addMicroStep({ loss, parts: {}, grads: byName }, 8, null);
+      },
+      20,
+      2,
+    );
     tf.dispose([ids, mask, images]);
     trainer.dispose();
     model.dispose();

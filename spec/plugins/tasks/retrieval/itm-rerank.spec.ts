@@ -20,18 +20,39 @@ describe("plugins/tasks/retrieval: ITM re-ranking", () => {
       const nI = 4;
       const nT = 6;
       const images = tf.randomNormal([nI, 3, 16, 16], 0, 1, "float32", 9);
-      const ids = tf.tensor2d(Array.from({ length: nT * 5 }, (_, i) => (i % 5 === 0 ? 1 : 5 + ((i * 7) % 30))), [nT, 5], "int32");
-      const mask = tf.tensor2d(Array.from({ length: nT * 5 }, (_, i) => (i % 5 < 3 + (Math.floor(i / 5) % 3) ? 1 : 0)), [nT, 5], "int32");
+      const ids = tf.tensor2d(
+        Array.from({ length: nT * 5 }, (_, i) => (i % 5 === 0 ? 1 : 5 + ((i * 7) % 30))),
+        [nT, 5],
+        "int32",
+      );
+      const mask = tf.tensor2d(
+        Array.from({ length: nT * 5 }, (_, i) => (i % 5 < 3 + (Math.floor(i / 5) % 3) ? 1 : 0)),
+        [nT, 5],
+        "int32",
+      );
       const gallery = { imageEmbeds: model.encodeImage(images), textEmbeds: model.encodeText(ids, mask), textMask: mask };
       const rng = new Rng(1);
       const sim = Float32Array.from({ length: nI * nT }, () => rng.uniform());
       const k = 2;
       let scores: ReturnType<typeof itmRerank> | undefined;
-      await assertNoTensorLeak(() => {
-        scores = itmRerank(model, gallery, sim, k, 3);
-      }, 2, 0);
+      await assertNoTensorLeak(
+        () => {
+          scores = itmRerank(model, gallery, sim, k, 3);
+        },
+        2,
+        0,
+      );
       const pairLogit = (t: number, i: number) =>
-        tf.tidy(() => model.matchLogits(tf.slice(gallery.textEmbeds, [t, 0, 0], [1, -1, -1]), tf.slice(mask, [t, 0], [1, -1]), tf.slice(gallery.imageEmbeds, [i, 0, 0], [1, -1, -1])).dataSync()[1]);
+        tf.tidy(
+          () =>
+            model
+              .matchLogits(
+                tf.slice(gallery.textEmbeds, [t, 0, 0], [1, -1, -1]),
+                tf.slice(mask, [t, 0], [1, -1]),
+                tf.slice(gallery.imageEmbeds, [i, 0, 0], [1, -1, -1]),
+              )
+              .dataSync()[1],
+        );
       for (let i = 0; i < nI; i++) {
         const top = new Set(topK(sim.subarray(i * nT, (i + 1) * nT), k));
         for (let t = 0; t < nT; t++) {

@@ -49,7 +49,10 @@ describe("plugins/tasks/retrieval", function () {
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /initial weights: \d+ tensors from .*base.*model\.safetensors; fresh: idx_queue/);
     const run = join(tmp.path, "runs", "ft");
-    const rows = readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
+    const rows = readFileSync(join(run, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, number>);
     assert.equal(rows.length, 6);
     for (const row of rows) {
       assert.ok(Number.isFinite(row.itc) && Number.isFinite(row.itm), `step ${row.step}`);
@@ -59,7 +62,12 @@ describe("plugins/tasks/retrieval", function () {
     for await (const s of readShards(expandShardSpec(join(tmp.path, "synth", "test-000000.tar")))) {
       captions += (JSON.parse(new TextDecoder().decode(s.files.json)) as { captions: string[] }).captions.length;
     }
-    const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as { before: { itc: Metrics; itm: Metrics }; after: { itc: Metrics; itm: Metrics }; steps: number; k_test: number };
+    const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as {
+      before: { itc: Metrics; itm: Metrics };
+      after: { itc: Metrics; itm: Metrics };
+      steps: number;
+      k_test: number;
+    };
     assert.equal(summary.steps, 6);
     assert.equal(summary.k_test, 10);
     for (const m of [summary.before.itc, summary.before.itm, summary.after.itc, summary.after.itm]) {

@@ -4,12 +4,7 @@
  * rank_answer (checked against scoring every candidate in full).
  */
 import assert from "node:assert/strict";
-import {
-  AdamW,
-  assertNoTensorLeak,
-  tf,
-  type Tokenizer,
-} from "../../../../core/index.ts";
+import { AdamW, assertNoTensorLeak, tf, type Tokenizer } from "../../../../core/index.ts";
 import { answerTokenLoss, encodeAnswers, rankAnswers } from "../../../../plugins/tasks/vqa/answers.ts";
 import { buildVqaModel } from "../../../../plugins/tasks/vqa/build.ts";
 import { causalMask } from "../../../../plugins/tasks/vqa/model.ts";
@@ -23,7 +18,13 @@ function wordTokenizer(words: string[]): Tokenizer {
     vocabSize: 5 + words.length,
     special: { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 },
     encode(texts, opts) {
-      const rows = texts.map((t) => [1, ...t.split(" ").filter(Boolean).map((w) => 5 + words.indexOf(w))]);
+      const rows = texts.map((t) => [
+        1,
+        ...t
+          .split(" ")
+          .filter(Boolean)
+          .map((w) => 5 + words.indexOf(w)),
+      ]);
       const length = opts?.padTo === "max" && opts.maxLength ? opts.maxLength : Math.max(...rows.map((r) => r.length));
       const ids = new Int32Array(rows.length * length);
       const mask = new Int32Array(rows.length * length);
@@ -54,13 +55,23 @@ describe("plugins/tasks/vqa: the VQA model (answer decoder, rank_answer)", () =>
     assert.deepEqual(Array.from(enc.ids), [1, 5, 2, 0, 1, 6, 7, 2]);
     assert.deepEqual(Array.from(enc.mask), [1, 1, 1, 0, 1, 1, 1, 1]);
     const m = tf.tidy(() => causalMask(tf.tensor2d([[1, 1, 0]], [1, 3], "int32")).dataSync());
-    assert.deepEqual(Array.from(m, (v) => v + 0), [0, -10000, -10000, 0, 0, -10000, 0, 0, -10000]);
+    assert.deepEqual(
+      Array.from(m, (v) => v + 0),
+      [0, -10000, -10000, 0, 0, -10000, 0, 0, -10000],
+    );
   });
 
   it("the per-answer loss sums (1 − α)·CE + α·soft-CE over target tokens t ≥ 1 predicted from t − 1, padding excluded", () => {
     tf.tidy(() => {
       // one answer [CLS] 2 [SEP(=1)] over a 3-token vocabulary, then padding
-      const logits = tf.tensor3d([[[0, 1, 2], [1, 0, 0], [5, 5, 5], [9, 9, 9]]]);
+      const logits = tf.tensor3d([
+        [
+          [0, 1, 2],
+          [1, 0, 0],
+          [5, 5, 5],
+          [9, 9, 9],
+        ],
+      ]);
       const ids = tf.tensor2d([[0, 2, 1, 0]], [1, 4], "int32");
       const mask = tf.tensor2d([[1, 1, 1, 0]], [1, 4], "int32");
       const lsm = (row: number[]) => {
@@ -69,7 +80,14 @@ describe("plugins/tasks/vqa: the VQA model (answer decoder, rank_answer)", () =>
       };
       const ce = -lsm([0, 1, 2])[2] - lsm([1, 0, 0])[1];
       assert.ok(Math.abs(answerTokenLoss(logits, ids, mask, null, 0).dataSync()[0] - ce) < 1e-5);
-      const soft = tf.tensor3d([[[0.2, 0.3, 0.5], [0.1, 0.1, 0.8], [1, 0, 0], [1, 0, 0]]]);
+      const soft = tf.tensor3d([
+        [
+          [0.2, 0.3, 0.5],
+          [0.1, 0.1, 0.8],
+          [1, 0, 0],
+          [1, 0, 0],
+        ],
+      ]);
       const dist = -[0.2, 0.3, 0.5].reduce((a, p, i) => a + p * lsm([0, 1, 2])[i], 0) - [0.1, 0.1, 0.8].reduce((a, p, i) => a + p * lsm([1, 0, 0])[i], 0);
       assert.ok(Math.abs(answerTokenLoss(logits, ids, mask, soft, 0.4).dataSync()[0] - (0.6 * ce + 0.4 * dist)) < 1e-5);
     });
@@ -98,8 +116,24 @@ describe("plugins/tasks/vqa: the VQA model (answer decoder, rank_answer)", () =>
       const answers = ["one", "two", "red circle", "blue circle", "yes", "no", "red"];
       const cand = encodeAnswers(tok, answers);
       const images = tf.randomNormal([3, 3, 16, 16], 0, 1, "float32", 6);
-      const ids = tf.tensor2d([[1, 5, 6], [1, 7, 0], [1, 9, 10]], [3, 3], "int32");
-      const mask = tf.tensor2d([[1, 1, 1], [1, 1, 0], [1, 1, 1]], [3, 3], "int32");
+      const ids = tf.tensor2d(
+        [
+          [1, 5, 6],
+          [1, 7, 0],
+          [1, 9, 10],
+        ],
+        [3, 3],
+        "int32",
+      );
+      const mask = tf.tensor2d(
+        [
+          [1, 1, 1],
+          [1, 1, 0],
+          [1, 1, 1],
+        ],
+        [3, 3],
+        "int32",
+      );
       const states = model.questionStates(images, ids, mask);
       // full scores of every candidate: log p(first) counted twice (ALBEF) or once
       const full = (twice: boolean) =>
@@ -120,9 +154,13 @@ describe("plugins/tasks/vqa: the VQA model (answer decoder, rank_answer)", () =>
       for (const twice of [true, false]) {
         const want = full(twice).map(argmax);
         let got: Int32Array = new Int32Array(0);
-        await assertNoTensorLeak(() => {
-          got = rankAnswers(model, states, mask, cand, tok.special, cand.n, twice);
-        }, 2, 0);
+        await assertNoTensorLeak(
+          () => {
+            got = rankAnswers(model, states, mask, cand, tok.special, cand.n, twice);
+          },
+          2,
+          0,
+        );
         assert.deepEqual(Array.from(got), want, `k = all, first token twice: ${twice}`);
       }
       // k = 1: the answer whose first token the first decoder step likes best
@@ -143,16 +181,26 @@ describe("plugins/tasks/vqa: the VQA model (answer decoder, rank_answer)", () =>
     const answers = ["one", "two", "red", "blue", "yes", "no"];
     const cand = encodeAnswers(tok, answers);
     const truth = Array.from({ length: 12 }, (_, i) => (i * 5) % answers.length);
-    const gold = encodeAnswers(tok, truth.map((a) => answers[a]));
+    const gold = encodeAnswers(
+      tok,
+      truth.map((a) => answers[a]),
+    );
     const images = tf.randomNormal([12, 3, 16, 16], 0, 1, "float32", 12);
-    const ids = tf.tensor2d(Array.from({ length: 12 * 3 }, (_, i) => (i % 3 === 0 ? 1 : 5 + ((i * 7) % 7))), [12, 3], "int32");
+    const ids = tf.tensor2d(
+      Array.from({ length: 12 * 3 }, (_, i) => (i % 3 === 0 ? 1 : 5 + ((i * 7) % 7))),
+      [12, 3],
+      "int32",
+    );
     const mask = tf.ones([12, 3], "int32");
     const aIds = tf.tensor2d(gold.ids, [12, gold.length], "int32");
     const aMask = tf.tensor2d(gold.mask, [12, gold.length], "int32");
     const vars = [...model.trainable()];
     const opt = new AdamW(vars, { lr: 3e-3, weightDecay: 0 });
     for (let step = 0; step < 200; step++) {
-      const { value, grads } = tf.variableGrads(() => tf.mean(answerTokenLoss(model.answerLogits(model.questionStates(images, ids, mask), mask, aIds, aMask), aIds, aMask, null, 0)) as tf.Scalar, vars.map(([, v]) => v));
+      const { value, grads } = tf.variableGrads(
+        () => tf.mean(answerTokenLoss(model.answerLogits(model.questionStates(images, ids, mask), mask, aIds, aMask), aIds, aMask, null, 0)) as tf.Scalar,
+        vars.map(([, v]) => v),
+      );
       const byName: Record<string, tf.Tensor> = {};
       for (const [n, v] of vars) if (grads[v.name]) byName[n] = grads[v.name];
       opt.apply(byName);

@@ -18,19 +18,32 @@ describe("plugins/tasks/vqa", function () {
     const fusion = { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 };
     const pretrained = await pretrainTinyBase(tmp.path, fusion, "base");
     const cfg = tinyConfig(tmp.path, fusion, { name: "vqa" });
-    const vqa = { ...cfg, task: { name: "vqa", init: pretrained, epochs: 1, kTest: 4, evalBefore: true, logEvery: 1, evalBatchSize: 5 }, data: { ...cfg.data, format: { qa: "json:vqa" } } };
+    const vqa = {
+      ...cfg,
+      task: { name: "vqa", init: pretrained, epochs: 1, kTest: 4, evalBefore: true, logEvery: 1, evalBatchSize: 5 },
+      data: { ...cfg.data, format: { qa: "json:vqa" } },
+    };
     writeFileSync(join(tmp.path, "vqa.yaml"), stringify(vqa));
     const r = await cli("train", "--config", join(tmp.path, "vqa.yaml"));
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /initial weights: \d+ tensors from .*base/);
     assert.doesNotMatch(r.out, /fresh: .*text_decoder/, "every decoder weight came from the pre-trained model");
     const run = join(tmp.path, "runs", "vqa");
-    const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as { steps: number; test_questions: number; answers: number; accuracy: number; accuracy_before: number };
+    const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as {
+      steps: number;
+      test_questions: number;
+      answers: number;
+      accuracy: number;
+      accuracy_before: number;
+    };
     assert.equal(summary.steps, 6);
     assert.equal(summary.test_questions, 16);
     assert.ok(summary.answers >= 4);
     for (const v of [summary.accuracy, summary.accuracy_before]) assert.ok(v >= 0 && v <= 100);
-    const rows = readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
+    const rows = readFileSync(join(run, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, number>);
     assert.ok(rows.every((x) => Number.isFinite(x.vqa) && x.vqa > 0));
     // decoder layer 0 started as fusion layer 0 (6 steps at lr ≤ 1e-3 move a weight by ≤ 6e-3)
     const ft = readSafetensors(resolveWeightsFile(run)).tensors;
