@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger, fromFloat32, fromInt, writeSafetensors } from "../../core/index.ts";
 import { runCli } from "../../cli/main.ts";
@@ -10,7 +11,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
   return { code, out: lines.join("\n") };
 }
 
-describe("core/cli polyalign", () => {
+describe("cli: polyalign", () => {
   before(useTestBackend);
 
   it("--help lists the commands; each command has its own help", async () => {
@@ -34,6 +35,39 @@ describe("core/cli polyalign", () => {
     assert.match(r.out, / {2}grounding .*\n\s+required: init; mode="itm" maxImages=1000 batchSize=32\n/);
     const json = JSON.parse((await cli("plugins", "--json")).out) as { kind: string; name: string }[];
     assert.ok(json.some((p) => p.kind === "Backend" && p.name === "cpu"));
+  });
+
+  it("a bad data: or optim: field fails at config time, before --fresh removes the run folder or anything is written", async () => {
+    const tmp = tempDir();
+    try {
+      const runs = join(tmp.path, "runs");
+      const old = join(runs, "demo");
+      mkdirSync(join(old, "checkpoints"), { recursive: true });
+      writeFileSync(join(old, "metrics.jsonl"), '{"step":1}\n');
+      const base = [
+        "train",
+        "--config",
+        join(REPO_ROOT, "configs/demo.yaml"),
+        "--fresh",
+        "--set",
+        `runs=${runs}`,
+        "--set",
+        `data.synth.out=${join(tmp.path, "synth")}`,
+      ];
+      const typo = await cli(...base, "--set", "data.batchSzie=8");
+      assert.equal(typo.code, 2, typo.out);
+      assert.match(typo.out, /data\.batchSzie: unknown field \(did you mean "batchSize"\?\)/);
+      const bad = await cli(...base, "--set", "data.batchSize=-1");
+      assert.equal(bad.code, 2, bad.out);
+      assert.match(bad.out, /data\.batchSize: .*\(got -1\)/);
+      const lr = await cli(...base, "--set", "optim.lr=fast");
+      assert.equal(lr.code, 2, lr.out);
+      assert.match(lr.out, /optim\.lr: /);
+      assert.ok(existsSync(join(old, "metrics.jsonl")), "the earlier run is still there");
+      assert.ok(!existsSync(join(tmp.path, "synth")), "no data set was built");
+    } finally {
+      tmp.cleanup();
+    }
   });
 
   it("config prints the effective config with overrides; a bad field exits 2 naming the path", async () => {

@@ -5,13 +5,11 @@
  * names, ALBEF's loading rules), and the evaluation model.
  */
 import {
-  albefLoadRules,
   buildVisionLanguageModel,
   checkVocabulary,
   ConfigError,
   type InitialWeightsReport,
-  loadInitialWeights,
-  MOMENTUM_ENTRY,
+  loadVisionLanguageWeights,
   readyTokenizer,
   type RunContext,
   type Tokenizer,
@@ -41,23 +39,9 @@ export async function setUpModel(ctx: RunContext, what: string, setting: { batch
   return { model, tokenizer };
 }
 
-/**
- * Pre-trained or fine-tuned weights into the image-text model: polyalign's
- * checkpoints, ALBEF's pre-training state dict, or ALBEF's fine-tuned
- * retrieval/grounding checkpoints (albefLoadRules.imageText); momentum copies
- * absent from the file start from the loaded online weights.
- */
+/** Weights into the model from a run, checkpoint or file (polyalign's or ALBEF's names); the config's text layers are where fusion begins. */
 export function loadModelWeights(ctx: RunContext, model: VisionLanguageModel, init: string): InitialWeightsReport {
-  const names = new Set([...model.stateEntries()].map(([n]) => n));
-  const r = loadInitialWeights(model, init, {
-    fusionStart: Number(ctx.scope.config.model?.text.layers ?? 0),
-    ...albefLoadRules.imageText((n) => names.has(n)),
-  });
-  if (r.fresh.some((n) => MOMENTUM_ENTRY.test(n))) {
-    model.copyToMomentum();
-    ctx.scope.log.info(`${r.file} has no momentum copies: they start from the loaded weights`);
-  }
-  return r;
+  return loadVisionLanguageWeights(model, init, Number(ctx.scope.config.model?.text.layers ?? 0), ctx.scope.log);
 }
 
 /**
