@@ -123,14 +123,19 @@ export class VisionLanguageModel extends Module implements ObjectiveModel {
   /** The embedding head, or a ConfigError saying who needs one. */
   requireEmbedding(what: string): EmbeddingHead {
     const head = this.embedding;
-    if (!head) throw new ConfigError(`${what} needs an objective with an image-text embedding (itc, or a plugin's with an embedding head)`, "objectives");
+    if (!head)
+      throw new ConfigError(
+        `${what} needs an objective with an image-text embedding head among the config's objectives (polyalign plugins lists them)`,
+        "objectives",
+      );
     return head;
   }
 
   /** The matching head, or a ConfigError saying who needs one. */
   requireMatching(what: string): MatchingHead {
     const head = this.matching;
-    if (!head) throw new ConfigError(`${what} needs an objective that scores fused pairs (itm, or a plugin's with a matching head)`, "objectives");
+    if (!head)
+      throw new ConfigError(`${what} needs an objective with a matching head (a score of fused image-text pairs) among the config's objectives`, "objectives");
     return head;
   }
 

@@ -1,0 +1,61 @@
+/**
+ * The encoder plugins beside ALBEF's fixture (albef-fixture.spec.ts): their
+ * state-dict names (timm's ViT, HF's BERT with the MLM decoder tied to the
+ * word embeddings), shapes, the attention probe Grad-CAM uses, padding and
+ * the errors for inputs that do not fit.
+ */
+import assert from "node:assert/strict";
+import { createLogger, prepareRun, type RunScope, TextEncoder, type Tensor, tf, VisionEncoder } from "../../../core/index.ts";
+import { builtinRegistry } from "../../../plugins/index.ts";
+import { useTestBackend } from "../../helpers.ts";
+import { tinyModelConfig } from "../../tiny-model.ts";
+
+async function scope(): Promise<RunScope> {
+  return (await prepareRun(builtinRegistry(), tinyModelConfig({ name: "cross-attention" }), { log: createLogger({ level: "error" }) })).scope;
+}
+
+describe("plugins/encoders: vit and bert", () => {
+  before(useTestBackend);
+
+  it("vit: timm's names, [B, 1 + N, width] tokens, a probe that stands in for a block's attention, shape errors", async () => {
+    const vit = (await scope()).resolve(VisionEncoder);
+    vit.eval();
+    const shapes = new Map([...vit.stateEntries()].map(([n, v]) => [n, v.shape]));
+    assert.deepEqual(shapes.get("cls_token"), [1, 1, 16]);
+    assert.deepEqual(shapes.get("pos_embed"), [1, 5, 16], "CLS + (16 / 8)² patches");
+    assert.deepEqual(shapes.get("patch_embed.proj.weight"), [16, 3, 8, 8]);
+    assert.deepEqual(shapes.get("blocks.0.attn.qkv.weight"), [48, 16], "fused q, k, v in PyTorch's [out, in]");
+    const images = tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 4);
+    const plain = vit.forward(images);
+    assert.deepEqual(plain.shape, [2, 5, 16]);
+    const attention = vit.selfAttention!(0);
+    attention.probe = (p: Tensor) => p;
+    const same = vit.forward(images);
+    attention.probe = (p: Tensor) => tf.zerosLike(p);
+    const blind = vit.forward(images);
+    attention.probe = null;
+    assert.deepEqual(Array.from(same.dataSync()), Array.from(plain.dataSync()), "an identity probe changes nothing");
+    assert.ok(tf.tidy(() => tf.max(tf.abs(tf.sub(blind, plain))).dataSync()[0]) > 1e-4, "the probe stands in for the probabilities");
+    assert.throws(() => vit.forward(tf.zeros([1, 3, 24, 24])), /vit: expected images \[B, 3, 16, 16\], got \[1,3,24,24\]/);
+    assert.throws(() => vit.selfAttention!(1), /vit block 1 does not exist \(0\.\.0\)/);
+    tf.dispose([images, plain, same, blind]);
+  });
+
+  it("bert: HF's names, the MLM decoder tied to the word embeddings, padding-blind valid rows, a too-long text refused", async () => {
+    const bert = (await scope()).resolve(TextEncoder);
+    bert.eval();
+    const entries = new Map([...bert.stateEntries()].map(([n, v, meta]) => [n, { v, meta }]));
+    assert.equal(entries.get("cls.predictions.decoder.weight")?.meta.tiedTo, "bert.embeddings.word_embeddings.weight");
+    assert.equal(entries.get("cls.predictions.decoder.weight")?.v, entries.get("bert.embeddings.word_embeddings.weight")?.v, "one variable");
+    assert.ok(entries.has("bert.encoder.layer.0.attention.self.query.weight") && entries.has("bert.embeddings.token_type_embeddings.weight"));
+    const mask = tf.tensor2d([[1, 1, 1, 0, 0]], [1, 5], "int32");
+    const a = bert.forward(tf.tensor2d([[1, 7, 8, 0, 0]], [1, 5], "int32"), mask);
+    const b = bert.forward(tf.tensor2d([[1, 7, 8, 30, 31]], [1, 5], "int32"), mask);
+    const rows = (t: Tensor) => Array.from(tf.tidy(() => tf.slice(t, [0, 0, 0], [1, 3, -1]).dataSync()));
+    rows(a).forEach((x, i) => assert.ok(Math.abs(x - rows(b)[i]) < 1e-5, "what padding holds does not reach the tokens"));
+    const logits = bert.mlmLogits!(a);
+    assert.deepEqual(logits.shape, [1, 5, 40]);
+    assert.throws(() => bert.forward(tf.zeros([1, 17], "int32"), tf.ones([1, 17], "int32")), /bert: text length 17 exceeds maxPositions 16/);
+    tf.dispose([mask, a, b, logits]);
+  });
+});
