@@ -14,12 +14,8 @@ import {
   distillOptions,
   evalBatches,
   gradsByName,
-  type InitialWeightsReport,
   initOption,
-  loadInitialWeights,
-  MOMENTUM_ENTRY,
   openPool,
-  PRETRAINING_ONLY,
   readyTokenizer,
   type RunContext,
   type RunScope,
@@ -35,6 +31,7 @@ import {
   writeSummary,
 } from "../../../core/index.ts";
 import { buildNlvrModel } from "./build.ts";
+import { loadNlvrWeights } from "./weights.ts";
 import type { NlvrModel } from "./model.ts";
 
 export const NlvrConfig = z.strictObject({
@@ -81,24 +78,6 @@ async function testAccuracy(model: NlvrModel, scope: RunScope, data: DataConfig,
   }
   if (n === 0) throw new ConfigError(`no test pair in ${data.test}`, "data.test");
   return { accuracy: (100 * right) / n, n, majority: (100 * Math.max(...counts.values())) / n };
-}
-
-/**
- * Weights for the NLVR2 model from a pre-training checkpoint (polyalign's or
- * ALBEF's: fusion layer i initialises both layers of pair i) or from ALBEF's
- * NLVR2 checkpoint (its BERT already holds the pairs, `bert.` stripped, no MLM
- * head); the momentum copy then starts from the loaded online weights.
- */
-export function loadNlvrWeights(model: NlvrModel, init: string, fusionStart: number): InitialWeightsReport {
-  const r = loadInitialWeights(model, init, {
-    fusionStart,
-    ignore: (n) => PRETRAINING_ONLY.test(n),
-    expand: (n) => (/^fusion\.(?!image[01]\.)/.test(n) ? [n.replace(/^fusion\./, "fusion.image0."), n.replace(/^fusion\./, "fusion.image1.")] : [n]),
-    pairedFusionLayers: model.fusion.depth,
-    optional: (n) => n.startsWith("cls_head.") || /^text_encoder\.cls\./.test(n) || MOMENTUM_ENTRY.test(n),
-  });
-  model.copyToMomentum();
-  return r;
 }
 
 export class NlvrTask implements Task<RunContext> {

@@ -16,12 +16,9 @@ import {
   evalBatches,
   expandShardSpec,
   gradsByName,
-  type InitialWeightsReport,
   initOption,
-  loadInitialWeights,
   MOMENTUM_ENTRY,
   openPool,
-  PRETRAINING_ONLY,
   readShards,
   readyTokenizer,
   type RunContext,
@@ -40,6 +37,7 @@ import {
 } from "../../../core/index.ts";
 import { answerTokenLoss, encodeAnswers, rankAnswers } from "./answers.ts";
 import { buildVqaModel } from "./build.ts";
+import { loadVqaWeights } from "./weights.ts";
 import type { VqaModel } from "./model.ts";
 
 export const VqaConfig = z.strictObject({
@@ -112,33 +110,6 @@ async function testAccuracy(model: VqaModel, scope: RunScope, data: DataConfig, 
   }
   if (n === 0) throw new ConfigError(`no test question in ${data.test}`, "data.test");
   return { accuracy: (100 * score) / n, questions: n };
-}
-
-/**
- * Weights for the VQA model: from a pre-training checkpoint (polyalign's or
- * ALBEF's) the answer decoder starts from the text encoder's embeddings and
- * MLM head and from the fusion layers, as ALBEF's VQA.py does; ALBEF's VQA
- * checkpoint carries its own `text_decoder.*`. The momentum copy then starts
- * from the loaded online weights.
- */
-export function loadVqaWeights(model: VqaModel, init: string, fusionStart: number): InitialWeightsReport {
-  const decoderLayers = model.text_decoder.layer.length;
-  const r = loadInitialWeights(model, init, {
-    fusionStart,
-    ignore: (n) => PRETRAINING_ONLY.test(n),
-    expand: (n) => {
-      const text = /^text_encoder\.((bert\.embeddings|cls)\..*)$/.exec(n);
-      if (text) return [n, `text_decoder.text.${text[1]}`];
-      const layer = /^fusion\.layer\.(\d+)\.((attention|crossattention|intermediate|output)\..*)$/.exec(n);
-      return layer && Number(layer[1]) < decoderLayers ? [n, `text_decoder.layer.${layer[1]}.${layer[2]}`] : [n];
-    },
-    // the decoder cross-attends to question states: image-width keys/values only fit when the widths agree
-    reinitOnMismatch: (n) => /^text_decoder\.layer\.\d+\.crossattention\.self\.(key|value)\./.test(n),
-    // ALBEF's VQA text encoder is a plain BertModel (no MLM head)
-    optional: (n) => MOMENTUM_ENTRY.test(n) || /^text_encoder\.cls\./.test(n) || /^text_decoder\.layer\.\d+\./.test(n),
-  });
-  model.copyToMomentum();
-  return r;
 }
 
 export class VqaTask implements Task<RunContext> {

@@ -23,8 +23,8 @@ import {
 import { buildNlvrModel } from "../../../plugins/tasks/nlvr/build.ts";
 import { buildVqaModel } from "../../../plugins/tasks/vqa/build.ts";
 import { loadModelWeights } from "../../../plugins/tasks/shared/albef-model.ts";
-import { loadNlvrWeights } from "../../../plugins/tasks/nlvr/task.ts";
-import { loadVqaWeights } from "../../../plugins/tasks/vqa/task.ts";
+import { loadNlvrWeights } from "../../../plugins/tasks/nlvr/weights.ts";
+import { loadVqaWeights } from "../../../plugins/tasks/vqa/weights.ts";
 import { configFromOracle, type OracleConfig } from "../../../cli/commands/reference-forward.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
 import { sharedPathOrSkip, tempDir, useTestBackend } from "../../helpers.ts";
