@@ -82,7 +82,12 @@ export class VisionLanguageModel extends Module implements ObjectiveModel {
     this.alpha = distillation.alpha;
     try {
       if (this.objectives.length > 0 && !opts.rng) throw new ShapeError("a model with objectives needs the stream their parameters are initialised from (rng)");
-      const build = new ObjectiveParts(this, { vision: online.vision.width, text: online.text.width, fusion: online.fusion.width }, this.setting, opts.rng);
+      const mount: Mount = {
+        child: (name, m) => this.child(name, m),
+        parameter: (name, shape, init, rng) => this.param(name, shape, init, rng),
+        buffer: (name, value) => this.buffer(name, value),
+      };
+      const build = new ObjectiveParts(mount, { vision: online.vision.width, text: online.text.width, fusion: online.fusion.width }, this.setting, opts.rng);
       for (const o of this.objectives) o.build?.(build.builder(o.name));
       if (opts.momentum) {
         this.visual_encoder_m = this.child("visual_encoder_m", opts.momentum.vision);
@@ -201,17 +206,13 @@ export class VisionLanguageModel extends Module implements ObjectiveModel {
     if (!momentum) throw new ShapeError("this model keeps no momentum copies");
     return momentum;
   }
+}
 
-  /** Mount points for ObjectiveParts (Module's own are protected). */
-  mountChild<M extends Module>(name: string, m: M): M {
-    return this.child(name, m);
-  }
-  mountParameter(name: string, shape: readonly number[], init: Initializer, rng: Rng): Variable {
-    return this.param(name, shape, init, rng);
-  }
-  mountBuffer(name: string, value: Tensor): Variable {
-    return this.buffer(name, value);
-  }
+/** Where the objectives' parameters go: the model's own (protected) Module methods. */
+interface Mount {
+  child<M extends Module>(name: string, m: M): M;
+  parameter(name: string, shape: readonly number[], init: Initializer, rng: Rng): Variable;
+  buffer(name: string, value: Tensor): Variable;
 }
 
 /**
@@ -224,7 +225,7 @@ class ObjectiveParts {
   private readonly buffers: { variable: Variable; init: (rng: Rng) => Tensor; name: string }[] = [];
 
   constructor(
-    private readonly model: VisionLanguageModel,
+    private readonly mount: Mount,
     private readonly widths: ModelWidths,
     private readonly setting: ObjectiveSetting,
     private readonly rng: Rng | undefined,
@@ -244,13 +245,13 @@ class ObjectiveParts {
       widths: this.widths,
       setting: this.setting,
       module: (name, create, opts) => {
-        const online = this.model.mountChild(name, create(this.stream()));
+        const online = this.mount.child(name, create(this.stream()));
         if (opts?.momentum) this.momentum.push({ name, online, create });
         return online;
       },
-      parameter: (name, shape, init) => this.model.mountParameter(name, shape, init, this.stream()),
+      parameter: (name, shape, init) => this.mount.parameter(name, shape, init, this.stream()),
       buffer: (name, shape, dtype, init) => {
-        const variable = this.model.mountBuffer(name, tf.zeros(shape as number[], dtype));
+        const variable = this.mount.buffer(name, tf.zeros(shape as number[], dtype));
         if (init) this.buffers.push({ variable, init, name: `${owner}: ${name}` });
         return variable;
       },
@@ -259,7 +260,7 @@ class ObjectiveParts {
 
   /** `<name>_m` for every module mounted with momentum, mounted now. */
   momentumCopies(): [Module, Module][] {
-    return this.momentum.map(({ name, online, create }) => [online, this.model.mountChild(`${name}_m`, create(this.stream()))]);
+    return this.momentum.map(({ name, online, create }) => [online, this.mount.child(`${name}_m`, create(this.stream()))]);
   }
 
   initBuffers(): void {
