@@ -117,15 +117,18 @@ export class ItmObjective implements Objective, MatchingHead {
     const { model, batch, size: b, rng } = step;
     const head = this.itmHead();
     const o = step.online();
-    const s = step.similarities();
     const ids = batch.imageIds;
-    const wI2T = itmNegativeWeights(s.i2t, b, ids);
-    const wT2I = itmNegativeWeights(s.t2i, b, ids);
-    step.record("itm_weights_i2t", wI2T);
-    step.record("itm_weights_t2i", wT2I);
-    const draw = (w: Tensor) => sampleNegatives(this.options.negatives === "hard" ? (w.dataSync() as Float32Array) : new Float32Array(b * b), b, rng, ids);
-    const negImage = step.fixed("neg_image_idx") ?? draw(wT2I);
-    const negText = step.fixed("neg_text_idx") ?? draw(wI2T);
+    // hard negatives are drawn ∝ the embedding head's in-batch similarities; random ones need none
+    let weights: { i2t: Tensor; t2i: Tensor } | null = null;
+    if (this.options.negatives === "hard") {
+      const s = step.similarities();
+      weights = { i2t: itmNegativeWeights(s.i2t, b, ids), t2i: itmNegativeWeights(s.t2i, b, ids) };
+      step.record("itm_weights_i2t", weights.i2t);
+      step.record("itm_weights_t2i", weights.t2i);
+    }
+    const draw = (w: Tensor | undefined) => sampleNegatives(w ? (w.dataSync() as Float32Array) : new Float32Array(b * b), b, rng, ids);
+    const negImage = step.fixed("neg_image_idx") ?? draw(weights?.t2i);
+    const negText = step.fixed("neg_text_idx") ?? draw(weights?.i2t);
     step.record("neg_image_idx", { data: negImage, shape: [b] });
     step.record("neg_text_idx", { data: negText, shape: [b] });
     const pos = model.fuse(o.textEmbeds, batch.mask, o.imageEmbeds);

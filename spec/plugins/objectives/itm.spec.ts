@@ -112,7 +112,7 @@ describe("plugins/objectives/itm", () => {
     tf.dispose([batch.images, batch.ids, batch.mask]);
   });
 
-  it("owns itm_head (fusion width → 2) and is the model's matching head; hard negatives without an embedding head are refused", async () => {
+  it("owns itm_head (fusion width → 2) and is the model's matching head; random negatives need no embedding head, hard ones are refused without", async () => {
     const model = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itm", negatives: "random", pooling: "mean" }], batchSize: 2 });
     assert.deepEqual([...model.stateEntries()].find(([n]) => n === "itm_head.weight")?.[1].shape, [2, 16]);
     assert.equal(model.embedding, null);
@@ -152,6 +152,12 @@ describe("plugins/objectives/itm", () => {
       ) < 1e-6,
     );
     tf.dispose([fused, mask]);
+    const batch = { images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 3), ids: tf.tensor2d([[1, 5], [1, 6]], [2, 2], "int32"), mask: tf.ones([2, 2], "int32") };
+    const random = new AlignmentStep(model, batch, { alpha: 0, rng: new Rng(1), special: { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 }, vocabSize: 40 });
+    random.prepare();
+    assert.ok(Number.isFinite(tf.tidy(() => random.loss().dataSync()[0])));
+    random.finish();
+    tf.dispose([batch.images, batch.ids, batch.mask]);
     model.dispose();
     const hard = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itm" }], batchSize: 2 });
     const b = {
