@@ -37,6 +37,11 @@ export const BertConfig = z.strictObject({
   dropout: z.number().min(0).lt(1).default(0.1),
   /** the MLM head `cls.predictions` (decoder tied to the word embeddings) */
   mlmHead: z.boolean().default(true),
+  /**
+   * std of the normal initialisation of weights and embeddings. BERT's 0.02 suits width 768;
+   * a narrow model trained from scratch keeps BERT's gain with about 0.02·√(768 / width).
+   */
+  initStd: z.number().positive().default(0.02),
 });
 export type BertConfig = z.output<typeof BertConfig>;
 
@@ -52,9 +57,10 @@ class BertEmbeddings extends Module {
     rng: Rng,
   ) {
     super();
-    this.word_embeddings = this.child("word_embeddings", new Embedding(cfg.vocab, cfg.width, rng));
-    this.position_embeddings = this.child("position_embeddings", new Embedding(cfg.maxPositions, cfg.width, rng));
-    this.token_type_embeddings = this.child("token_type_embeddings", new Embedding(cfg.typeVocab, cfg.width, rng));
+    const init = normal(cfg.initStd);
+    this.word_embeddings = this.child("word_embeddings", new Embedding(cfg.vocab, cfg.width, rng, init));
+    this.position_embeddings = this.child("position_embeddings", new Embedding(cfg.maxPositions, cfg.width, rng, init));
+    this.token_type_embeddings = this.child("token_type_embeddings", new Embedding(cfg.typeVocab, cfg.width, rng, init));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(cfg.width, cfg.eps, rng));
     this.dropout = this.child("dropout", new Dropout(cfg.dropout, rng.fork("emb-dropout")));
   }
@@ -77,7 +83,7 @@ class BertEncoderStack extends Module {
   readonly layer: ModuleList<BertLayer>;
   constructor(cfg: BertConfig, rng: Rng) {
     super();
-    const layerCfg = { width: cfg.width, heads: cfg.heads, intermediate: cfg.intermediate, eps: cfg.eps, dropout: cfg.dropout };
+    const layerCfg = { width: cfg.width, heads: cfg.heads, intermediate: cfg.intermediate, eps: cfg.eps, dropout: cfg.dropout, initStd: cfg.initStd };
     this.layer = this.child("layer", new ModuleList(Array.from({ length: cfg.layers }, () => new BertLayer(layerCfg, rng))));
   }
 }
@@ -98,7 +104,7 @@ class MlmTransform extends Module {
   readonly LayerNorm: LayerNorm;
   constructor(cfg: BertConfig, rng: Rng) {
     super();
-    this.dense = this.child("dense", new Linear(cfg.width, cfg.width, rng, { weightInit: normal(0.02), biasInit: zeros }));
+    this.dense = this.child("dense", new Linear(cfg.width, cfg.width, rng, { weightInit: normal(cfg.initStd), biasInit: zeros }));
     this.LayerNorm = this.child("LayerNorm", new LayerNorm(cfg.width, cfg.eps, rng));
   }
 }

@@ -53,7 +53,9 @@ export class LayeredFusion extends Module implements Fusion, StepwiseFusion {
     if (bad !== undefined) throw new ShapeError(`hypergraphLayers: layer ${bad} does not exist (0..${cfg.layers - 1})`);
     this.hypergraphLayers = branchLayers;
     const needProj = dims.visionWidth !== dims.width && (cfg.attention === "merged" || branchLayers.length > 0);
-    this.image_proj = needProj ? this.child("image_proj", new Linear(dims.visionWidth, dims.width, rng, { weightInit: normal(0.02), biasInit: zeros })) : null;
+    this.image_proj = needProj
+      ? this.child("image_proj", new Linear(dims.visionWidth, dims.width, rng, { weightInit: normal(cfg.initStd), biasInit: zeros }))
+      : null;
     const { knn, clusters, iterations, kmeansInit, modalityMode, edgeWeights, norm, branch: form, fusion } = cfg;
     const branch: HypergraphBranchConfig = {
       knn,
@@ -69,12 +71,12 @@ export class LayeredFusion extends Module implements Fusion, StepwiseFusion {
       width: dims.width,
       eps: cfg.eps,
       dropout: cfg.dropout,
-      initStd: 0.02,
+      initStd: cfg.initStd,
       mlpHidden: cfg.mlpHidden ?? dims.width,
       attentionDim: cfg.attentionDim ?? Math.max(1, Math.round(dims.width / 4)),
     };
     this.shape = { layers: cfg.layers, width: dims.width, heads: cfg.heads, intermediate: dims.intermediate, eps: cfg.eps, dropout: cfg.dropout };
-    const layerCfg = { ...this.shape, crossAttention: cfg.attention === "cross", encoderWidth: dims.visionWidth };
+    const layerCfg = { ...this.shape, crossAttention: cfg.attention === "cross", encoderWidth: dims.visionWidth, initStd: cfg.initStd };
     this.layer = this.child(
       "layer",
       new ModuleList(Array.from({ length: cfg.layers }, (_, i) => new FusionLayer(layerCfg, branchLayers.includes(i) ? branch : null, rng))),

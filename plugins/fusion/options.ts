@@ -18,6 +18,8 @@ export const FusionBaseOptions = z.strictObject({
   intermediate: z.number().int().positive().optional(),
   eps: z.number().positive().default(1e-12),
   dropout: z.number().min(0).lt(1).default(0.1),
+  /** std of the normal initialisation of weights (BERT: 0.02, for width 768; see the bert plugin's initStd) */
+  initStd: z.number().positive().default(0.02),
 });
 export type FusionBaseOptions = z.output<typeof FusionBaseOptions>;
 

@@ -5,7 +5,7 @@
  * the errors for inputs that do not fit.
  */
 import assert from "node:assert/strict";
-import { createLogger, prepareRun, type RunScope, TextEncoder, type Tensor, tf, VisionEncoder } from "../../../core/index.ts";
+import { createLogger, Fusion, prepareRun, type RunScope, TextEncoder, type Tensor, tf, VisionEncoder } from "../../../core/index.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
 import { useTestBackend } from "../../helpers.ts";
 import { tinyModelConfig } from "../../tiny-model.ts";
@@ -57,5 +57,24 @@ describe("plugins/encoders: vit and bert", () => {
     assert.deepEqual(logits.shape, [1, 5, 40]);
     assert.throws(() => bert.forward(tf.zeros([1, 17], "int32"), tf.ones([1, 17], "int32")), /bert: text length 17 exceeds maxPositions 16/);
     tf.dispose([mask, a, b, logits]);
+  });
+
+  it("initStd sets the std of BERT's and the fusion's normal initialisation (default 0.02, BERT's)", async () => {
+    const std = (t: Tensor) => tf.tidy(() => Math.sqrt(tf.moments(t).variance.dataSync()[0]));
+    const base = tinyModelConfig({ name: "cross-attention" }, { vocab: 400 });
+    for (const initStd of [0.02, 0.07]) {
+      const cfg = { ...base, model: { ...base.model, text: { ...base.model.text, initStd }, fusion: { ...base.model.fusion, initStd } } };
+      const s = (await prepareRun(builtinRegistry(), cfg, { log: createLogger({ level: "error" }) })).scope;
+      const text = new Map([...s.resolve(TextEncoder).namedParameters()]);
+      const fusion = new Map([...s.resolve(Fusion).namedParameters()]);
+      for (const [what, t] of [
+        ["word embeddings", text.get("bert.embeddings.word_embeddings.weight")!],
+        ["text layer query", text.get("bert.encoder.layer.0.attention.self.query.weight")!],
+        ["fusion cross-attention value", fusion.get("layer.0.crossattention.self.value.weight")!],
+      ] as const) {
+        const got = std(t);
+        assert.ok(Math.abs(got - initStd) < 0.15 * initStd, `${what}: std ${got} for initStd ${initStd}`);
+      }
+    }
   });
 });

@@ -152,7 +152,18 @@ describe("plugins/objectives/itm", () => {
       ) < 1e-6,
     );
     tf.dispose([fused, mask]);
-    const batch = { images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 3), ids: tf.tensor2d([[1, 5], [1, 6]], [2, 2], "int32"), mask: tf.ones([2, 2], "int32") };
+    const batch = {
+      images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 3),
+      ids: tf.tensor2d(
+        [
+          [1, 5],
+          [1, 6],
+        ],
+        [2, 2],
+        "int32",
+      ),
+      mask: tf.ones([2, 2], "int32"),
+    };
     const random = new AlignmentStep(model, batch, { alpha: 0, rng: new Rng(1), special: { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 }, vocabSize: 40 });
     random.prepare();
     assert.ok(Number.isFinite(tf.tidy(() => random.loss().dataSync()[0])));
