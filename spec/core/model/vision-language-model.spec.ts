@@ -86,20 +86,26 @@ function parts(s: RunScope, suffix = "") {
   };
 }
 
+/** A model of the tiny encoders with two toy objectives, `a` (weight 1) and `b` (weight 0.5), logging into `log`. */
+async function twoToys() {
+  const s = await scope();
+  const log: string[] = [];
+  const a = new ToyObjective("a", 1, log);
+  const b = new ToyObjective("b", 0.5, log);
+  const model = new VisionLanguageModel(parts(s), {
+    objectives: [a, b],
+    setting: { batchSize: 2, imageIds: false },
+    momentum: parts(s, "_m"),
+    rng: new Rng(9),
+  });
+  return { model, a, b, log };
+}
+
 describe("core/model: the composed model and its step", () => {
   before(useTestBackend);
 
   it("mounts each objective's parameters at the root, drawn in ALBEF's order: online parameters, momentum copies, buffers", async () => {
-    const s = await scope();
-    const log: string[] = [];
-    const a = new ToyObjective("a", 1, log);
-    const b = new ToyObjective("b", 0.5, log);
-    const model = new VisionLanguageModel(parts(s), {
-      objectives: [a, b],
-      setting: { batchSize: 2, imageIds: false },
-      momentum: parts(s, "_m"),
-      rng: new Rng(9),
-    });
+    const { model, a, log } = await twoToys();
     assert.deepEqual(
       log.map((l) => l.replace(/ \(.*\)/, "")),
       ["create a_head", "create b_head", "create a_head", "create b_head", "init a_queue", "init b_queue"],
@@ -139,16 +145,7 @@ describe("core/model: the composed model and its step", () => {
   });
 
   it("a step prepares, takes the weighted loss and finishes each objective in config order; momentum encodings once", async () => {
-    const s = await scope();
-    const log: string[] = [];
-    const a = new ToyObjective("a", 1, log);
-    const b = new ToyObjective("b", 0.5, log);
-    const model = new VisionLanguageModel(parts(s), {
-      objectives: [a, b],
-      setting: { batchSize: 2, imageIds: false },
-      momentum: parts(s, "_m"),
-      rng: new Rng(9),
-    });
+    const { model, log } = await twoToys();
     const batch = {
       images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 1),
       ids: tf.tensor2d(

@@ -9,6 +9,8 @@ import { itmNegativeWeights, sampleNegatives } from "../../../plugins/objectives
 import { maxAbsDiff, useTestBackend } from "../../helpers.ts";
 import { tinyImageTextModel } from "../../tiny-model.ts";
 
+const SPECIAL = { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 };
+
 describe("plugins/objectives/itm", () => {
   before(useTestBackend);
 
@@ -164,30 +166,17 @@ describe("plugins/objectives/itm", () => {
       ),
       mask: tf.ones([2, 2], "int32"),
     };
-    const random = new AlignmentStep(model, batch, { alpha: 0, rng: new Rng(1), special: { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 }, vocabSize: 40 });
+    const random = new AlignmentStep(model, batch, { alpha: 0, rng: new Rng(1), special: SPECIAL, vocabSize: 40 });
     random.prepare();
     assert.ok(Number.isFinite(tf.tidy(() => random.loss().dataSync()[0])));
     random.finish();
-    tf.dispose([batch.images, batch.ids, batch.mask]);
     model.dispose();
     const hard = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itm" }], batchSize: 2 });
-    const b = {
-      images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 3),
-      ids: tf.tensor2d(
-        [
-          [1, 5],
-          [1, 6],
-        ],
-        [2, 2],
-        "int32",
-      ),
-      mask: tf.ones([2, 2], "int32"),
-    };
-    const step = new AlignmentStep(hard, b, { alpha: 0, rng: new Rng(1), special: { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 }, vocabSize: 40 });
+    const step = new AlignmentStep(hard, batch, { alpha: 0, rng: new Rng(1), special: SPECIAL, vocabSize: 40 });
     step.prepare();
     assert.throws(() => tf.tidy(() => step.loss()), /needs an objective with an image-text embedding/);
     step.release();
-    tf.dispose([b.images, b.ids, b.mask]);
+    tf.dispose([batch.images, batch.ids, batch.mask]);
     hard.dispose();
   });
 });
