@@ -12,7 +12,7 @@ import { Rng } from "../../tensor/rng.ts";
 import { writeFileAtomic } from "../../util/atomic-file.ts";
 import { preCaption } from "../text/clean.ts";
 import { ShardWriter } from "../webdataset/writer.ts";
-import { bindingNegatives, captions, pairStatement, questions } from "./language.ts";
+import { captions, counterfactuals, pairStatement, questions } from "./language.ts";
 import { renderScene } from "./render.ts";
 import { randomScene, type Scene } from "./scene.ts";
 
@@ -36,6 +36,9 @@ export interface SynthSummary {
   vocab: string;
   vocabSize: number;
 }
+
+/** 2: test samples carry `swap.jpg`, the scene their first binding negative describes */
+export const SYNTH_VERSION = 2;
 
 export const SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] as const;
 
@@ -75,17 +78,24 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
       const rng = Rng.derive(seed, `${split}:${i}`);
       const scene = randomScene(rng, size);
       const caps = captions(scene, rng);
-      const negatives = bindingNegatives(scene, caps[0]);
+      const swaps = counterfactuals(scene, caps[0]);
+      const negatives = swaps.map((c) => c.caption);
       const qa = questions(scene, rng);
       addWords(...caps, ...negatives, ...qa.flatMap((q) => [q.question, q.answer]));
+      const files: Record<string, Uint8Array | string> = { jpg: await jpeg(scene, rng), txt: caps[0] };
+      // the test split's Winoground pairs: the scene the first negative describes, rendered with its own noise
+      const counterfactual = split === "test" && swaps.length > 0 ? swaps[0] : null;
+      if (counterfactual) files["swap.jpg"] = await jpeg(counterfactual.scene, Rng.derive(seed, `${split}:${i}:swap`));
       const meta = {
         image_size: size,
         objects: objectsOf(scene),
         captions: caps,
         negatives,
         vqa: qa,
+        ...(counterfactual ? { counterfactual: { caption: counterfactual.caption, objects: objectsOf(counterfactual.scene) } } : {}),
       };
-      await writer.write({ key: `${split}${String(i).padStart(6, "0")}`, files: { jpg: await jpeg(scene, rng), txt: caps[0], json: JSON.stringify(meta) } });
+      files.json = JSON.stringify(meta);
+      await writer.write({ key: `${split}${String(i).padStart(6, "0")}`, files });
       opts.onProgress?.(++done, total);
     }
     const shards = await writer.close();
@@ -122,6 +132,7 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
     JSON.stringify(
       {
         generator: "polyalign synth",
+        version: SYNTH_VERSION,
         seed,
         imageSize: size,
         samplesPerShard: perShard,

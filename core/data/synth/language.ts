@@ -25,34 +25,49 @@ export function captions(scene: Scene, rng: Rng): string[] {
   return out;
 }
 
+/** A binding negative and the scene it describes: the original with the two entities' colours (or shapes) swapped. */
+export interface Counterfactual {
+  caption: string;
+  scene: Scene;
+}
+
 /**
  * The caption with two entities' colours (or shapes) swapped: the same words,
  * a wrong binding. Kept only when both swapped entities are absent from the
- * scene, so that every negative is false.
+ * scene, so that every negative is false of it — and true of the swapped
+ * scene (Winoground's second image).
  */
-export function bindingNegatives(scene: Scene, caption: string): string[] {
-  const out = new Set<string>();
+export function counterfactuals(scene: Scene, caption: string): Counterfactual[] {
+  const out = new Map<string, Scene>();
   const objs = scene.objects;
   const exists = (colour: string, shape: string) => objs.some((o) => o.colour === colour && o.shape === shape);
-  const swap = (a: SceneObject, b: SceneObject, na: string, nb: string) => {
+  const swap = (i: number, j: number, na: Pick<SceneObject, "colour" | "shape">, nb: Pick<SceneObject, "colour" | "shape">) => {
+    const [a, b] = [objs[i], objs[j]];
     const pa = `${a.colour} ${a.shape}`;
     const pb = `${b.colour} ${b.shape}`;
-    const swapped = caption.replace(new RegExp(`\\b(${pa}|${pb})\\b`, "g"), (m) => (m === pa ? na : nb));
-    if (swapped !== caption) out.add(swapped);
+    const swapped = caption.replace(new RegExp(`\\b(${pa}|${pb})\\b`, "g"), (m) => (m === pa ? `${na.colour} ${na.shape}` : `${nb.colour} ${nb.shape}`));
+    if (swapped === caption || out.has(swapped)) return;
+    const objects = objs.map((o, k) => (k === i ? { ...o, ...na } : k === j ? { ...o, ...nb } : o));
+    out.set(swapped, { ...scene, objects });
   };
   for (let i = 0; i < objs.length; i++) {
     for (let j = i + 1; j < objs.length; j++) {
       const a = objs[i];
       const b = objs[j];
       if (a.colour !== b.colour && !exists(b.colour, a.shape) && !exists(a.colour, b.shape)) {
-        swap(a, b, `${b.colour} ${a.shape}`, `${a.colour} ${b.shape}`);
+        swap(i, j, { colour: b.colour, shape: a.shape }, { colour: a.colour, shape: b.shape });
       }
       if (a.shape !== b.shape && !exists(a.colour, b.shape) && !exists(b.colour, a.shape)) {
-        swap(a, b, `${a.colour} ${b.shape}`, `${b.colour} ${a.shape}`);
+        swap(i, j, { colour: a.colour, shape: b.shape }, { colour: b.colour, shape: a.shape });
       }
     }
   }
-  return [...out];
+  return [...out].map(([c, sc]) => ({ caption: c, scene: sc }));
+}
+
+/** The binding negatives of a caption (see `counterfactuals`). */
+export function bindingNegatives(scene: Scene, caption: string): string[] {
+  return counterfactuals(scene, caption).map((c) => c.caption);
 }
 
 export interface QuestionAnswer {

@@ -1,10 +1,14 @@
 /**
  * Attribute binding: each test image's caption against its binding negatives
- * (two entities' colours or shapes swapped), by ITC similarity and ITM logit.
+ * (two entities' colours or shapes swapped), by ITC similarity and ITM logit;
+ * and, where a sample also carries the scene its first negative describes
+ * (the built-in set's `swap.jpg`), Winoground's text, image and group scores
+ * over the two captions and the two images.
  */
 import {
   type DataConfig,
   DataError,
+  type EmbeddingHead,
   evalBatches,
   openPool,
   preCaption,
@@ -22,11 +26,16 @@ export interface BindingOptions {
   batchSize: number;
   /** skip samples without the fields (the pretrain task's optional check) instead of failing */
   lenient?: boolean;
+  /** the .json field `{caption}` naming the counterfactual image's caption, and that image's member */
+  counterfactualField?: string;
+  counterfactualMember?: string;
 }
 
 interface BindingCase {
   caption: string;
   negatives: string[];
+  /** the caption the counterfactual image shows (Winoground's second caption), when the sample has one */
+  counterfactual: string | null;
 }
 
 function bindingCase(meta: Record<string, unknown>, cfg: BindingOptions, where: string): BindingCase | null {
@@ -37,7 +46,46 @@ function bindingCase(meta: Record<string, unknown>, cfg: BindingOptions, where: 
   if (negatives === undefined) throw new DataError(`${where}: .json has no "${cfg.negativesField}" list`);
   if (!Array.isArray(negatives) || !negatives.every((n) => typeof n === "string"))
     throw new DataError(`${where}: "${cfg.negativesField}" is not a list of strings`);
-  return negatives.length > 0 ? { caption, negatives } : null;
+  const cf = meta[cfg.counterfactualField ?? "counterfactual"];
+  let counterfactual: string | null = null;
+  if (cf !== undefined) {
+    const c2 = (cf as { caption?: unknown } | null)?.caption;
+    if (typeof c2 !== "string") throw new DataError(`${where}: "${cfg.counterfactualField ?? "counterfactual"}" has no caption string`);
+    counterfactual = c2;
+  }
+  return negatives.length > 0 ? { caption, negatives, counterfactual } : null;
+}
+
+/** ITC similarity and the ITM class-1 logit of one image against several texts. */
+function scoreTexts(
+  model: VisionLanguageModel,
+  head: EmbeddingHead,
+  tokenizer: Tokenizer,
+  pixels: Float32Array,
+  size: number,
+  texts: readonly string[],
+): { itc: Float32Array; itm: Float32Array } {
+  const enc = tokenizer.encode([...texts]);
+  return tf.tidy(() => {
+    const image = model.encodeImage(tf.tensor4d(pixels, [1, 3, size, size]));
+    const ids = tf.tensor2d(enc.ids, [enc.batch, enc.length], "int32");
+    const mask = tf.tensor2d(enc.mask, [enc.batch, enc.length], "int32");
+    const text = model.encodeText(ids, mask);
+    const sim = tf.sum(tf.mul(head.textFeatures(text, mask), head.imageFeatures(image)), -1);
+    const images = tf.tile(image, [enc.batch, 1, 1]);
+    const logit = tf.squeeze(tf.slice(model.matchLogits(text, mask, images), [0, 1], [-1, 1]), [1]);
+    return { itc: sim.dataSync() as Float32Array, itm: logit.dataSync() as Float32Array };
+  });
+}
+
+/** Winoground's scores in %, over caption c0 / image i0 and its counterfactual c1 / i1 (chance 25, 25, 16.7). */
+export interface WinogroundScores {
+  /** c0 beats c1 on i0 and c1 beats c0 on i1 */
+  text: number;
+  /** i0 beats i1 for c0 and i1 beats i0 for c1 */
+  image: number;
+  /** both */
+  group: number;
 }
 
 export interface BindingScores {
@@ -52,6 +100,10 @@ export interface BindingScores {
   itmImages: number;
   /** what random scores give per image: mean of 1 / (negatives + 1) */
   chanceImages: number;
+  /** Winoground scores, where the samples carry counterfactual images */
+  winogroundPairs?: number;
+  winogroundItc?: WinogroundScores;
+  winogroundItm?: WinogroundScores;
 }
 
 /** null when no test image has negatives. */
@@ -72,6 +124,7 @@ export async function measureBinding(
       return bindingCase(meta, opts, where);
     };
     const cases = await testSampleMeta(data, opts.maxImages, read);
+    const onFirstImage = new Map<string, { itc: Float32Array; itm: Float32Array }>();
     const won = { itcPairs: 0, itmPairs: 0, itcImages: 0, itmImages: 0, pairs: 0, images: 0, chanceImages: 0 };
     const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
     let seen = 0;
@@ -82,17 +135,19 @@ export async function measureBinding(
           const c = cases.get(b.keys[i]);
           if (!c) continue;
           const texts = [c.caption, ...c.negatives].map((t) => preCaption(t, data.format.maxWords));
-          const enc = tokenizer.encode(texts);
-          const [itc, itm] = tf.tidy(() => {
-            const image = model.encodeImage(tf.tensor4d(b.images.subarray(i * plane, (i + 1) * plane), [1, 3, b.size, b.size]));
-            const ids = tf.tensor2d(enc.ids, [enc.batch, enc.length], "int32");
-            const mask = tf.tensor2d(enc.mask, [enc.batch, enc.length], "int32");
-            const text = model.encodeText(ids, mask);
-            const sim = tf.sum(tf.mul(head.textFeatures(text, mask), head.imageFeatures(image)), -1);
-            const images = tf.tile(image, [enc.batch, 1, 1]);
-            const logit = tf.squeeze(tf.slice(model.matchLogits(text, mask, images), [0, 1], [-1, 1]), [1]);
-            return [sim.dataSync(), logit.dataSync()];
-          });
+          const { itc, itm } = scoreTexts(model, head, tokenizer, b.images.subarray(i * plane, (i + 1) * plane), b.size, texts);
+          if (c.counterfactual !== null) {
+            // the counterfactual caption is (on the built-in set) the first negative, already scored
+            const k = c.negatives.indexOf(c.counterfactual) + 1;
+            const pair =
+              k > 0
+                ? { itc: Float32Array.of(itc[0], itc[k]), itm: Float32Array.of(itm[0], itm[k]) }
+                : scoreTexts(model, head, tokenizer, b.images.subarray(i * plane, (i + 1) * plane), b.size, [
+                    texts[0],
+                    preCaption(c.counterfactual, data.format.maxWords),
+                  ]);
+            onFirstImage.set(b.keys[i], pair);
+          }
           const wins = (s: ArrayLike<number>) => Array.from({ length: s.length - 1 }, (_, j) => s[0] > s[j + 1]);
           const wItc = wins(itc);
           const wItm = wins(itm);
@@ -112,7 +167,9 @@ export async function measureBinding(
     }
     if (won.pairs === 0) return null;
     const pct = (n: number, d: number) => (100 * n) / d;
+    const winoground = await measureWinoground(model, head, scope, data, tokenizer, opts, cases, onFirstImage);
     return {
+      ...(winoground ? { winogroundPairs: winoground.pairs, winogroundItc: winoground.itc, winogroundItm: winoground.itm } : {}),
       pairs: won.pairs,
       images: won.images,
       itcPairs: pct(won.itcPairs, won.pairs),
@@ -124,4 +181,58 @@ export async function measureBinding(
   } finally {
     model.train(wasTraining);
   }
+}
+
+/** The second pass: the counterfactual images against both captions. */
+async function measureWinoground(
+  model: VisionLanguageModel,
+  head: EmbeddingHead,
+  scope: RunScope,
+  data: DataConfig,
+  tokenizer: Tokenizer,
+  opts: BindingOptions,
+  cases: Map<string, BindingCase | null>,
+  onFirstImage: Map<string, { itc: Float32Array; itm: Float32Array }>,
+): Promise<{ pairs: number; itc: WinogroundScores; itm: WinogroundScores } | null> {
+  if (onFirstImage.size === 0) return null;
+  const member = opts.counterfactualMember ?? "swap.jpg";
+  const swapData: DataConfig = { ...data, format: { ...data.format, imageExts: [member, ...data.format.imageExts] } };
+  const counts = { itc: { text: 0, image: 0, group: 0 }, itm: { text: 0, image: 0, group: 0 }, pairs: 0 };
+  const pool = await openPool(scope, swapData, "test", Math.min(1, data.workers));
+  try {
+    for await (const b of evalBatches(swapData, data.test as string, pool, tokenizer.special.pad, opts.batchSize)) {
+      const plane = 3 * b.size * b.size;
+      for (let i = 0; i < b.batch; i++) {
+        const first = onFirstImage.get(b.keys[i]);
+        const c = cases.get(b.keys[i]);
+        if (!first || !c?.counterfactual) continue;
+        const texts = [c.caption, c.counterfactual].map((t) => preCaption(t, data.format.maxWords));
+        const second = scoreTexts(model, head, tokenizer, b.images.subarray(i * plane, (i + 1) * plane), b.size, texts);
+        counts.pairs++;
+        for (const kind of ["itc", "itm"] as const) {
+          // s[caption][image]
+          const s00 = first[kind][0];
+          const s10 = first[kind][1];
+          const s01 = second[kind][0];
+          const s11 = second[kind][1];
+          const text = s00 > s10 && s11 > s01;
+          const image = s00 > s01 && s11 > s10;
+          if (text) counts[kind].text++;
+          if (image) counts[kind].image++;
+          if (text && image) counts[kind].group++;
+        }
+        onFirstImage.delete(b.keys[i]);
+      }
+      if (onFirstImage.size === 0) break;
+    }
+  } finally {
+    await pool.close();
+  }
+  if (counts.pairs === 0) return null;
+  const pct = (k: { text: number; image: number; group: number }) => ({
+    text: (100 * k.text) / counts.pairs,
+    image: (100 * k.image) / counts.pairs,
+    group: (100 * k.group) / counts.pairs,
+  });
+  return { pairs: counts.pairs, itc: pct(counts.itc), itm: pct(counts.itm) };
 }
