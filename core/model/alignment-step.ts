@@ -17,6 +17,8 @@ import type { VisionLanguageModel } from "./vision-language-model.ts";
 export interface AlignmentStepOptions {
   alpha: number;
   rng: Rng;
+  /** the optimizer step (0-based) this micro-step belongs to; default 0 */
+  step?: number;
   special: SpecialTokenIds;
   vocabSize: number;
   /** draws the caller fixes instead of sampling (reference checks), by name */
@@ -49,6 +51,9 @@ export class AlignmentStep implements StepContext {
   }
   get rng(): Rng {
     return this.opts.rng;
+  }
+  get step(): number {
+    return this.opts.step ?? 0;
   }
   get special(): SpecialTokenIds {
     return this.opts.special;

@@ -48,7 +48,7 @@ export function readLastLoss(file: string, objectives: readonly string[]): Recor
 /** What every training task's summary.json starts with, and its artifacts (metrics, checkpoint, loss curve). */
 export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { base: TrainingSummary; artifacts: Record<string, string> } {
   const { runDir, scope } = ctx;
-  const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, checkpoint } = outcome;
+  const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, checkpoint, stepsRun, peakRssBytes } = outcome;
   const metricsFile = join(runDir, "metrics.jsonl");
   const artifacts: Record<string, string> = { metrics: metricsFile };
   if (checkpoint) artifacts.checkpoint = checkpoint;
@@ -64,6 +64,8 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
       epochs: stepsPerEpoch ? Math.round((trainer.step / stepsPerEpoch) * 100) / 100 : trainer.epoch,
       samples: trainer.samples,
       wall_time_s: Math.round(trainSeconds * 10) / 10,
+      step_time_s: stepsRun > 0 ? Math.round((trainSeconds / stepsRun) * 1000) / 1000 : null,
+      peak_rss_mb: Math.round(peakRssBytes / 2 ** 20),
       backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
       fusion: scope.config.model?.fusion.name,
       final_loss: trainer.lastState ? readLastLoss(metricsFile, objectives) : null,
@@ -79,6 +81,10 @@ export interface TrainingSummary {
   epochs: number;
   samples: number;
   wall_time_s: number;
+  /** wall time per optimizer step of this process, data loading included */
+  step_time_s: number | null;
+  /** largest resident set size of the process during training, MiB */
+  peak_rss_mb: number;
   backend: string;
   fusion?: string;
   final_loss: Record<string, number> | null;

@@ -29,6 +29,7 @@ export function alignmentMicroStep(
   alpha: number,
   rng: Rng,
   options: AlignmentTrainingOptions = {},
+  stepIndex = 0,
 ): MicroStepResult {
   const images = tf.tensor4d(batch.images, [batch.batch, 3, batch.size, batch.size]);
   const ids = tf.tensor2d(batch.ids, [batch.batch, batch.length], "int32");
@@ -36,7 +37,7 @@ export function alignmentMicroStep(
   const step = new AlignmentStep(
     model,
     { images, ids, mask, imageIds: options.imageIds?.(batch.keys) },
-    { alpha, rng, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
+    { alpha, rng, step: stepIndex, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
   );
   try {
     step.prepare();
@@ -75,7 +76,7 @@ export async function trainAlignment(
       padId: tokenizer.special.pad,
       alpha: model.alpha,
       stepStats: () => model.fusion.stats?.() ?? {},
-      microStep: (batch, alpha, rng) => alignmentMicroStep(model, vars, tokenizer, batch, alpha, rng, options),
+      microStep: (batch, alpha, rng, step) => alignmentMicroStep(model, vars, tokenizer, batch, alpha, rng, options, step),
     });
   } finally {
     model.fusion.collectStats?.(false);

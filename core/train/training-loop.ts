@@ -34,6 +34,10 @@ export interface TrainingOutcome {
   stepsPerEpoch: number | null;
   skippedSamples: number;
   checkpoint: string | null;
+  /** optimizer steps this process ran (fewer than trainer.step after --resume) */
+  stepsRun: number;
+  /** the process's largest resident set size seen after a micro-step, bytes */
+  peakRssBytes: number;
 }
 
 export interface TrainingLoopSpec {
@@ -43,7 +47,8 @@ export interface TrainingLoopSpec {
   /** full distillation weight α, ramped from 0 over the first epoch (or `schedule.alphaRampSteps`) */
   alpha: number;
   /** one micro-batch: forward, loss and gradients */
-  microStep: (batch: ImageTextBatch, alpha: number, rng: Rng) => MicroStepResult;
+  /** one micro-batch's loss and gradients; `step` is the optimizer step (0-based) it belongs to */
+  microStep: (batch: ImageTextBatch, alpha: number, rng: Rng, step: number) => MicroStepResult;
   /** extra figures per step (e.g. the hypergraph's bimodal fraction) */
   stepStats?: () => Record<string, number>;
 }
@@ -92,6 +97,8 @@ export async function runTrainingLoop(
     if (++skipped <= 20) log.warn(`skipped sample ${p.key} of ${p.shard}: ${p.reason}`);
   };
   const t0 = performance.now();
+  const firstStep = trainer.step;
+  let peakRssBytes = process.memoryUsage().rss;
   const pool = await openPool(scope, data, "train", data.workers);
   try {
     while (!trainer.done) {
@@ -102,9 +109,10 @@ export async function runTrainingLoop(
         if (trainer.done) break;
         trainer.beginMicroStep();
         const alpha = epoch === 0 && rampSteps > 0 ? spec.alpha * Math.min(1, trainer.step / rampSteps) : spec.alpha;
-        const r = spec.microStep(batch, alpha, rng);
+        const r = spec.microStep(batch, alpha, rng, trainer.step);
         Object.assign(r.parts, spec.stepStats?.() ?? {});
         trainer.addMicroStep(r, batch.batch, batch.position);
+        peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss);
         microInEpoch++;
       }
       if (trainer.done) break;
@@ -115,7 +123,15 @@ export async function runTrainingLoop(
     await pool.close();
   }
   const checkpoint = trainer.checkpoint();
-  return { trainer, trainSeconds: (performance.now() - t0) / 1000, stepsPerEpoch, skippedSamples: skipped, checkpoint };
+  return {
+    trainer,
+    trainSeconds: (performance.now() - t0) / 1000,
+    stepsPerEpoch,
+    skippedSamples: skipped,
+    checkpoint,
+    stepsRun: trainer.step - firstStep,
+    peakRssBytes,
+  };
 }
 
 /** The tape's gradients by parameter name; parameters no loss reaches get none (and, as in PyTorch, no update). */

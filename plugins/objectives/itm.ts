@@ -25,6 +25,12 @@ export const ItmOptions = z.strictObject({
   weight: z.number().min(0).default(1),
   /** `hard`: negatives drawn ∝ the embedding head's similarities (ALBEF); `random`: uniform (the paper's "w/o hard negatives" ablation) */
   negatives: z.enum(["hard", "random"]).default("hard"),
+  /**
+   * with hard negatives: draw them uniformly for the first this many optimizer
+   * steps (a random → hard curriculum: the fusion learns coarse matching before
+   * the near-duplicates a trained ITC proposes); 0 = hard from the start (ALBEF)
+   */
+  randomSteps: z.number().int().nonnegative().default(0),
   /** fused text → the head's input: ALBEF's CLS row, or the mean of the valid tokens (for a model whose ITC pools text by the mean) */
   pooling: z.enum(["cls", "mean"]).default("cls"),
 });
@@ -120,7 +126,7 @@ export class ItmObjective implements Objective, MatchingHead {
     const ids = batch.imageIds;
     // hard negatives are drawn ∝ the embedding head's in-batch similarities; random ones need none
     let weights: { i2t: Tensor; t2i: Tensor } | null = null;
-    if (this.options.negatives === "hard") {
+    if (this.options.negatives === "hard" && step.step >= this.options.randomSteps) {
       const s = step.similarities();
       weights = { i2t: itmNegativeWeights(s.i2t, b, ids), t2i: itmNegativeWeights(s.t2i, b, ids) };
       step.record("itm_weights_i2t", weights.i2t);

@@ -109,6 +109,8 @@ export interface StepContext {
   readonly alpha: number;
   /** the step's random stream (negatives, masks); the same draws on resume */
   readonly rng: Rng;
+  /** the optimizer step (0-based) this micro-step belongs to: what schedules and curricula follow */
+  readonly step: number;
   readonly special: SpecialTokenIds;
   readonly vocabSize: number;
   /** the momentum model's image tokens of the batch (no gradient; computed once, kept until finish) */

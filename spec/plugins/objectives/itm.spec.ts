@@ -62,7 +62,7 @@ describe("plugins/objectives/itm", () => {
     assert.deepEqual(Array.from(got), want);
   });
 
-  it("negatives `random` (the paper's ablation) are uniform draws, whatever the similarities; `hard` follows them", async () => {
+  it("negatives `random` (the paper's ablation) are uniform draws, whatever the similarities; `hard` follows them, after `randomSteps` uniform steps", async () => {
     // a temperature of 0.001 makes the similarity softmax peaked, so hard and uniform draws differ
     const b = 6;
     const batch = {
@@ -75,13 +75,13 @@ describe("plugins/objectives/itm", () => {
       mask: tf.ones([b, 3], "int32"),
     };
     const special = { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 };
-    const negativesOf = async (negatives: "hard" | "random") => {
+    const negativesOf = async (negatives: "hard" | "random", atStep = 0, randomSteps = 0) => {
       const model = await tinyImageTextModel(
         { name: "cross-attention" },
         {
           objectives: [
             { name: "itc", embedDim: 8, queue: 0, temp: 0.001 },
-            { name: "itm", negatives },
+            { name: "itm", negatives, randomSteps },
           ],
           batchSize: b,
         },
@@ -91,6 +91,7 @@ describe("plugins/objectives/itm", () => {
       const step = new AlignmentStep(model, batch, {
         alpha: 0,
         rng: new Rng(7),
+        step: atStep,
         special,
         vocabSize: 40,
         record: (name, v) => {
@@ -111,6 +112,9 @@ describe("plugins/objectives/itm", () => {
     const hard = await negativesOf("hard");
     assert.deepEqual(Array.from(hard.neg), Array.from(sampleNegatives(hard.weights, b, new Rng(7))));
     assert.notDeepEqual(Array.from(hard.neg), Array.from(random.neg), "the two modes draw differently here");
+    // the curriculum: uniform draws before step 5, hard ones from step 5 on
+    assert.deepEqual(Array.from((await negativesOf("hard", 4, 5)).neg), Array.from(random.neg));
+    assert.deepEqual(Array.from((await negativesOf("hard", 5, 5)).neg), Array.from(hard.neg));
     tf.dispose([batch.images, batch.ids, batch.mask]);
   });
 
