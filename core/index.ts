@@ -19,4 +19,7 @@ export type PolyalignApi = typeof import("./index.ts");
 export * from "./train/index.ts";
 export * from "./eval/index.ts";
 export * from "./util/line-plot.ts";
+export * from "./util/bar-plot.ts";
+export * from "./util/png-canvas.ts";
+export * from "./compare/index.ts";
 export * from "./util/bicubic.ts";

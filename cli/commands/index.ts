@@ -1,5 +1,6 @@
 import type { CliCommand } from "../command.ts";
 import { checkpointCommand } from "./checkpoint.ts";
+import { compareCommand } from "./compare.ts";
 import { configCommand } from "./config.ts";
 import { forwardCommand } from "./forward.ts";
 import { pluginsCommand } from "./plugins.ts";
@@ -12,6 +13,7 @@ import { trainCommand } from "./train.ts";
 /** Every `polyalign` sub-command, in the order `polyalign --help` lists them. */
 export const COMMANDS: readonly CliCommand[] = [
   trainCommand,
+  compareCommand,
   pluginsCommand,
   configCommand,
   forwardCommand,

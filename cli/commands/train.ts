@@ -1,14 +1,8 @@
 /** `polyalign train`: run a config's task (pre-training) into runs/<name>. */
-import { existsSync, rmSync } from "node:fs";
-import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs, requireString, stringList } from "../args.ts";
-import { activateBackend, prepareRun } from "../../core/run/prepare-run.ts";
-import { writeEffectiveConfig } from "../../core/config/write.ts";
-import { ConfigError, UsageError } from "../../core/errors.ts";
-import { Task } from "../../core/registry/kinds/index.ts";
-import type { RunContext } from "../../core/run/run-context.ts";
+import { UsageError } from "../../core/errors.ts";
+import { runConfigTask } from "../../core/run/run-task.ts";
 
 export const trainCommand: CliCommand = {
   name: "train",
@@ -26,28 +20,22 @@ Compute threads: POLYALIGN_THREADS, else the config's threads, else the
 cores left after data.workers (no oversubscription).`,
   async run(args, io) {
     const { values } = parseCommandArgs("train", args, {
-      config: { type: "string" },
+      config: { type: "string", short: "c" },
       set: { type: "string", multiple: true },
       resume: { type: "boolean", default: false },
       fresh: { type: "boolean", default: false },
     });
     if (values.resume && values.fresh) throw new UsageError("polyalign train: --resume and --fresh exclude each other");
     const file = requireString("train", values, "config");
-    const { config, scope } = await prepareRun(io.registry, file, { sets: stringList(values.set), log: io.log });
-    if (!config.task) throw new ConfigError(`${file}: no task: section (e.g. task: {name: pretrain})`, "task", file);
-    const runDir = join(config.runs, config.name);
-    const previous = existsSync(join(runDir, "metrics.jsonl")) || existsSync(join(runDir, "checkpoints"));
-    if (previous && !values.resume && !values.fresh) {
-      throw new UsageError(`polyalign train: ${runDir} already holds a run; --resume continues it, --fresh starts over, --set name=... picks another folder`);
-    }
-    if (values.fresh) rmSync(runDir, { recursive: true, force: true });
-    const workers = Number((config.data as { workers?: number } | undefined)?.workers ?? 2);
-    const threads = config.threads ?? Math.max(1, availableParallelism() - workers);
-    const backend = await activateBackend(scope, threads);
-    writeEffectiveConfig(runDir, config);
-    const task = scope.resolve(Task);
-    const ctx: RunContext = { scope, runDir, resume: !!values.resume, backend, out: io.out };
-    const result = await task.run(ctx);
+    const { config, result } = await runConfigTask(io.registry, file, {
+      sets: stringList(values.set),
+      resume: !!values.resume,
+      fresh: !!values.fresh,
+      log: io.log,
+      out: io.out,
+    }).catch((e: unknown) => {
+      throw e instanceof UsageError ? new UsageError(`polyalign train: ${e.message}`) : e;
+    });
     io.out(
       `run ${config.name}: ${Object.entries(result.metrics)
         .map(([k, v]) => `${k} ${Math.round(v * 100) / 100}`)

@@ -6,14 +6,10 @@ import { z } from "zod";
 import { DataConfig } from "../data/pipeline/data-config.ts";
 import { OptimConfig } from "../train/schedule.ts";
 
-export const PluginSection = z.looseObject({ name: z.string().min(1) });
-export type PluginSection = z.infer<typeof PluginSection>;
+import { CompareSection } from "../compare/compare-config.ts";
+import { ModelSection, PluginSection } from "./schema-sections.ts";
 
-export const ModelSection = z.strictObject({
-  vision: PluginSection,
-  text: PluginSection,
-  fusion: PluginSection,
-});
+export { ModelSection, PluginSection };
 
 export const RootConfigSchema = z.strictObject({
   /** run name; the run folder is `<runs>/<name>` */
@@ -35,6 +31,8 @@ export const RootConfigSchema = z.strictObject({
   data: DataConfig.optional(),
   /** optimiser and learning-rate schedule */
   optim: OptimConfig.default(OptimConfig.parse({})),
+  /** what `polyalign compare` runs for each variant and seed */
+  compare: CompareSection.optional(),
 });
 
 export type RunConfig = z.output<typeof RootConfigSchema>;

@@ -2,3 +2,4 @@ export * from "./prepare-run.ts";
 export * from "./run-context.ts";
 export * from "./sections.ts";
 export * from "./run-report.ts";
+export * from "./run-task.ts";

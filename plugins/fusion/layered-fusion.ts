@@ -92,17 +92,21 @@ export class LayeredFusion extends Module implements Fusion, StepwiseFusion {
     return this.cfg.attention === "cross" ? this : null;
   }
 
-  /** Bimodal-hyperedge fraction per branch layer at the last forward (when stats are collected). */
+  /** Per branch layer at the last forward (when stats are collected): the bimodal-hyperedge fraction and the branch-attention weight of the hypergraph branch. */
   stats(): Record<string, number> {
     const out: Record<string, number> = {};
     this.layer.items.forEach((l, i) => {
       if (l.hypergraph?.lastBimodalFraction != null) out[`bimodal_fraction_layer${i}`] = l.hypergraph.lastBimodalFraction;
+      if (l.hypergraph_fusion?.lastBranchWeight != null) out[`branch_weight_layer${i}`] = l.hypergraph_fusion.lastBranchWeight;
     });
     return out;
   }
 
   collectStats(on: boolean): void {
-    for (const l of this.layer.items) if (l.hypergraph) l.hypergraph.collectStats = on;
+    for (const l of this.layer.items) {
+      if (l.hypergraph) l.hypergraph.collectStats = on;
+      if (l.hypergraph_fusion) l.hypergraph_fusion.collectStats = on;
+    }
   }
 
   get depth(): number {

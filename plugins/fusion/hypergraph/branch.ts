@@ -102,6 +102,9 @@ export class BranchFusion extends Module {
   readonly gate: Linear | null = null;
   readonly gamma: Variable | null = null;
   readonly LayerNorm: LayerNorm | null = null;
+  /** mean weight of the hypergraph branch over all tokens of the last forward (branch attention, when `collectStats`) */
+  lastBranchWeight: number | null = null;
+  collectStats = false;
 
   constructor(
     readonly kind: BranchFusionKind,
@@ -142,6 +145,7 @@ export class BranchFusion extends Module {
         case "branchAttention": {
           const alpha = this.weights(fa, fhg) as Tensor;
           const [aAtt, aHg] = tf.split(alpha, 2, -1);
+          if (this.collectStats) this.lastBranchWeight = tf.mean(aHg).dataSync()[0];
           return tf.add(tf.mul(aAtt, fa), tf.mul(aHg, fhg));
         }
         case "gate": {
