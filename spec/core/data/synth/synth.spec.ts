@@ -94,4 +94,47 @@ describe("core/data/synth: the built-in multi-entity data set", function () {
     }
     assert.deepEqual([...labels].sort(), [false, true]);
   });
+
+  it("test samples with binding negatives carry the counterfactual scene (Winoground's second image): the first negative names exactly its objects, the caption does not", async () => {
+    const s = await buildSynthDataset({ out: join(tmp.path, "e"), seed: 4, train: 0, val: 0, test: 40, pairs: 0, imageSize: 48 });
+    const names = (t: string) => [...t.matchAll(/(red|green|blue|yellow|purple|orange) (circle|square|triangle|diamond)/g)].map((m) => m[0]);
+    let pairs = 0;
+    for (const smp of await all(s.splits.test.shards)) {
+      const meta = JSON.parse(text(smp.files.json)) as {
+        objects: Obj[];
+        captions: string[];
+        negatives: string[];
+        counterfactual?: { caption: string; objects: Obj[] };
+      };
+      if (meta.negatives.length === 0) {
+        assert.equal(meta.counterfactual, undefined);
+        assert.deepEqual(Object.keys(smp.files).sort(), ["jpg", "json", "txt"]);
+        continue;
+      }
+      pairs++;
+      const cf = meta.counterfactual!;
+      assert.equal(cf.caption, meta.negatives[0]);
+      assert.deepEqual(Object.keys(smp.files).sort(), ["jpg", "json", "swap.jpg", "txt"]);
+      assert.deepEqual(
+        cf.objects.map((o) => o.box),
+        meta.objects.map((o) => o.box),
+        "the same layout: positions, hence relations, hold",
+      );
+      const changed = cf.objects.filter((o, i) => o.colour !== meta.objects[i].colour || o.shape !== meta.objects[i].shape);
+      assert.equal(changed.length, 2, `${smp.key}: two entities swap an attribute`);
+      const present = new Set(cf.objects.map((o) => `${o.colour} ${o.shape}`));
+      assert.ok(
+        names(cf.caption).every((n) => present.has(n)),
+        `${smp.key}: "${cf.caption}" is true of its scene`,
+      );
+      assert.ok(
+        names(meta.captions[0]).some((n) => !present.has(n)),
+        `${smp.key}: "${meta.captions[0]}" is false of the counterfactual`,
+      );
+      const [a, b] = [await decodeImage(smp.files.jpg, smp.key), await decodeImage(smp.files["swap.jpg"], smp.key)];
+      assert.deepEqual([b.width, b.height], [48, 48]);
+      assert.notDeepEqual(a.data, b.data);
+    }
+    assert.ok(pairs > 10, `only ${pairs} Winoground pairs in 40 test images`);
+  });
 });

@@ -1,4 +1,5 @@
 /** The hypergraph branch's fusion with attention against the reference's worked example (hypergraph-reference Ex.5). */
+import { strict as assert } from "node:assert";
 import { Rng, tf, type Variable } from "../../../../core/index.ts";
 import { BranchFusion } from "../../../../plugins/fusion/hypergraph/branch.ts";
 import { assertClose, useTestBackend } from "../../../helpers.ts";
@@ -28,6 +29,12 @@ describe("plugins/fusion/hypergraph: branch fusion", () => {
     ]);
     assertClose(f.weights(fa, fhg)!, [0.0476349, 0.952365, 0.122025, 0.877975], 1e-6);
     assertClose(f.forward(fa, fhg), [0.0476349, 1.90473, 0.5, 0.755949], 1e-6);
+    assert.equal(f.lastBranchWeight, null, "no statistic unless collected");
+    f.collectStats = true;
+    tf.dispose(f.forward(fa, fhg));
+    // the hypergraph branch's mean weight over the tokens: (0.952365 + 0.877975) / 2
+    assert.ok(Math.abs((f.lastBranchWeight ?? 0) - 0.91517) < 1e-5, `${f.lastBranchWeight}`);
+    tf.dispose([fa, fhg]);
     f.dispose();
   });
 });
