@@ -10,7 +10,7 @@ import type { VisionLanguageModel } from "../model/vision-language-model.ts";
 import type { Tokenizer } from "../registry/kinds/tokenizer.ts";
 import type { RunContext } from "../run/run-context.ts";
 import type { Rng } from "../tensor/rng.ts";
-import { tf, type Variable } from "../tensor/tf.ts";
+import { type Tensor, tf, type Variable } from "../tensor/tf.ts";
 import type { OptimConfig } from "./schedule.ts";
 import type { MicroStepResult } from "./trainer.ts";
 import { gradsByName, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
@@ -34,9 +34,10 @@ export function alignmentMicroStep(
   const images = tf.tensor4d(batch.images, [batch.batch, 3, batch.size, batch.size]);
   const ids = tf.tensor2d(batch.ids, [batch.batch, batch.length], "int32");
   const mask = tf.tensor2d(batch.mask, [batch.batch, batch.length], "int32");
+  const textNegatives = textNegativeTensors(batch);
   const step = new AlignmentStep(
     model,
-    { images, ids, mask, imageIds: options.imageIds?.(batch.keys) },
+    { images, ids, mask, imageIds: options.imageIds?.(batch.keys), textNegatives },
     { alpha, rng, step: stepIndex, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
   );
   try {
@@ -55,7 +56,21 @@ export function alignmentMicroStep(
     throw e;
   } finally {
     tf.dispose([images, ids, mask]);
+    if (textNegatives) tf.dispose([textNegatives.ids, textNegatives.mask]);
   }
+}
+
+/** The batch's text negatives as [K, Ln] tensors over the K samples that have one. */
+function textNegativeTensors(batch: ImageTextBatch): { ids: Tensor; mask: Tensor; rows: Int32Array } | undefined {
+  const n = batch.negatives;
+  if (!n) return undefined;
+  const rows = Int32Array.from([...n.valid.keys()].filter((i) => n.valid[i] === 1));
+  const pick = (a: Int32Array) => {
+    const out = new Int32Array(rows.length * n.length);
+    rows.forEach((r, k) => out.set(a.subarray(r * n.length, (r + 1) * n.length), k * n.length));
+    return tf.tensor2d(out, [rows.length, n.length], "int32");
+  };
+  return { ids: pick(n.ids), mask: pick(n.mask), rows };
 }
 
 export async function trainAlignment(

@@ -8,6 +8,7 @@
  */
 import {
   crossEntropy,
+  DataError,
   Linear,
   type MatchingHead,
   type Objective,
@@ -31,6 +32,12 @@ export const ItmOptions = z.strictObject({
    * the near-duplicates a trained ITC proposes); 0 = hard from the start (ALBEF)
    */
   randomSteps: z.number().int().nonnegative().default(0),
+  /**
+   * also score each image against its sample's text negative (`data.format.negatives`,
+   * e.g. the built-in set's binding negatives: the same words, a wrong binding) as a
+   * non-match — NegCLIP's remedy for bag-of-words matching; false = ALBEF
+   */
+  textNegatives: z.boolean().default(false),
   /** fused text → the head's input: ALBEF's CLS row, or the mean of the valid tokens (for a model whose ITC pools text by the mean) */
   pooling: z.enum(["cls", "mean"]).default("cls"),
 });
@@ -154,8 +161,18 @@ export class ItmObjective implements Objective, MatchingHead {
     step.record("fusion_neg_last_hidden", neg);
     const negCls = this.pooled(neg, maskAll);
     step.record("fusion_neg_cls", negCls);
-    const logits = head.forward(tf.concat([posCls, negCls], 0));
-    const labels = tf.concat([tf.ones([b], "int32"), tf.zeros([2 * b], "int32")]);
+    const pooled = [posCls, negCls];
+    const tn = this.options.textNegatives ? batch.textNegatives : undefined;
+    if (this.options.textNegatives && !tn)
+      throw new DataError("itm textNegatives: the batches carry no text negatives; set data.format.negatives (e.g. json:negatives)");
+    if (tn && tn.rows.length > 0) {
+      const text = model.encodeText(tn.ids, tn.mask);
+      const image = tf.gather(o.imageEmbeds, tf.tensor1d(tn.rows, "int32"));
+      pooled.push(this.pooled(model.fuse(text, tn.mask, image), tn.mask));
+    }
+    const logits = head.forward(tf.concat(pooled, 0));
+    const negatives = 2 * b + (tn?.rows.length ?? 0);
+    const labels = tf.concat([tf.ones([b], "int32"), tf.zeros([negatives], "int32")]);
     step.record("itm_logits", logits);
     step.record("itm_labels", labels);
     const loss = crossEntropy(logits, labels);

@@ -29,6 +29,8 @@ export interface ImageTextBatch {
   size: number;
   keys: string[];
   captions: string[];
+  /** the samples' text negatives (`format.negatives`), [batch, negativeLength] padded; `valid[i]` = 0 where sample i has none; null when the format names none */
+  negatives: { ids: Int32Array; mask: Int32Array; length: number; valid: Uint8Array } | null;
   epoch: number;
   /** resume point: the stream position after this batch's last sample */
   position: StreamPosition;
@@ -138,7 +140,19 @@ export class BatchLoader {
       mask.fill(1, i * length, i * length + r.ids.length);
     });
     this.stats.delivered += b;
+    let negatives: ImageTextBatch["negatives"] = null;
+    if (items.some((x) => x.r.negativeIds !== null)) {
+      const nl = Math.max(...items.map((x) => x.r.negativeIds?.length ?? 0));
+      negatives = { ids: new Int32Array(b * nl).fill(this.opts.padId), mask: new Int32Array(b * nl), length: nl, valid: new Uint8Array(b) };
+      items.forEach(({ r }, i) => {
+        if (!r.negativeIds || r.negativeIds.length === 0) return;
+        negatives!.ids.set(r.negativeIds, i * nl);
+        negatives!.mask.fill(1, i * nl, i * nl + r.negativeIds.length);
+        negatives!.valid[i] = 1;
+      });
+    }
     return {
+      negatives,
       images,
       imagesPerSample: perSample,
       labels: Int32Array.from(items, (x) => x.r.label),

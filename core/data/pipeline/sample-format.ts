@@ -29,5 +29,15 @@ export const SampleFormat = z.strictObject({
     .regex(/^json:.+/, 'a question-answer source is "json:FIELD"')
     .nullable()
     .default(null),
+  /**
+   * text negatives: `json:FIELD` holding a list of texts false of the image (the
+   * built-in set's binding negatives); one is drawn per pass and becomes the
+   * sample's text negative (an empty list: none); null = none
+   */
+  negatives: z
+    .string()
+    .regex(/^json:.+/, 'a negatives source is "json:FIELD"')
+    .nullable()
+    .default(null),
 });
 export type SampleFormat = z.output<typeof SampleFormat>;

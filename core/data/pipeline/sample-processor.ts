@@ -41,7 +41,18 @@ export type SampleResult =
    * `pixels`: [images, 3, S, S] — one image unless `imageMembers` lists several; `label`: −1 without a label source;
    * `answers`: the drawn question's distinct answers with their shares of the votes (empty without `qa`)
    */
-  | { seq: number; ok: true; key: string; caption: string; pixels: Float32Array; ids: Int32Array; label: number; answers: WeightedAnswer[] }
+  | {
+      seq: number;
+      ok: true;
+      key: string;
+      caption: string;
+      pixels: Float32Array;
+      ids: Int32Array;
+      label: number;
+      answers: WeightedAnswer[];
+      /** the drawn text negative's token ids: empty when the sample has none, null without `format.negatives` */
+      negativeIds: Int32Array | null;
+    }
   | { seq: number; ok: false; key: string; url: string; reason: string };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -107,6 +118,18 @@ export function sampleQuestions(files: Record<string, Uint8Array>, format: Sampl
   });
 }
 
+/** The texts under `format.negatives` (`json:FIELD`, a list of strings; absent or empty: none). */
+export function sampleTextNegatives(files: Record<string, Uint8Array>, format: SampleFormat, where: string): string[] {
+  if (!format.negatives) return [];
+  const field = format.negatives.slice("json:".length);
+  const bytes = files.json;
+  if (!bytes) throw new Error(`${where} has no .json member for its text negatives`);
+  const v = (JSON.parse(utf8.decode(bytes)) as Record<string, unknown>)[field];
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new Error(`${where}: .json field "${field}" is no list of texts`);
+  return v as string[];
+}
+
 /** The sample's class label from `format.label` (`json:FIELD`). */
 export function sampleLabel(files: Record<string, Uint8Array>, format: SampleFormat, where: string): number {
   if (!format.label) return -1;
@@ -164,10 +187,26 @@ export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task:
       }
       const pixels = images.length === 1 ? images[0] : new Float32Array(images.reduce((a, p) => a + p.length, 0));
       if (images.length > 1) images.forEach((p, i) => pixels.set(p, i * p.length));
-      const enc = tokenizer.encode([text]);
-      let n = 0;
-      while (n < enc.length && enc.mask[n] === 1) n++;
-      return { seq: task.seq, ok: true, key: task.key, caption: text, pixels, ids: enc.ids.slice(0, n), label, answers };
+      // drawn after everything else, so that a format without negatives makes the same draws as before
+      const negatives = sampleTextNegatives(task.files, spec.format, where);
+      const negative = negatives.length === 0 ? "" : preCaption(negatives[negatives.length === 1 ? 0 : rng.int(negatives.length)], spec.format.maxWords);
+      const tokens = (t: string) => {
+        const enc = tokenizer.encode([t]);
+        let n = 0;
+        while (n < enc.length && enc.mask[n] === 1) n++;
+        return enc.ids.slice(0, n);
+      };
+      return {
+        seq: task.seq,
+        ok: true,
+        key: task.key,
+        caption: text,
+        pixels,
+        ids: tokens(text),
+        label,
+        answers,
+        negativeIds: !spec.format.negatives ? null : negative === "" ? new Int32Array(0) : tokens(negative),
+      };
     } catch (e) {
       return { seq: task.seq, ok: false, key: task.key, url: task.url, reason: (e as Error).message };
     }

@@ -86,6 +86,8 @@ export interface StepBatch {
   mask: Tensor;
   /** image id of each sample, when the task trains with them (`ObjectiveSetting.imageIds`) */
   imageIds?: Int32Array;
+  /** texts false of their image (`data.format.negatives`): ids and mask [B, Ln], `rows` the samples that have one */
+  textNegatives?: { ids: Tensor; mask: Tensor; rows: Int32Array };
 }
 
 /** Integer values recorded beside tensors (sampled indices, masks). */

@@ -146,7 +146,7 @@ describe("core/config", () => {
     assert.equal(cfg.backend, "auto");
     assert.equal(cfg.model?.fusion.dropout, 0.1);
     assert.equal(cfg.model?.vision.eps, 1e-6);
-    assert.deepEqual(cfg.objectives, [{ name: "itm", weight: 2, negatives: "hard", randomSteps: 0, pooling: "cls" }]);
+    assert.deepEqual(cfg.objectives, [{ name: "itm", weight: 2, negatives: "hard", randomSteps: 0, textNegatives: false, pooling: "cls" }]);
     const file = writeEffectiveConfig(join(tmp.path, "runs", "exp"), cfg);
     const back = parseYaml(readFileSync(file, "utf8")) as unknown;
     assert.deepEqual(back, JSON.parse(JSON.stringify(cfg)));

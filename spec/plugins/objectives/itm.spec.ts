@@ -118,6 +118,60 @@ describe("plugins/objectives/itm", () => {
     tf.dispose([batch.images, batch.ids, batch.mask]);
   });
 
+  it("textNegatives: each image with a text negative adds one non-matching pair, scored like any other; without batch negatives it names data.format.negatives", async () => {
+    const b = 3;
+    const model = await tinyImageTextModel(
+      { name: "cross-attention" },
+      { objectives: [{ name: "itm", negatives: "random", textNegatives: true }], batchSize: b },
+    );
+    model.eval(); // no dropout: the pair can be scored again outside the step
+    const batch = {
+      images: tf.randomNormal([b, 3, 16, 16], 0, 1, "float32", 4),
+      ids: tf.tensor2d([1, 7, 8, 2, 1, 9, 2, 0, 1, 10, 11, 2], [b, 4], "int32"),
+      mask: tf.tensor2d([1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1], [b, 4], "int32"),
+    };
+    const negatives = {
+      ids: tf.tensor2d([1, 12, 13, 2, 1, 14, 2, 0], [2, 4], "int32"),
+      mask: tf.tensor2d([1, 1, 1, 1, 1, 1, 1, 0], [2, 4], "int32"),
+      rows: Int32Array.of(0, 2),
+    };
+    let logits: number[][] = [];
+    let labels: number[] = [];
+    const step = new AlignmentStep(
+      model,
+      { ...batch, textNegatives: negatives },
+      {
+        alpha: 0,
+        rng: new Rng(2),
+        special: SPECIAL,
+        vocabSize: 40,
+        record: (name, v) => {
+          if (name === "itm_logits" && v instanceof tf.Tensor) logits = v.arraySync() as number[][];
+          if (name === "itm_labels" && v instanceof tf.Tensor) labels = Array.from(v.dataSync());
+        },
+      },
+    );
+    step.prepare();
+    tf.tidy(() => {
+      step.loss();
+    });
+    step.finish();
+    assert.equal(logits.length, 3 * b + 2, "B positives, 2B in-batch negatives, 2 text negatives");
+    assert.deepEqual(labels, [1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const direct = tf.tidy(() => {
+      const image = tf.gather(model.encodeImage(batch.images), tf.tensor1d([0, 2], "int32"));
+      const text = model.encodeText(negatives.ids, negatives.mask);
+      return model.matchLogits(text, negatives.mask, image).arraySync() as number[][];
+    });
+    assert.ok(maxAbsDiff(logits.slice(3 * b).flat(), direct.flat()) < 1e-5, `${logits.slice(3 * b)} vs ${direct}`);
+    const without = new AlignmentStep(model, batch, { alpha: 0, rng: new Rng(2), special: SPECIAL, vocabSize: 40 });
+    without.prepare();
+    assert.throws(() => tf.tidy(() => without.loss()), /set data\.format\.negatives/);
+    without.release();
+    model.dispose();
+    tf.dispose([batch.images, batch.ids, batch.mask, negatives.ids, negatives.mask]);
+  });
+
   it("owns itm_head (fusion width → 2) and is the model's matching head; random negatives need no embedding head, hard ones are refused without", async () => {
     const model = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itm", negatives: "random", pooling: "mean" }], batchSize: 2 });
     assert.deepEqual([...model.stateEntries()].find(([n]) => n === "itm_head.weight")?.[1].shape, [2, 16]);

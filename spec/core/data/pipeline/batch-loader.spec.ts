@@ -113,6 +113,50 @@ describe("core/data/pipeline: worker pool and batches", function () {
     assert.ok(problems.every((p) => p.shard.endsWith(".tar")));
   });
 
+  it("text negatives (format.negatives): one drawn per sample after the other draws, padded rows, valid only where the sample has one", async () => {
+    const w = new ShardWriter({ pattern: join(tmp.path, "neg-%06d.tar"), maxcount: 8 });
+    const lists = [["red"], ["blue", "green"], [], ["square"]];
+    for (let i = 0; i < 8; i++) {
+      const files: Record<string, Uint8Array | string> = {
+        jpg: await solidJpeg(10 * i, 0, 0),
+        txt: "a red circle",
+        json: JSON.stringify({ negatives: lists[i % 4] }),
+      };
+      await w.write({ key: `n${i}`, files });
+    }
+    const negShards = (await w.close()).map((x) => x.file);
+    const run = async (format: Record<string, unknown>) => {
+      const p = await pool(0, { ...spec, format: SampleFormat.parse(format) });
+      const loader = new BatchLoader(new SampleStream({ shards: negShards, seed: 3, shuffleBuffer: 1 }, 0), p, {
+        batchSize: 8,
+        imageSize: 16,
+        padId: 0,
+        seed: 1,
+        epoch: 0,
+      });
+      return (await collectBatches(loader))[0];
+    };
+    const plain = await run({});
+    const withNeg = await run({ negatives: "json:negatives" });
+    assert.equal(plain.negatives, null);
+    assert.deepEqual(withNeg.images, plain.images, "the negatives' draw comes after the image transform's");
+    assert.deepEqual(withNeg.ids, plain.ids);
+    const n = withNeg.negatives!;
+    const word = { red: 6, blue: 7, green: 8, square: 10 } as Record<string, number>;
+    for (let i = 0; i < withNeg.batch; i++) {
+      const list = lists[Number(withNeg.keys[i].slice(1)) % 4];
+      assert.equal(n.valid[i], list.length > 0 ? 1 : 0, withNeg.keys[i]);
+      const row = Array.from(n.ids.subarray(i * n.length, (i + 1) * n.length));
+      if (list.length === 0) assert.ok(row.every((v) => v === 0));
+      else {
+        assert.equal(row[0], 2, "[CLS] first");
+        assert.ok(list.map((x) => word[x]).includes(row[1]), `${withNeg.keys[i]}: ${row} from ${list}`);
+        const tokens = n.mask.subarray(i * n.length, (i + 1) * n.length).reduce((a, x) => a + x, 0);
+        assert.ok(row.slice(tokens).every((v) => v === 0) && row.slice(0, tokens).every((v) => v !== 0), `${row}: padding after the ${tokens} tokens`);
+      }
+    }
+  });
+
   it("worker threads (Piscina on Node, Web Workers on Deno) produce exactly the batches the inline pool does", async () => {
     const inline = await collectBatches(
       new BatchLoader(new SampleStream(streamOpts(), 1), await pool(0), { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 1 }),
