@@ -9,20 +9,11 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic-file.ts";
 import { type BarSeries, writeBarPlot } from "../util/bar-plot.ts";
 import { type Series, writeLinePlot } from "../util/line-plot.ts";
-import type { Rgb } from "../util/png-canvas.ts";
+import { seriesColour } from "../util/png-canvas.ts";
 import { curveFields, metricCurve, metricPaths, numberAt, readSummary } from "./collect.ts";
 import type { CompareSection } from "./compare-config.ts";
 import type { PlannedRun } from "./plan.ts";
 import { exceedsSpread, type SeedStats, seedStats } from "./stats.ts";
-
-const PALETTE: readonly Rgb[] = [
-  [31, 119, 180],
-  [214, 39, 40],
-  [44, 160, 44],
-  [148, 103, 189],
-  [255, 127, 14],
-  [23, 190, 207],
-];
 
 export interface MetricRow {
   label: string;
@@ -175,11 +166,10 @@ export function renderCompareMarkdown(r: CompareReport): string {
 
 export function writeCompareReport(input: ReportInput): CompareReport {
   const r = buildCompareReport(input);
-  const colour = (i: number) => PALETTE[i % PALETTE.length];
   for (const stage of r.stages) {
     const series: BarSeries[] = r.variants.map((v, i) => ({
       name: v,
-      colour: colour(i),
+      colour: seriesColour(i),
       values: stage.metrics.map((m) => m.byVariant[v].mean),
       spread: stage.metrics.map((m) => m.byVariant[v].std),
     }));
@@ -193,7 +183,7 @@ export function writeCompareReport(input: ReportInput): CompareReport {
     r.files[`bars-${stage.stage}`] = file;
   }
   for (const [field, byVariant] of Object.entries(r.curves)) {
-    const series: Series[] = r.variants.map((v, i) => ({ name: v, points: byVariant[v] ?? [], colour: [...colour(i)] as [number, number, number] }));
+    const series: Series[] = r.variants.map((v, i) => ({ name: v, points: byVariant[v] ?? [], colour: [...seriesColour(i)] as [number, number, number] }));
     if (series.every((s) => s.points.length === 0)) continue;
     const file = join(input.dir, `curve-${field}.png`);
     writeLinePlot(file, series, { title: `${field} (${r.stages[0].stage}, mean over seeds)` });

@@ -3,17 +3,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TrainingOutcome } from "../train/training-loop.ts";
 import { writeLinePlot } from "../util/line-plot.ts";
+import { seriesColour } from "../util/png-canvas.ts";
 import type { RunContext } from "./run-context.ts";
-
-/** Line colours: the total first, then one per objective in config order. */
-const PALETTE: [number, number, number][] = [
-  [40, 80, 220],
-  [220, 60, 40],
-  [40, 160, 60],
-  [150, 60, 180],
-  [230, 140, 20],
-  [20, 150, 160],
-];
 
 /** loss.png from metrics.jsonl: the total and each of `objectives`' losses that was logged. */
 export function lossCurve(runDir: string, objectives: readonly string[]): string | null {
@@ -26,7 +17,7 @@ export function lossCurve(runDir: string, objectives: readonly string[]): string
     .map((l) => JSON.parse(l) as Record<string, number>);
   const keys: [string, [number, number, number]][] = [
     ["loss", [20, 20, 20]],
-    ...objectives.map((k, i): [string, [number, number, number]] => [k, PALETTE[i % PALETTE.length]]),
+    ...objectives.map((k, i): [string, [number, number, number]] => [k, [...seriesColour(i)]]),
   ];
   const series = keys
     .filter(([k]) => rows.some((r) => typeof r[k] === "number"))

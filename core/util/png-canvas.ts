@@ -67,6 +67,20 @@ Object.assign(FONT, {
   "±": "010111010000111",
 });
 
+/** Colours for chart series (loss curves, variants), in order. */
+const SERIES_COLOURS: readonly Rgb[] = [
+  [40, 80, 220],
+  [220, 60, 40],
+  [40, 160, 60],
+  [150, 60, 180],
+  [230, 140, 20],
+  [20, 150, 160],
+];
+
+export function seriesColour(i: number): Rgb {
+  return SERIES_COLOURS[i % SERIES_COLOURS.length];
+}
+
 export class PngCanvas {
   private readonly png: PNG;
 
