@@ -3,8 +3,16 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs } from "../args.ts";
-import { buildSynthDataset } from "../../core/data/synth/build.ts";
+import { buildSynthDataset, type SynthMeta, synthMetaMatches } from "../../core/data/synth/build.ts";
 import { UsageError } from "../../core/errors.ts";
+
+/** `--objects N` or `--objects MIN-MAX` (1–8) */
+function objectRange(v: unknown): [number, number] {
+  const m = /^([1-8])(?:-([1-8]))?$/.exec(String(v));
+  const range: [number, number] | null = m ? [Number(m[1]), Number(m[2] ?? m[1])] : null;
+  if (!range || range[0] > range[1]) throw new UsageError(`polyalign synth: --objects must be N or MIN-MAX within 1–8, got "${String(v)}"`);
+  return range;
+}
 
 function int(name: string, v: unknown, min = 0): number {
   const n = Number(v);
@@ -15,10 +23,10 @@ function int(name: string, v: unknown, min = 0): number {
 export const synthCommand: CliCommand = {
   name: "synth",
   summary: "build the built-in multi-entity data set (shards/synth)",
-  help: `usage: polyalign synth [--out DIR] [--seed N] [--size PX] [--train N] [--val N] [--test N] [--pairs N] [--force]
+  help: `usage: polyalign synth [--out DIR] [--seed N] [--size PX] [--train N] [--val N] [--test N] [--pairs N] [--objects MIN-MAX] [--force]
 
-Renders scenes of 1–4 objects (shape, colour, size, position) and writes
-WebDataset shards: DIR/{train,val,test}-%06d.tar with KEY.jpg, KEY.txt (a
+Renders scenes of 1–4 objects (shape, colour, size, position; --objects 2
+or 2-3 for another range) and writes WebDataset shards: DIR/{train,val,test}-%06d.tar with KEY.jpg, KEY.txt (a
 caption naming several entities and a relation) and KEY.json (every object's
 box, more captions, attribute-swapped "binding" negatives, VQA pairs), and
 DIR/nlvr-{train,test}-%06d.tar with image pairs and true/false statements,
@@ -26,7 +34,7 @@ plus DIR/vocab.txt (WordPiece vocabulary) and DIR/meta.json. The same options
 give the same bytes; an existing set built with the same options is kept
 unless --force.
 
-defaults: --out shards/synth --seed 0 --size 64 --train 2000 --val 200 --test 500 --pairs 200`,
+defaults: --out shards/synth --seed 0 --size 64 --train 2000 --val 200 --test 500 --pairs 200 --objects 1-4`,
   async run(args, io) {
     const { values } = parseCommandArgs("synth", args, {
       out: { type: "string", default: "shards/synth" },
@@ -36,6 +44,7 @@ defaults: --out shards/synth --seed 0 --size 64 --train 2000 --val 200 --test 50
       val: { type: "string", default: "200" },
       test: { type: "string", default: "500" },
       pairs: { type: "string", default: "200" },
+      objects: { type: "string", default: "1-4" },
       force: { type: "boolean", default: false },
     });
     const opts = {
@@ -46,17 +55,11 @@ defaults: --out shards/synth --seed 0 --size 64 --train 2000 --val 200 --test 50
       val: int("val", values.val),
       test: int("test", values.test),
       pairs: int("pairs", values.pairs),
+      objects: objectRange(values.objects),
     };
     const metaFile = join(opts.out, "meta.json");
     if (!values.force && existsSync(metaFile)) {
-      const meta = JSON.parse(readFileSync(metaFile, "utf8")) as { seed: number; imageSize: number; splits: Record<string, number> };
-      const same =
-        meta.seed === opts.seed &&
-        meta.imageSize === opts.imageSize &&
-        meta.splits.train === opts.train &&
-        meta.splits.val === opts.val &&
-        meta.splits.test === opts.test &&
-        meta.splits["nlvr-train"] === opts.pairs;
+      const same = synthMetaMatches(JSON.parse(readFileSync(metaFile, "utf8")) as SynthMeta, opts);
       if (same) {
         io.out(`${opts.out}: the built-in data set is already there (use --force to rebuild)`);
         return 0;

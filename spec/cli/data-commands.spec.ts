@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { createLogger, ShardWriter } from "../../core/index.ts";
@@ -30,6 +30,12 @@ describe("core/cli data commands: synth, shards build/inspect/verify, tokenize",
     const bad = await cli("synth", "--train", "many");
     assert.equal(bad.code, 2);
     assert.match(bad.out, /--train must be an integer/);
+    const other = await cli("synth", "--out", out, "--train", "30", "--val", "5", "--test", "5", "--pairs", "4", "--size", "32", "--objects", "2");
+    assert.doesNotMatch(other.out, /already there/, "another object range is another set");
+    assert.deepEqual(JSON.parse(readFileSync(join(out, "meta.json"), "utf8")).objects, [2, 2]);
+    const badRange = await cli("synth", "--objects", "3-2");
+    assert.equal(badRange.code, 2);
+    assert.match(badRange.out, /--objects must be N or MIN-MAX within 1–8, got "3-2"/);
   });
 
   it("shards build reads ALBEF lists and CSV files, skips missing images (or fails with --on-error fail)", async () => {

@@ -11,6 +11,11 @@ export const SynthDataConfig = z.strictObject({
   val: z.number().int().min(0).default(200),
   test: z.number().int().min(0).default(500),
   pairs: z.number().int().min(0).default(200),
+  /** objects per scene, [min, max] (1–8; the captions count up to eight) */
+  objects: z
+    .tuple([z.number().int().min(1).max(8), z.number().int().min(1).max(8)])
+    .refine(([lo, hi]) => lo <= hi, "objects: [min, max] with min ≤ max")
+    .default([1, 4]),
 });
 
 export const DataConfig = z.strictObject({

@@ -14,7 +14,7 @@ import { preCaption } from "../text/clean.ts";
 import { ShardWriter } from "../webdataset/writer.ts";
 import { captions, counterfactuals, pairStatement, questions } from "./language.ts";
 import { renderScene } from "./render.ts";
-import { randomScene, type Scene } from "./scene.ts";
+import { DEFAULT_OBJECTS, randomScene, type Scene } from "./scene.ts";
 
 export interface SynthOptions {
   out: string;
@@ -26,6 +26,8 @@ export interface SynthOptions {
   test?: number;
   /** NLVR2-style pairs per split (train, test) */
   pairs?: number;
+  /** objects per scene, [min, max] (default 1–4) */
+  objects?: readonly [number, number];
   samplesPerShard?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -57,6 +59,7 @@ function objectsOf(scene: Scene) {
 export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummary> {
   const seed = opts.seed ?? 0;
   const size = opts.imageSize ?? 64;
+  const objects = opts.objects ?? DEFAULT_OBJECTS;
   const perShard = opts.samplesPerShard ?? 500;
   const counts: Record<string, number> = { train: opts.train ?? 2000, val: opts.val ?? 200, test: opts.test ?? 500 };
   const pairs = opts.pairs ?? 200;
@@ -76,7 +79,7 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
     const writer = new ShardWriter({ pattern: join(opts.out, `${split}-%06d.tar`), maxcount: perShard });
     for (let i = 0; i < n; i++) {
       const rng = Rng.derive(seed, `${split}:${i}`);
-      const scene = randomScene(rng, size);
+      const scene = randomScene(rng, size, objects);
       const caps = captions(scene, rng);
       const swaps = counterfactuals(scene, caps[0]);
       const negatives = swaps.map((c) => c.caption);
@@ -106,8 +109,8 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
     const writer = new ShardWriter({ pattern: join(opts.out, `nlvr-${split}-%06d.tar`), maxcount: perShard });
     for (let i = 0; i < pairs; i++) {
       const rng = Rng.derive(seed, `nlvr-${split}:${i}`);
-      const left = randomScene(rng, size);
-      const right = randomScene(rng, size);
+      const left = randomScene(rng, size, objects);
+      const right = randomScene(rng, size, objects);
       const st = pairStatement(left, right, rng);
       addWords(st.statement);
       await writer.write({
@@ -135,6 +138,7 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
         version: SYNTH_VERSION,
         seed,
         imageSize: size,
+        objects,
         samplesPerShard: perShard,
         splits: Object.fromEntries(Object.entries(summary.splits).map(([k, v]) => [k, v.samples])),
         vocabSize: vocab.length,
@@ -144,4 +148,32 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
     ) + "\n",
   );
   return summary;
+}
+
+/** The options a built set's meta.json records. */
+export interface SynthMeta {
+  version?: number;
+  seed: number;
+  imageSize: number;
+  objects?: readonly [number, number];
+  splits: Record<string, number>;
+}
+
+/** Whether the set in a folder (its meta.json) was built with these options, so need not be rebuilt. */
+export function synthMetaMatches(
+  meta: SynthMeta,
+  opts: Required<Pick<SynthOptions, "seed" | "imageSize" | "train" | "val" | "test" | "pairs" | "objects">>,
+): boolean {
+  const [lo, hi] = meta.objects ?? DEFAULT_OBJECTS;
+  return (
+    meta.version === SYNTH_VERSION &&
+    meta.seed === opts.seed &&
+    meta.imageSize === opts.imageSize &&
+    lo === opts.objects[0] &&
+    hi === opts.objects[1] &&
+    meta.splits.train === opts.train &&
+    meta.splits.val === opts.val &&
+    meta.splits.test === opts.test &&
+    (meta.splits["nlvr-train"] ?? 0) === opts.pairs
+  );
 }

@@ -3,22 +3,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Logger } from "../../log.ts";
 import type { DataConfig } from "../pipeline/data-config.ts";
-import { buildSynthDataset, SYNTH_VERSION } from "./build.ts";
+import { buildSynthDataset, type SynthMeta, synthMetaMatches } from "./build.ts";
 
 export async function ensureSynthData(data: DataConfig, log: Logger): Promise<void> {
   const s = data.synth;
   if (!s) return;
   const meta = resolve(s.out, "meta.json");
   if (existsSync(meta)) {
-    const m = JSON.parse(readFileSync(meta, "utf8")) as { version?: number; seed: number; imageSize: number; splits: Record<string, number> };
-    const same =
-      m.version === SYNTH_VERSION &&
-      m.seed === s.seed &&
-      m.imageSize === s.imageSize &&
-      m.splits.train === s.train &&
-      m.splits.val === s.val &&
-      m.splits.test === s.test;
-    if (same && (m.splits["nlvr-train"] ?? 0) === s.pairs) return;
+    const m = JSON.parse(readFileSync(meta, "utf8")) as SynthMeta;
+    if (synthMetaMatches(m, s)) return;
   }
   log.info(`building the built-in data set in ${s.out}`);
   let last = 0;
@@ -30,6 +23,7 @@ export async function ensureSynthData(data: DataConfig, log: Logger): Promise<vo
     val: s.val,
     test: s.test,
     pairs: s.pairs,
+    objects: s.objects,
     onProgress: (done, total) => {
       if (performance.now() - last > 2000 || done === total) {
         last = performance.now();

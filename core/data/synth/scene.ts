@@ -1,5 +1,5 @@
 /**
- * Multi-entity scenes for the built-in data set: 1–4 objects, each a shape,
+ * Multi-entity scenes for the built-in data set: 1–4 objects (or a chosen range), each a shape,
  * a colour and a size at a position, placed without overlap; pairwise
  * spatial relations follow from the positions.
  */
@@ -53,8 +53,13 @@ export function relation(a: SceneObject, b: SceneObject): Relation {
   return dy < 0 ? "above" : "below";
 }
 
-export function randomScene(rng: Rng, canvas: number, count?: number): Scene {
-  const n = count ?? 1 + rng.int(4);
+/** How many objects a scene holds: exactly this many, or uniformly from [min, max]. */
+export type ObjectCount = number | readonly [number, number];
+
+export const DEFAULT_OBJECTS: readonly [number, number] = [1, 4];
+
+export function randomScene(rng: Rng, canvas: number, count: ObjectCount = DEFAULT_OBJECTS): Scene {
+  const n = typeof count === "number" ? count : count[0] + rng.int(count[1] - count[0] + 1);
   const bg = 200 + rng.int(40);
   const background: [number, number, number] = [bg, bg - rng.int(20), bg - rng.int(20)];
   const objects: SceneObject[] = [];

@@ -22,14 +22,15 @@ import {
   type Tokenizer,
   type VisionLanguageModel,
 } from "../../../core/index.ts";
-import { type EncodedGallery, itmRerank } from "./itm-rerank.ts";
+import { type EncodedGallery, itmRerank, type RerankScore } from "./itm-rerank.ts";
 
 export interface GalleryEvaluation {
   /** ranked by ITC similarity alone */
   itc: GalleryRetrievalMetrics;
-  /** each query's top k re-scored by the ITM head (ALBEF's reported numbers) */
+  /** each query's top k re-scored by the ITM head (ALBEF's reported numbers; with `rerankScore: itm+itc`, BLIP's) */
   itm: GalleryRetrievalMetrics;
   kTest: number;
+  rerankScore: RerankScore;
   seconds: number;
 }
 
@@ -37,6 +38,7 @@ export interface GalleryOptions {
   maxImages: number;
   kTest: number;
   batchSize: number;
+  rerankScore: RerankScore;
 }
 
 /** Captions of the first `max` test samples, by key, in shard order. */
@@ -133,14 +135,19 @@ export async function evaluateGallery(
     const itc = galleryRetrievalMetrics(sim, simT, ids, nI);
     log.info(`retrieval gallery: ${nI} images, ${nT} captions; ITM re-ranking of the top ${opts.kTest}`);
     let last = performance.now();
-    const reranked = itmRerank(model, gallery, sim, opts.kTest, opts.batchSize, (done, total) => {
-      if (performance.now() - last > 5000 || done === total) {
-        last = performance.now();
-        log.info(`re-ranking: ${done}/${total} queries`, { done, total });
-      }
+    const reranked = itmRerank(model, gallery, sim, {
+      k: opts.kTest,
+      batchSize: opts.batchSize,
+      score: opts.rerankScore,
+      onProgress: (done, total) => {
+        if (performance.now() - last > 5000 || done === total) {
+          last = performance.now();
+          log.info(`re-ranking: ${done}/${total} queries`, { done, total });
+        }
+      },
     });
     const itm = galleryRetrievalMetrics(reranked.i2t, reranked.t2i, ids, nI);
-    return { itc, itm, kTest: opts.kTest, seconds: (performance.now() - t0) / 1000 };
+    return { itc, itm, kTest: opts.kTest, rerankScore: opts.rerankScore, seconds: (performance.now() - t0) / 1000 };
   } finally {
     tf.dispose([gallery.imageEmbeds, gallery.textEmbeds, gallery.textMask, imgF, txtF]);
     model.train();

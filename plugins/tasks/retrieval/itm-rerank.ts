@@ -2,7 +2,8 @@
  * ALBEF's retrieval evaluation (Retrieval.py `evaluation`): rank the whole
  * gallery by ITC similarity, then re-score only each query's top k candidates
  * with the fusion encoder — the ITM class-1 logit — and give every other
- * entry −100.
+ * entry −100. BLIP's evaluation (`train_retrieval.py`) adds the candidate's
+ * ITC similarity to that logit: `score: "itm+itc"`.
  */
 import { tf, type Tensor, type VisionLanguageModel } from "../../../core/index.ts";
 
@@ -33,35 +34,56 @@ export function topK(row: Float32Array, k: number): Int32Array {
 }
 
 /**
- * `sim` [nImages, nTexts] ITC similarities (row-major). `k` candidates per
- * query, fused `batchSize` pairs at a time; `onProgress(done, total)` counts queries.
+ * What a re-scored candidate gets: `itm`, ALBEF's ITM class-1 logit z1;
+ * `itm-log-odds`, z1 − z0, the match log-odds the ITM loss trains (softmax
+ * cross-entropy fixes only the difference: z1 + z0 is whatever the head's
+ * initialisation put there, noise in a ranking across pairs); `itm+itc`,
+ * BLIP's z1 plus the ITC similarity.
  */
-export function itmRerank(
-  model: VisionLanguageModel,
-  gallery: EncodedGallery,
-  sim: Float32Array,
-  k: number,
-  batchSize = 64,
-  onProgress?: (done: number, total: number) => void,
-): RerankedScores {
+export type RerankScore = "itm" | "itm-log-odds" | "itm+itc";
+export const RERANK_SCORES = ["itm", "itm-log-odds", "itm+itc"] as const satisfies readonly RerankScore[];
+
+export interface RerankOptions {
+  /** candidates per query */
+  k: number;
+  /** pairs fused at a time */
+  batchSize?: number;
+  score?: RerankScore;
+  /** (done, total) in queries */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A pair to fuse: its ITC similarity, and where its score goes (`out[at]`), for query `query` (images first, then texts). */
+interface Candidate {
+  image: number;
+  text: number;
+  out: Float32Array;
+  at: number;
+  query: number;
+  sim: number;
+}
+
+/** `sim` [nImages, nTexts] ITC similarities (row-major). */
+export function itmRerank(model: VisionLanguageModel, gallery: EncodedGallery, sim: Float32Array, opts: RerankOptions): RerankedScores {
+  const { k, batchSize = 64, score: scoreKind = "itm", onProgress } = opts;
   const nI = gallery.imageEmbeds.shape[0] as number;
   const nT = gallery.textEmbeds.shape[0] as number;
   if (sim.length !== nI * nT) throw new Error(`itmRerank: similarity has ${sim.length} entries, expected ${nI} × ${nT}`);
   const i2t = new Float32Array(nI * nT).fill(UNSCORED);
   const t2i = new Float32Array(nT * nI).fill(UNSCORED);
   // every (image, text) pair to score and where its score goes, generated query by query (COCO: 7.7M pairs)
-  function* pairs(): Generator<{ image: number; text: number; out: Float32Array; at: number; query: number }> {
+  function* pairs(): Generator<Candidate> {
     for (let i = 0; i < nI; i++) {
-      for (const t of topK(sim.subarray(i * nT, (i + 1) * nT), k)) yield { image: i, text: t, out: i2t, at: i * nT + t, query: i };
+      for (const t of topK(sim.subarray(i * nT, (i + 1) * nT), k)) yield { image: i, text: t, out: i2t, at: i * nT + t, query: i, sim: sim[i * nT + t] };
     }
     const column = new Float32Array(nI);
     for (let t = 0; t < nT; t++) {
       for (let i = 0; i < nI; i++) column[i] = sim[i * nT + t];
-      for (const i of topK(column, k)) yield { image: i, text: t, out: t2i, at: t * nI + i, query: nI + t };
+      for (const i of topK(column, k)) yield { image: i, text: t, out: t2i, at: t * nI + i, query: nI + t, sim: column[i] };
     }
   }
   const total = nI + nT;
-  const score = (chunk: { image: number; text: number; out: Float32Array; at: number; query: number }[]) => {
+  const score = (chunk: Candidate[]) => {
     const logits = tf.tidy(() => {
       const ti = tf.tensor1d(
         chunk.map((p) => p.text),
@@ -72,14 +94,15 @@ export function itmRerank(
         "int32",
       );
       const l = model.matchLogits(tf.gather(gallery.textEmbeds, ti), tf.gather(gallery.textMask, ti), tf.gather(gallery.imageEmbeds, ii));
-      return tf.squeeze(tf.slice(l, [0, 1], [-1, 1]), [1]);
+      const z1 = tf.squeeze(tf.slice(l, [0, 1], [-1, 1]), [1]);
+      return scoreKind === "itm-log-odds" ? tf.sub(z1, tf.squeeze(tf.slice(l, [0, 0], [-1, 1]), [1])) : z1;
     });
     const v = logits.dataSync();
     logits.dispose();
-    chunk.forEach((p, j) => (p.out[p.at] = v[j]));
+    chunk.forEach((p, j) => (p.out[p.at] = scoreKind === "itm+itc" ? v[j] + p.sim : v[j]));
     onProgress?.(chunk[chunk.length - 1].query + 1, total);
   };
-  let chunk: { image: number; text: number; out: Float32Array; at: number; query: number }[] = [];
+  let chunk: Candidate[] = [];
   for (const p of pairs()) {
     chunk.push(p);
     if (chunk.length === batchSize) {

@@ -21,12 +21,21 @@ import {
 } from "../../../core/index.ts";
 import { loadModelWeights, setUpModel } from "../shared/albef-model.ts";
 import { evaluateGallery, type GalleryEvaluation } from "./gallery.ts";
+import { RERANK_SCORES, type RerankScore } from "./itm-rerank.ts";
+
+const RERANK_SCORE_TEXT: Record<RerankScore, string> = {
+  itm: "scored by the match logit (ALBEF's evaluation).",
+  "itm-log-odds": "scored by the match log-odds (match minus no-match logit).",
+  "itm+itc": "scored by the match logit plus the ITC similarity (BLIP's evaluation).",
+};
 
 export const RetrievalConfig = z.strictObject({
   init: initOption(),
   ...scheduleOptions(5),
   /** candidates per query re-scored by ITM (ALBEF: 256 on COCO, 128 on Flickr30K); at least 10 so R@10 never ranks unscored entries */
   kTest: z.number().int().min(10).default(256),
+  /** a re-scored candidate's score: `itm`, the ITM match logit (ALBEF); `itm-log-odds`, match minus no-match logit; `itm+itc`, the match logit plus the ITC similarity (BLIP) */
+  rerankScore: z.enum(RERANK_SCORES).default("itm"),
   evalMaxImages: z.number().int().positive().default(1000),
   evalBatchSize: z.number().int().positive().default(64),
   /** also evaluate the initial weights, to show what fine-tuning changed */
@@ -61,7 +70,7 @@ export class RetrievalTask implements Task<RunContext> {
     } else if (!this.cfg.init) {
       log.warn("task.init is null: fine-tuning starts from random weights");
     }
-    const gallery = { maxImages: this.cfg.evalMaxImages, kTest: this.cfg.kTest, batchSize: this.cfg.evalBatchSize };
+    const gallery = { maxImages: this.cfg.evalMaxImages, kTest: this.cfg.kTest, batchSize: this.cfg.evalBatchSize, rerankScore: this.cfg.rerankScore };
     const before = this.cfg.evalBefore && !ctx.resume ? await evaluateGallery(model, scope, data, tokenizer, gallery, log) : null;
     const outcome = await trainAlignment(ctx, model, tokenizer, data, optim, this.cfg, { imageIds: (keys) => Int32Array.from(keys, imageIdOf) });
     const after = await evaluateGallery(model, scope, data, tokenizer, gallery, log);
@@ -79,6 +88,7 @@ export class RetrievalTask implements Task<RunContext> {
       task: "retrieval",
       init: this.cfg.init,
       k_test: this.cfg.kTest,
+      rerank_score: this.cfg.rerankScore,
       before: before && { itc: before.itc, itm: before.itm },
       after: { itc: after.itc, itm: after.itm },
       eval_seconds: Math.round(after.seconds * 10) / 10,
@@ -119,7 +129,8 @@ function summaryMarkdown(
     `# ${name}: retrieval fine-tuning summary`,
     "",
     `${steps} steps in ${seconds} s from ${cfg.init ?? "random weights"}. Test gallery: ${m.images} images, ${m.texts} captions; ` +
-      `ITM re-ranks each query's top ${cfg.kTest} by ITC similarity (ALBEF's evaluation).`,
+      `ITM re-ranks each query's top ${cfg.kTest} by ITC similarity, ` +
+      RERANK_SCORE_TEXT[cfg.rerankScore],
     "",
     "| ranking | TR@1 | TR@5 | TR@10 | IR@1 | IR@5 | IR@10 | mean |",
     "| --- | --- | --- | --- | --- | --- | --- | --- |",

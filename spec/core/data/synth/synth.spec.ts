@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildSynthDataset, decodeImage, preCaption, readShards, type WdsSample } from "../../../../core/index.ts";
+import { buildSynthDataset, createLogger, DataConfig, decodeImage, ensureSynthData, preCaption, readShards, type WdsSample } from "../../../../core/index.ts";
 import { tempDir } from "../../../helpers.ts";
 
 interface Obj {
@@ -136,5 +136,24 @@ describe("core/data/synth: the built-in multi-entity data set", function () {
       assert.notDeepEqual(a.data, b.data);
     }
     assert.ok(pairs > 10, `only ${pairs} Winoground pairs in 40 test images`);
+  });
+
+  it("objects: [min, max] sets how many objects a scene holds; meta.json records it and a set built with another range is rebuilt", async () => {
+    const out = join(tmp.path, "f");
+    const synth = { out, seed: 5, train: 20, val: 0, test: 10, pairs: 0, imageSize: 32, objects: [2, 3] };
+    const data = DataConfig.parse({ train: join(out, "train-000000.tar"), synth });
+    await ensureSynthData(data, createLogger({ level: "error" }));
+    const counts = async () =>
+      (await all([join(out, "train-000000.tar")])).map((smp) => (JSON.parse(text(smp.files.json)) as { objects: Obj[] }).objects.length);
+    const first = await counts();
+    assert.ok(first.every((n) => n === 2 || n === 3) && first.includes(2) && first.includes(3), `counts ${first}`);
+    assert.deepEqual(JSON.parse(readFileSync(join(out, "meta.json"), "utf8")).objects, [2, 3]);
+    await ensureSynthData(DataConfig.parse({ ...data, synth: { ...synth, objects: [2, 2] } }), createLogger({ level: "error" }));
+    assert.ok(
+      (await counts()).every((n) => n === 2),
+      "rebuilt with exactly two objects per scene",
+    );
+    assert.throws(() => DataConfig.parse({ ...data, synth: { ...synth, objects: [3, 2] } }), /min ≤ max/);
+    assert.throws(() => DataConfig.parse({ ...data, synth: { ...synth, objects: [1, 9] } }));
   });
 });

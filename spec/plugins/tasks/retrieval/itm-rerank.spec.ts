@@ -14,7 +14,7 @@ describe("plugins/tasks/retrieval: ITM re-ranking", () => {
   });
 
   for (const fusion of [{ name: "cross-attention" }, HYPERGRAPH_TINY]) {
-    it(`itmRerank (${fusion.name}): the top k by ITC get the ITM class-1 logit of that pair, everything else −100, no tensor left behind`, async () => {
+    it(`itmRerank (${fusion.name}): the top k by ITC get the ITM class-1 logit of that pair (its log-odds with itm-log-odds, plus the ITC similarity with itm+itc), everything else −100, no tensor left behind`, async () => {
       const model = await tinyImageTextModel(fusion);
       model.eval();
       const nI = 4;
@@ -37,7 +37,7 @@ describe("plugins/tasks/retrieval: ITM re-ranking", () => {
       let scores: ReturnType<typeof itmRerank> | undefined;
       await assertNoTensorLeak(
         () => {
-          scores = itmRerank(model, gallery, sim, k, 3);
+          scores = itmRerank(model, gallery, sim, { k, batchSize: 3 });
         },
         2,
         0,
@@ -70,6 +70,41 @@ describe("plugins/tasks/retrieval: ITM re-ranking", () => {
           else assert.equal(v, UNSCORED);
         }
       }
+      // BLIP's score: the same logit plus the candidate's ITC similarity, in both directions
+      const blip = itmRerank(model, gallery, sim, { k, batchSize: 4, score: "itm+itc" });
+      let checked = 0;
+      for (let i = 0; i < nI; i++) {
+        for (let t = 0; t < nT; t++) {
+          const a = scores!.i2t[i * nT + t];
+          if (a !== UNSCORED) {
+            assert.ok(Math.abs(blip.i2t[i * nT + t] - (a + sim[i * nT + t])) < 1e-5, `i2t (${i}, ${t}) itm+itc`);
+            checked++;
+          } else assert.equal(blip.i2t[i * nT + t], UNSCORED);
+          const b = scores!.t2i[t * nI + i];
+          if (b !== UNSCORED) assert.ok(Math.abs(blip.t2i[t * nI + i] - (b + sim[i * nT + t])) < 1e-5, `t2i (${t}, ${i}) itm+itc`);
+          else assert.equal(blip.t2i[t * nI + i], UNSCORED);
+        }
+      }
+      assert.equal(checked, nI * k);
+      // the log-odds: match minus no-match logit of the same pair
+      const odds = itmRerank(model, gallery, sim, { k, score: "itm-log-odds" });
+      const pairOdds = (t: number, i: number) =>
+        tf.tidy(() => {
+          const l = model
+            .matchLogits(
+              tf.slice(gallery.textEmbeds, [t, 0, 0], [1, -1, -1]),
+              tf.slice(mask, [t, 0], [1, -1]),
+              tf.slice(gallery.imageEmbeds, [i, 0, 0], [1, -1, -1]),
+            )
+            .dataSync();
+          return l[1] - l[0];
+        });
+      for (let i = 0; i < nI; i++)
+        for (let t = 0; t < nT; t++) {
+          const v = odds.i2t[i * nT + t];
+          if (scores!.i2t[i * nT + t] === UNSCORED) assert.equal(v, UNSCORED);
+          else assert.ok(Math.abs(v - pairOdds(t, i)) < 1e-4, `i2t (${i}, ${t}) log-odds`);
+        }
       tf.dispose([images, ids, mask, gallery.imageEmbeds, gallery.textEmbeds]);
       model.dispose();
     });
