@@ -1,21 +1,23 @@
 /**
  * Starting a fine-tuning run from pre-trained weights: a polyalign run folder
- * (its latest checkpoint), a checkpoint folder, or a safetensors file with
- * polyalign or ALBEF state-dict names. Position embeddings are interpolated
+ * (its latest checkpoint), a checkpoint folder, or a weights file — safetensors,
+ * a PyTorch `.pth` / `.bin` (ALBEF's `{model: …}` checkpoints) or a sharded
+ * index — with polyalign or ALBEF state-dict names. Position embeddings are interpolated
  * to the model's resolution (ALBEF's `interpolate_pos_embed`); entries the
  * caller lets be re-initialised (feature queues sized for another run) are
  * dropped when their shape differs; everything else must match.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import type { Module } from "../tensor/module.ts";
 import { albefDecoderName, albefNameMap, albefPairedFusionName, type LoadRules, renameEntries, restoreBertPrefix } from "./albef-names.ts";
 import { adaptPosEmbeds } from "./pos-embed.ts";
-import { readSafetensors, type StoredTensor } from "./safetensors.ts";
+import type { StoredTensor } from "./safetensors.ts";
 import { loadStateDict, type LoadReport } from "./state-dict.ts";
+import { readWeights } from "./weights-file.ts";
 
-/** The safetensors file a run folder, checkpoint folder or file path stands for. */
+/** The weights file a run folder, checkpoint folder or file path stands for. */
 export function resolveWeightsFile(path: string): string {
   if (!existsSync(path)) throw new CheckpointError(`initial weights ${path}: no such file or folder`, path);
   if (statSync(path).isFile()) return path;
@@ -24,8 +26,8 @@ export function resolveWeightsFile(path: string): string {
   const latest = join(path, "checkpoints", "latest.json");
   if (existsSync(latest)) {
     const { dir } = JSON.parse(readFileSync(latest, "utf8")) as { dir: string };
-    const file = join(dir, "model.safetensors");
-    if (existsSync(file)) return file;
+    // latest.json names the folder as the run saw it (relative to where it ran); a moved run folder still holds it
+    for (const file of [join(dir, "model.safetensors"), join(path, "checkpoints", basename(dir), "model.safetensors")]) if (existsSync(file)) return file;
     throw new CheckpointError(`initial weights ${path}: latest.json points at ${dir}, which has no model.safetensors`, path);
   }
   throw new CheckpointError(`initial weights ${path}: a folder without model.safetensors or checkpoints/latest.json`, path);
@@ -45,7 +47,7 @@ export interface InitialWeightsReport extends LoadReport {
 export function loadInitialWeights(module: Module, path: string, opts: InitialWeightsOptions): InitialWeightsReport {
   const file = resolveWeightsFile(path);
   // ALBEF's names (pre-training, or a fine-tuned model's `bert.`-less ones) onto polyalign's; polyalign's pass unchanged
-  const raw = renameEntries(readSafetensors(file).tensors, restoreBertPrefix);
+  const raw = renameEntries(readWeights(file).tensors, restoreBertPrefix);
   const bertLayers = 1 + Math.max(-1, ...[...raw.keys()].map((n) => Number(/^text_encoder\.bert\.encoder\.layer\.(\d+)\./.exec(n)?.[1] ?? -1)));
   const paired = opts.pairedFusionLayers !== undefined && bertLayers === opts.fusionStart + 2 * opts.pairedFusionLayers;
   const fusion = paired ? albefPairedFusionName(opts.fusionStart) : albefNameMap(opts.fusionStart).fromAlbef;

@@ -30,11 +30,16 @@ function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** torch.save's formats: a zip archive (PyTorch ≥ 1.6) or a bare pickle stream (older). */
-function pytorchFormat(bytes: Uint8Array): string | null {
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return "zip archive, torch.save of PyTorch 1.6+";
-  if (bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) return "pickle stream, torch.save before PyTorch 1.6";
+/** torch.save's formats by their first bytes: a zip archive (PyTorch ≥ 1.6) or a bare pickle stream (older). */
+export function torchSaveKind(bytes: Uint8Array): "zip" | "legacy" | null {
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return "zip";
+  if (bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) return "legacy";
   return null;
+}
+
+function pytorchFormat(bytes: Uint8Array): string | null {
+  const kind = torchSaveKind(bytes);
+  return kind === "zip" ? "zip archive, torch.save of PyTorch 1.6+" : kind === "legacy" ? "pickle stream, torch.save before PyTorch 1.6" : null;
 }
 
 export function parseSafetensors(bytes: Uint8Array, source = "(buffer)"): SafetensorsContent {
@@ -46,9 +51,8 @@ export function parseSafetensors(bytes: Uint8Array, source = "(buffer)"): Safete
   const pytorch = n > BigInt(MAX_HEADER) || bytes[8] !== 0x7b ? pytorchFormat(bytes) : null;
   if (pytorch) {
     throw fail(
-      `a PyTorch checkpoint (${pytorch}), not safetensors; convert it once with Python: ` +
-        `python3 -c "import torch, sys; from safetensors.torch import save_file; sd = torch.load(sys.argv[1], map_location='cpu'); ` +
-        `sd = sd.get('model', sd); save_file({k: v.contiguous() for k, v in sd.items() if torch.is_tensor(v)}, sys.argv[2])" IN.pth OUT.safetensors`,
+      `a PyTorch checkpoint (${pytorch}), not safetensors, where safetensors is expected; task.init and ` +
+        `\`polyalign checkpoint inspect\` read it as it is, or convert it once: polyalign checkpoint convert ${source} --out OUT.safetensors`,
     );
   }
   if (n > BigInt(MAX_HEADER)) throw fail(`header length ${n} is implausible: not a safetensors file or corrupt`);

@@ -5,7 +5,7 @@
  * atomically. A crash at any point leaves the previous checkpoint usable.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import { readSafetensors, type StoredTensor, writeSafetensors } from "../checkpoint/safetensors.ts";
 import { moduleToStored, loadStateDict } from "../checkpoint/state-dict.ts";
@@ -61,7 +61,8 @@ export function latestCheckpoint(runDir: string): string | null {
   const file = join(runDir, "checkpoints", "latest.json");
   if (!existsSync(file)) return null;
   const { dir } = JSON.parse(readFileSync(file, "utf8")) as { dir: string };
-  return existsSync(join(dir, "trainer.json")) ? dir : null;
+  // `dir` is as the run saw it (relative to where it ran); a run folder moved or used from elsewhere still holds it
+  return [dir, join(runDir, "checkpoints", basename(dir))].find((d) => existsSync(join(d, "trainer.json"))) ?? null;
 }
 
 export function loadCheckpoint(dir: string, model: Module, optimizer: AdamW): TrainerState {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createLogger, fromFloat32, fromInt, writeSafetensors } from "../../core/index.ts";
+import { createLogger, fromFloat32, fromInt, readSafetensors, readWeights, writeSafetensors } from "../../core/index.ts";
 import { runCli } from "../../cli/main.ts";
 import { REPO_ROOT, tempDir, useTestBackend } from "../helpers.ts";
 
@@ -103,10 +103,38 @@ describe("cli: polyalign", () => {
       const r = await cli("checkpoint", "inspect", f);
       assert.equal(r.code, 0);
       assert.match(r.out, /^w\s+F32\s+\[2, 3\]$/m);
-      assert.match(r.out, /2 tensors, 7 elements; metadata: a/);
+      assert.match(r.out, /2 tensors, 7 elements; safetensors; metadata: a/);
       const bad = await cli("checkpoint", "inspect", join(tmp.path, "none.safetensors"));
       assert.equal(bad.code, 1);
-      assert.match(bad.out, /cannot open checkpoint .*none\.safetensors/);
+      assert.match(bad.out, /none\.safetensors: no such file/);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it("checkpoint convert: a PyTorch {model: …} file to safetensors, tensors unchanged; an existing output needs --force; a malicious file writes nothing", async () => {
+    const tmp = tempDir();
+    const fixtures = join(REPO_ROOT, "spec", "fixtures", "pytorch");
+    try {
+      const out = join(tmp.path, "m.safetensors");
+      const inspect = await cli("checkpoint", "inspect", join(fixtures, "wrapped-model.pth"));
+      assert.match(inspect.out, /8 tensors, 31 elements; torch zip \(state dict under "model"\)/);
+      const r = await cli("checkpoint", "convert", join(fixtures, "wrapped-model.pth"), "--out", out);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /m\.safetensors: 8 tensors from .*wrapped-model\.pth \(torch zip, under "model"\)/);
+      const a = readWeights(join(fixtures, "wrapped-model.pth")).tensors;
+      const b = readSafetensors(out);
+      assert.deepEqual([...b.tensors.keys()], [...a.keys()]);
+      for (const [k, t] of a) assert.ok(Buffer.from(b.tensors.get(k)!.data).equals(Buffer.from(t.data)), k);
+      assert.equal(b.metadata.state_dict_key, "model");
+      const again = await cli("checkpoint", "convert", join(fixtures, "wrapped-model.pth"), "--out", out);
+      assert.equal(again.code, 2);
+      assert.match(again.out, /exists \(use --force to replace it\)/);
+      const evilOut = join(tmp.path, "evil.safetensors");
+      const evil = await cli("checkpoint", "convert", join(fixtures, "evil-system.pth"), "--out", evilOut);
+      assert.equal(evil.code, 1);
+      assert.match(evil.out, /refuses the pickled global posix\.system/);
+      assert.equal(existsSync(evilOut), false);
     } finally {
       tmp.cleanup();
     }

@@ -5,11 +5,13 @@
  * fresh — and the errors for what does not fit.
  */
 import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   buildVisionLanguageModel,
   createLogger,
   fromFloat32,
+  latestCheckpoint,
   loadInitialWeights,
   type Module,
   prepareRun,
@@ -84,6 +86,19 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
       assert.throws(() => resolveWeightsFile(empty.path), /a folder without model\.safetensors or checkpoints\/latest\.json/);
     } finally {
       empty.cleanup();
+    }
+    // a run folder moved away from where it ran: latest.json's relative dir no longer resolves from here, the folder still holds it
+    const moved = tempDir();
+    try {
+      const step = join(moved.path, "checkpoints", "step-0000007");
+      mkdirSync(step, { recursive: true });
+      writeFileSync(join(step, "model.safetensors"), "x");
+      writeFileSync(join(step, "trainer.json"), "{}");
+      writeFileSync(join(moved.path, "checkpoints", "latest.json"), JSON.stringify({ step: 7, dir: "runs/gone/checkpoints/step-0000007" }));
+      assert.equal(resolveWeightsFile(moved.path), join(step, "model.safetensors"));
+      assert.equal(latestCheckpoint(moved.path), step);
+    } finally {
+      moved.cleanup();
     }
     model.dispose();
   });

@@ -127,7 +127,7 @@ describe("core/checkpoint safetensors", () => {
     zip.set([0x50, 0x4b, 0x03, 0x04]);
     assert.throws(
       () => parseSafetensors(zip, "model.pth"),
-      /model\.pth: a PyTorch checkpoint \(zip archive, torch\.save of PyTorch 1\.6\+\), not safetensors; convert it once with Python: .*save_file/,
+      /model\.pth: a PyTorch checkpoint \(zip archive, torch\.save of PyTorch 1\.6\+\), not safetensors, where safetensors is expected; .*polyalign checkpoint convert .*model\.pth --out OUT\.safetensors/,
     );
     const legacy = sharedDir() && join(sharedDir() as string, "data", "weights", "format-fixtures", "bert-xsmall-dummy", "pytorch_model.bin");
     if (legacy && existsSync(legacy)) {
