@@ -6,6 +6,7 @@
  * `fusionStart + i` (fusionStart = number of text layers, ALBEF's `fusion_layer`).
  * Momentum copies (`*_m`) map the same way.
  */
+import { CheckpointError } from "../errors.ts";
 import type { StoredTensor } from "./safetensors.ts";
 
 export interface AlbefNameMap {
@@ -165,3 +166,46 @@ export const albefLoadRules = {
     };
   },
 };
+
+/** What `toAlbefStateDict` made, and what ALBEF's model will not recognise. */
+export interface AlbefExport {
+  tensors: Map<string, StoredTensor>;
+  fusionStart: number;
+  /** entries ALBEF's model has no counterpart for (the hypergraph branch): `load_state_dict(strict=False)` lists them as unexpected */
+  extra: string[];
+}
+
+const TEXT_LAYER = /^text_encoder\.bert\.encoder\.layer\.(\d+)\./;
+
+/**
+ * A polyalign image-text model's state dict (pre-training or retrieval) under
+ * ALBEF's names: the fusion layers back into the one BERT after the text
+ * layers (their count is read from the names), and BERT's `position_ids`
+ * buffers, which polyalign rebuilds as arange and does not store.
+ */
+export function toAlbefStateDict(tensors: ReadonlyMap<string, StoredTensor>): AlbefExport {
+  const names = [...tensors.keys()];
+  const unsupported = names.find((n) => /^(text_decoder|cls_head)\./.test(n));
+  if (unsupported)
+    throw new CheckpointError(
+      `${unsupported}: ALBEF's layout is written for image-text models (pre-training, retrieval, grounding); NLVR2 and VQA models are not yet`,
+      unsupported,
+    );
+  const fusionStart = 1 + Math.max(-1, ...names.map((n) => Number(TEXT_LAYER.exec(n)?.[1] ?? -1)));
+  const map = albefNameMap(fusionStart);
+  const out = new Map<string, StoredTensor>();
+  const extra: string[] = [];
+  for (const [n, t] of tensors) {
+    const a = map.toAlbef(n);
+    out.set(a, t);
+    if (/\.hypergraph(_fusion)?\./.test(a)) extra.push(a);
+  }
+  for (const m of ["", "_m"]) {
+    const pos = out.get(`text_encoder${m}.bert.embeddings.position_embeddings.weight`);
+    const name = `text_encoder${m}.bert.embeddings.position_ids`;
+    if (!pos || out.has(name)) continue;
+    const ids = new BigInt64Array(pos.shape[0]).map((_, i) => BigInt(i));
+    out.set(name, { dtype: "I64", shape: [1, pos.shape[0]], data: new Uint8Array(ids.buffer) });
+  }
+  return { tensors: out, fusionStart, extra };
+}
