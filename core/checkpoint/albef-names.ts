@@ -209,3 +209,36 @@ export function toAlbefStateDict(tensors: ReadonlyMap<string, StoredTensor>): Al
   }
   return { tensors: out, fusionStart, extra };
 }
+
+/**
+ * A timm / DeiT ViT entry (`blocks.0.attn.qkv.weight`, `pos_embed`, ...) under
+ * ALBEF's name (`visual_encoder.…`, which are timm's names); null for what the
+ * image encoder does not have: the classifier heads and DeiT's distillation
+ * token (its position-embedding row is dropped by the loader). Names already
+ * under `visual_encoder.` pass through.
+ */
+export function timmVitName(name: string): string | null {
+  const n = name.replace(/^visual_encoder\./, "");
+  if (/^(head|head_dist|fc_norm|pre_logits)(\.|$)/.test(n) || n === "dist_token") return null;
+  return `visual_encoder.${n}`;
+}
+
+/**
+ * An HF BERT entry (`bert.encoder.layer.3.attention.self.query.weight`, or
+ * without `bert.`; old files' LayerNorm `gamma` / `beta`) under ALBEF's name in a
+ * model whose first `fusionStart` layers are the text encoder: later layers
+ * initialise the fusion layers' self-attention and FFN (ALBEF initialises its
+ * fusion from BERT's layers 6–11 so); `cls.predictions.*` is the MLM head. Null
+ * for what the model does not have (pooler, next-sentence head).
+ */
+export function hfBertName(name: string, fusionStart: number): string | null {
+  let n = name.replace(/^text_encoder\./, "").replace(/^bert\./, "");
+  n = n.replace(/LayerNorm\.gamma$/, "LayerNorm.weight").replace(/LayerNorm\.beta$/, "LayerNorm.bias");
+  if (/^(pooler|cls\.seq_relationship)\./.test(n) || n.endsWith("position_ids")) return null;
+  if (n.startsWith("cls.predictions.")) return `text_encoder.${n}`;
+  if (n.startsWith("embeddings.")) return `text_encoder.bert.${n}`;
+  const m = /^encoder\.layer\.(\d+)\.(.*)$/.exec(n);
+  if (!m) return null;
+  const layer = Number(m[1]);
+  return layer < fusionStart ? `text_encoder.bert.encoder.layer.${layer}.${m[2]}` : `fusion.layer.${layer - fusionStart}.${m[2]}`;
+}

@@ -18,6 +18,22 @@ export function scheduleOptions(epochs: number) {
 /** Pre-trained weights to start from: a run folder, a checkpoint folder or a safetensors file (polyalign or ALBEF names); null = from scratch. */
 export const initOption = () => z.string().min(1).nullable().default(null);
 
+/**
+ * The image-text tasks' initial weights: a checkpoint as `initOption`, or parts —
+ * `{vision: a timm/DeiT ViT, text: an HF BERT}` (ALBEF's start of pre-training),
+ * with or without a `checkpoint` under them; null = from scratch.
+ */
+export const partsInitOption = () =>
+  z
+    .union([
+      z.string().min(1),
+      z
+        .strictObject({ checkpoint: z.string().min(1).optional(), vision: z.string().min(1).optional(), text: z.string().min(1).optional() })
+        .refine((p) => p.checkpoint || p.vision || p.text, "init: name a checkpoint, or vision and/or text weights"),
+    ])
+    .nullable()
+    .default(null);
+
 /** Momentum distillation (ALBEF's `distill`, α, and the EMA rate of the momentum model). */
 export function distillOptions() {
   return {

@@ -102,6 +102,22 @@ export class LayeredFusion extends Module implements Fusion, StepwiseFusion {
     return out;
   }
 
+  isExtension(name: string): boolean {
+    return /^layer\.\d+\.(hypergraph|hypergraph_fusion)\./.test(name);
+  }
+
+  startFromPretrained(): string | null {
+    const beta = this.cfg.pretrainedBranchBias;
+    const set: number[] = [];
+    this.layer.items.forEach((l, i) => {
+      const bias = l.hypergraph_fusion?.branch_bias;
+      if (!bias) return;
+      tf.tidy(() => bias.assign(tf.tensor1d([0, beta])));
+      set.push(i);
+    });
+    return set.length === 0 ? null : `hypergraph branch bias β = ${beta} in layers ${set.join(", ")} (branch weight ≈ ${(1 / (1 + Math.exp(-beta))).toFixed(3)} at step 0)`;
+  }
+
   collectStats(on: boolean): void {
     for (const l of this.layer.items) {
       if (l.hypergraph) l.hypergraph.collectStats = on;

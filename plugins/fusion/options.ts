@@ -38,6 +38,8 @@ export const BranchOptions = z.strictObject({
   fusion: z.enum(["branchAttention", "gate", "zeroGate", "sum"]).default("branchAttention"),
   /** β of the hypergraph branch in branch attention: 0 from scratch, −3 from pre-trained weights */
   branchBias: z.number().default(0),
+  /** β the branch starts with when the fusion's layers are loaded from pre-trained weights that lack the branch (BERT, an attention-only checkpoint) */
+  pretrainedBranchBias: z.number().default(-3),
   /** MLP_h hidden width (default: the fusion width) */
   mlpHidden: z.number().int().positive().optional(),
   /** d_a of the branch-attention scores (default: width / 4) */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger, fromFloat32, fromInt, readSafetensors, readWeights, writeSafetensors } from "../../core/index.ts";
 import { runCli } from "../../cli/main.ts";
@@ -86,6 +86,15 @@ describe("cli: polyalign", () => {
     const r = await cli("forward", "--config", join(REPO_ROOT, "configs/demo.yaml"), "--batch", "2", "--length", "8");
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /fused\s+\[2, 8, 64\]\s+finite=true/);
+  });
+
+  it("every shipped config (configs/*.yaml) validates", async () => {
+    const files = readdirSync(join(REPO_ROOT, "configs")).filter((f) => f.endsWith(".yaml"));
+    assert.ok(files.length >= 10);
+    for (const f of files) {
+      const r = await cli("config", "--config", join(REPO_ROOT, "configs", f));
+      assert.equal(r.code, 0, `${f}: ${r.out}`);
+    }
   });
 
   it("checkpoint inspect lists names, dtypes and shapes; a bad file is a clear error", async () => {

@@ -76,5 +76,17 @@ export interface Fusion extends Module {
   readonly stepwise?: StepwiseFusion | null;
   /** the shape of its layers (VQA builds its answer decoder like them) */
   layerShape?(): LayerShape;
+  /**
+   * Its layers were just loaded from pre-trained weights (BERT's) while what
+   * the fusion adds was not: make the new parts start so that the pre-trained
+   * function is barely changed; returns what it did, for the log and report.
+   */
+  startFromPretrained?(): string | null;
+  /**
+   * Whether an entry (its name within the fusion, e.g. `layer.0.something.weight`)
+   * is one the fusion adds to BERT-style layers: absent from an attention-only
+   * checkpoint, it starts new instead of failing the load.
+   */
+  isExtension?(name: string): boolean;
 }
 export const Fusion = defineKind<Fusion>("Fusion", "fusion encoder over text + image tokens");

@@ -12,7 +12,7 @@ import { bimodalFraction, hypergraphAdjacency, hypergraphIncidence } from "./hyp
 export type BranchFusionKind = BranchOptions["fusion"];
 
 /** The branch's options with its widths resolved (MLP_h hidden width, d_a of the branch-attention scores) and the layer's eps, dropout and init. */
-export type HypergraphBranchConfig = Omit<BranchOptions, "mlpHidden" | "attentionDim"> & {
+export type HypergraphBranchConfig = Omit<BranchOptions, "mlpHidden" | "attentionDim" | "pretrainedBranchBias"> & {
   width: number;
   mlpHidden: number;
   attentionDim: number;

@@ -9,6 +9,7 @@ import {
   openPool,
   type RetrievalMetrics,
   type RunContext,
+  partsInitOption,
   scheduleOptions,
   type Task,
   type TaskResult,
@@ -18,13 +19,15 @@ import {
   writeSummary,
   z,
 } from "../../../core/index.ts";
-import { setUpModel } from "../shared/albef-model.ts";
+import { initialiseModel, setUpModel } from "../shared/albef-model.ts";
 import { measureBinding } from "../shared/binding.ts";
 import { summaryMarkdown } from "./summary.ts";
 import { zeroShotRetrieval } from "./zero-shot.ts";
 
 export const PretrainConfig = z.strictObject({
   ...scheduleOptions(30),
+  /** initial weights: null = from scratch; a checkpoint; or parts, `{vision: DeiT, text: BERT}` as ALBEF starts */
+  init: partsInitOption(),
   /** zero-shot retrieval on data.test after training (needs an objective with an embedding head) */
   evalRetrieval: z.boolean().default(true),
   evalMaxImages: z.number().int().positive().default(1000),
@@ -47,6 +50,7 @@ export class PretrainTask implements Task<RunContext> {
       const evalBinding = this.cfg.evalBinding && !!data.test && !!model.embedding && !!model.matching;
       if (this.cfg.evalRetrieval && data.test && !evalRetrieval) log.warn("no objective has an embedding head: zero-shot retrieval is skipped");
       if (this.cfg.evalBinding && data.test && !evalBinding) log.warn("attribute binding needs an embedding and a matching head: it is skipped");
+      if (this.cfg.init && !ctx.resume) initialiseModel(ctx, model, this.cfg.init);
       const outcome = await trainAlignment(ctx, model, tokenizer, data, optim, this.cfg);
       const { base, artifacts } = trainingReport(ctx, outcome);
       const metrics: Record<string, number> = {

@@ -8,7 +8,7 @@
  */
 import {
   type GalleryRetrievalMetrics,
-  initOption,
+  partsInitOption,
   type RunContext,
   scheduleOptions,
   type Task,
@@ -19,7 +19,7 @@ import {
   writeSummary,
   z,
 } from "../../../core/index.ts";
-import { loadModelWeights, setUpModel } from "../shared/albef-model.ts";
+import { initialiseModel, setUpModel } from "../shared/albef-model.ts";
 import { evaluateGallery, type GalleryEvaluation } from "./gallery.ts";
 import { RERANK_SCORES, type RerankScore } from "./itm-rerank.ts";
 
@@ -30,7 +30,7 @@ const RERANK_SCORE_TEXT: Record<RerankScore, string> = {
 };
 
 export const RetrievalConfig = z.strictObject({
-  init: initOption(),
+  init: partsInitOption(),
   ...scheduleOptions(5),
   /** candidates per query re-scored by ITM (ALBEF: 256 on COCO, 128 on Flickr30K); at least 10 so R@10 never ranks unscored entries */
   kTest: z.number().int().min(10).default(256),
@@ -65,8 +65,7 @@ export class RetrievalTask implements Task<RunContext> {
     model.requireEmbedding("retrieval fine-tuning");
     model.requireMatching("retrieval fine-tuning");
     if (this.cfg.init && !ctx.resume) {
-      const r = loadModelWeights(ctx, model, this.cfg.init);
-      ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${r.fresh.length ? `; fresh: ${r.fresh.join(", ")}` : ""}`);
+      initialiseModel(ctx, model, this.cfg.init);
     } else if (!this.cfg.init) {
       log.warn("task.init is null: fine-tuning starts from random weights");
     }

@@ -9,12 +9,17 @@ import {
   checkVocabulary,
   ConfigError,
   type InitialWeightsReport,
+  loadVisionLanguageParts,
   loadVisionLanguageWeights,
+  type PartsInit,
+  type PartsReport,
   readyTokenizer,
   type RunContext,
   type Tokenizer,
   type VisionLanguageModel,
+  writeFileAtomic,
 } from "../../../core/index.ts";
+import { join } from "node:path";
 
 export interface ModelSetup {
   model: VisionLanguageModel;
@@ -42,6 +47,23 @@ export async function setUpModel(ctx: RunContext, what: string, setting: { batch
 /** Weights into the model from a run, checkpoint or file (polyalign's or ALBEF's names); the config's text layers are where fusion begins. */
 export function loadModelWeights(ctx: RunContext, model: VisionLanguageModel, init: string): InitialWeightsReport {
   return loadVisionLanguageWeights(model, init, Number(ctx.scope.config.model?.text.layers ?? 0), ctx.scope.log);
+}
+
+/**
+ * A training task's initial weights (a checkpoint, or vision / text parts),
+ * with the load report in the run folder (`init-report.json`) and one line per part.
+ */
+export function initialiseModel(ctx: RunContext, model: VisionLanguageModel, init: string | PartsInit): PartsReport {
+  const r = loadVisionLanguageParts(model, init, Number(ctx.scope.config.model?.text.layers ?? 0), ctx.scope.log);
+  writeFileAtomic(join(ctx.runDir, "init-report.json"), JSON.stringify(r, null, 2) + "\n");
+  for (const p of r.parts) {
+    const extra = [p.reshaped.length ? `reshaped ${p.reshaped.join(", ")}` : "", p.ignored.length ? `${p.ignored.length} ignored` : ""].filter(Boolean).join("; ");
+    ctx.out(`initial weights (${p.part}): ${p.loaded} tensors from ${p.file}${extra ? ` (${extra})` : ""}`);
+  }
+  if (r.fusionStart) ctx.out(`fusion: ${r.fusionStart}`);
+  const n = r.fresh.length;
+  ctx.out(`${n} ${n === 1 ? "entry starts" : "entries start"} new${n ? ` (${r.fresh.slice(0, 4).join(", ")}${n > 4 ? ", …" : ""}); init-report.json lists them` : ""}`);
+  return r;
 }
 
 /**

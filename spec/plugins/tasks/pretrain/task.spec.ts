@@ -8,14 +8,18 @@ import {
   buildVisionLanguageModel,
   createLogger,
   prepareRun,
+  readSafetensors,
+  resolveWeightsFile,
   Rng,
+  type StoredTensor,
   tf,
   Tokenizer,
   Trainer,
   OptimConfig,
+  writeSafetensors,
 } from "../../../../core/index.ts";
 import { builtinRegistry } from "../../../../plugins/index.ts";
-import { cli, tinyConfig, useTempRuns } from "../../../tiny-run.ts";
+import { cli, pretrainTinyBase, tinyConfig, useTempRuns } from "../../../tiny-run.ts";
 
 const quiet = createLogger({ level: "error" });
 
@@ -53,6 +57,36 @@ describe("plugins/tasks/pretrain", function () {
     const again = await cli("train", "--config", cfgFile);
     assert.equal(again.code, 2);
     assert.match(again.out, /already holds a run; --resume continues it, --fresh starts over/);
+  });
+
+  it("starts from parts as ALBEF does (task.init {vision: timm ViT, text: HF BERT}): the hypergraph fusion's branch starts new with the pre-trained bias; init-report.json says what was loaded", async () => {
+    const base = await pretrainTinyBase(tmp.path, { name: "cross-attention" }, "parts-base");
+    const weights = readSafetensors(resolveWeightsFile(base)).tensors;
+    const vit = new Map<string, StoredTensor>();
+    const bert = new Map<string, StoredTensor>();
+    for (const [n, t] of weights) {
+      if (n.startsWith("visual_encoder.")) vit.set(n.slice("visual_encoder.".length), t);
+      else if (n.startsWith("text_encoder.")) bert.set(n.slice("text_encoder.".length), t);
+      else if (n.startsWith("fusion.layer.0.") && !n.includes("crossattention")) bert.set(`bert.encoder.layer.1.${n.slice("fusion.layer.0.".length)}`, t);
+    }
+    writeSafetensors(join(tmp.path, "vit.safetensors"), vit);
+    writeSafetensors(join(tmp.path, "bert.safetensors"), bert);
+    const cfg = tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: "from-parts" });
+    const file = join(tmp.path, "from-parts.yaml");
+    writeFileSync(
+      file,
+      stringify({ ...cfg, task: { ...cfg.task, evalRetrieval: false, init: { vision: join(tmp.path, "vit.safetensors"), text: join(tmp.path, "bert.safetensors") } } }),
+    );
+    const r = await cli("train", "--config", file);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /initial weights \(vision\): \d+ tensors from .*vit\.safetensors/);
+    assert.match(r.out, /initial weights \(text\): \d+ tensors from .*bert\.safetensors/);
+    assert.match(r.out, /fusion: hypergraph branch bias β = -3 in layers 0/);
+    const report = JSON.parse(readFileSync(join(tmp.path, "runs", "from-parts", "init-report.json"), "utf8")) as { parts: { part: string; loaded: number }[]; fresh: string[] };
+    assert.deepEqual(report.parts.map((p) => p.part), ["vision", "text"]);
+    assert.equal(report.parts[0].loaded, vit.size);
+    assert.ok(report.fresh.includes("fusion.layer.0.crossattention.self.query.weight"));
+    assert.ok(report.fresh.some((n) => n.startsWith("fusion.layer.0.hypergraph")));
   });
 
   it("resume continues the same trajectory: 2 + resume + 4 steps give the losses of 6 uninterrupted steps", async () => {

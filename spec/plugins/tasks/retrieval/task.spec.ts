@@ -47,7 +47,8 @@ describe("plugins/tasks/retrieval", function () {
     writeFileSync(file, stringify(retrievalConfig("ft", { init: pretrained, evalBefore: true })));
     const r = await cli("train", "--config", file);
     assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /initial weights: \d+ tensors from .*base.*model\.safetensors; fresh: idx_queue/);
+    assert.match(r.out, /initial weights \(checkpoint\): \d+ tensors from .*base.*model\.safetensors/);
+    assert.match(r.out, /1 entry starts new \(idx_queue\); init-report.json lists them/);
     const run = join(tmp.path, "runs", "ft");
     const rows = readFileSync(join(run, "metrics.jsonl"), "utf8")
       .trim()
