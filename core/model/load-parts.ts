@@ -105,9 +105,7 @@ function partSource(
     const list = (xs: string[]) => xs.slice(0, 6).join(", ") + (xs.length > 6 ? `, … (${xs.length} in all)` : "");
     throw new CheckpointError(
       `init.${part} ${file} does not fit the model (nothing loaded): ` +
-        [missing.length ? `missing ${list(missing)}` : "", mismatched.length ? `shape mismatch ${list(mismatched)}` : ""]
-          .filter(Boolean)
-          .join("; "),
+        [missing.length ? `missing ${list(missing)}` : "", mismatched.length ? `shape mismatch ${list(mismatched)}` : ""].filter(Boolean).join("; "),
       file,
     );
   }
@@ -133,7 +131,13 @@ export function loadVisionLanguageParts(model: VisionLanguageModel, init: string
   const sources: PartSource[] = [];
   if (spec.vision) sources.push(partSource(model, "vision", spec.vision, timmVitName, (n) => n.startsWith("visual_encoder.")));
   if (spec.text) {
-    const text = partSource(model, "text", spec.text, (n) => hfBertName(n, fusionStart), (n) => n.startsWith("text_encoder.bert."));
+    const text = partSource(
+      model,
+      "text",
+      spec.text,
+      (n) => hfBertName(n, fusionStart),
+      (n) => n.startsWith("text_encoder.bert."),
+    );
     const names = new Set([...model.stateEntries()].map(([n]) => n));
     fillTiedMlmHead(text.tensors);
     for (const n of [...text.tensors.keys()]) if (!names.has(n)) text.tensors.delete(n);

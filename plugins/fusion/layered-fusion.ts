@@ -115,7 +115,9 @@ export class LayeredFusion extends Module implements Fusion, StepwiseFusion {
       tf.tidy(() => bias.assign(tf.tensor1d([0, beta])));
       set.push(i);
     });
-    return set.length === 0 ? null : `hypergraph branch bias β = ${beta} in layers ${set.join(", ")} (branch weight ≈ ${(1 / (1 + Math.exp(-beta))).toFixed(3)} at step 0)`;
+    return set.length === 0
+      ? null
+      : `hypergraph branch bias β = ${beta} in layers ${set.join(", ")} (branch weight ≈ ${(1 / (1 + Math.exp(-beta))).toFixed(3)} at step 0)`;
   }
 
   collectStats(on: boolean): void {

@@ -57,12 +57,16 @@ export function initialiseModel(ctx: RunContext, model: VisionLanguageModel, ini
   const r = loadVisionLanguageParts(model, init, Number(ctx.scope.config.model?.text.layers ?? 0), ctx.scope.log);
   writeFileAtomic(join(ctx.runDir, "init-report.json"), JSON.stringify(r, null, 2) + "\n");
   for (const p of r.parts) {
-    const extra = [p.reshaped.length ? `reshaped ${p.reshaped.join(", ")}` : "", p.ignored.length ? `${p.ignored.length} ignored` : ""].filter(Boolean).join("; ");
+    const extra = [p.reshaped.length ? `reshaped ${p.reshaped.join(", ")}` : "", p.ignored.length ? `${p.ignored.length} ignored` : ""]
+      .filter(Boolean)
+      .join("; ");
     ctx.out(`initial weights (${p.part}): ${p.loaded} tensors from ${p.file}${extra ? ` (${extra})` : ""}`);
   }
   if (r.fusionStart) ctx.out(`fusion: ${r.fusionStart}`);
   const n = r.fresh.length;
-  ctx.out(`${n} ${n === 1 ? "entry starts" : "entries start"} new${n ? ` (${r.fresh.slice(0, 4).join(", ")}${n > 4 ? ", …" : ""}); init-report.json lists them` : ""}`);
+  ctx.out(
+    `${n} ${n === 1 ? "entry starts" : "entries start"} new${n ? ` (${r.fresh.slice(0, 4).join(", ")}${n > 4 ? ", …" : ""}); init-report.json lists them` : ""}`,
+  );
   return r;
 }
 

@@ -65,7 +65,10 @@ describe("core/model: initial weights per part (timm ViT, HF BERT)", function ()
     const bert = new Map<string, StoredTensor>();
     for (const [n, t] of fixture) {
       if (!n.startsWith("text_encoder.") || n.includes("crossattention") || n.endsWith("position_ids") || n.includes("decoder.weight")) continue;
-      const hf = n.slice("text_encoder.".length).replace(/LayerNorm\.weight$/, "LayerNorm.gamma").replace(/LayerNorm\.bias$/, "LayerNorm.beta");
+      const hf = n
+        .slice("text_encoder.".length)
+        .replace(/LayerNorm\.weight$/, "LayerNorm.gamma")
+        .replace(/LayerNorm\.bias$/, "LayerNorm.beta");
       bert.set(hf, t);
     }
     bert.set("bert.pooler.dense.weight", { dtype: "F32", shape: [d, d], data: new Uint8Array(d * row) });
@@ -124,7 +127,11 @@ describe("core/model: initial weights per part (timm ViT, HF BERT)", function ()
     const before = Array.from(m.stateEntries().next().value![1].dataSync());
     assert.throws(
       () => loadVisionLanguageParts(m, { vision, text }, oracle.bert.fusion_layer),
-      (e: Error) => e instanceof CheckpointError && /init\.text .*bert\.safetensors does not fit the model \(nothing loaded\): shape mismatch fusion\.layer\.0\.intermediate\.dense\.weight model \[128,64\] vs file \[256,64\]/.test(e.message),
+      (e: Error) =>
+        e instanceof CheckpointError &&
+        /init\.text .*bert\.safetensors does not fit the model \(nothing loaded\): shape mismatch fusion\.layer\.0\.intermediate\.dense\.weight model \[128,64\] vs file \[256,64\]/.test(
+          e.message,
+        ),
     );
     assert.deepEqual(Array.from(m.stateEntries().next().value![1].dataSync()), before);
     m.dispose();
@@ -173,7 +180,10 @@ describe("core/model: initial weights per part (timm ViT, HF BERT)", function ()
     assert.ok(w.fresh.some((n) => n.startsWith("fusion.layer.0.hypergraph")) && w.fresh.some((n) => n.startsWith("fusion_m.layer.0.hypergraph")));
     const state = new Map([...fromAlbef.stateEntries()].map(([n, x]) => [n, x] as const));
     assert.deepEqual(Array.from(state.get("fusion.layer.1.hypergraph_fusion.branch_bias")!.dataSync()), [0, -3]);
-    assert.deepEqual(Array.from(state.get("fusion_m.layer.1.hypergraph.theta.weight")!.dataSync()), Array.from(state.get("fusion.layer.1.hypergraph.theta.weight")!.dataSync()));
+    assert.deepEqual(
+      Array.from(state.get("fusion_m.layer.1.hypergraph.theta.weight")!.dataSync()),
+      Array.from(state.get("fusion.layer.1.hypergraph.theta.weight")!.dataSync()),
+    );
     fromAlbef.dispose();
     tf.dispose([ids, mask, images]);
   });

@@ -75,15 +75,24 @@ describe("plugins/tasks/pretrain", function () {
     const file = join(tmp.path, "from-parts.yaml");
     writeFileSync(
       file,
-      stringify({ ...cfg, task: { ...cfg.task, evalRetrieval: false, init: { vision: join(tmp.path, "vit.safetensors"), text: join(tmp.path, "bert.safetensors") } } }),
+      stringify({
+        ...cfg,
+        task: { ...cfg.task, evalRetrieval: false, init: { vision: join(tmp.path, "vit.safetensors"), text: join(tmp.path, "bert.safetensors") } },
+      }),
     );
     const r = await cli("train", "--config", file);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /initial weights \(vision\): \d+ tensors from .*vit\.safetensors/);
     assert.match(r.out, /initial weights \(text\): \d+ tensors from .*bert\.safetensors/);
     assert.match(r.out, /fusion: hypergraph branch bias β = -3 in layers 0/);
-    const report = JSON.parse(readFileSync(join(tmp.path, "runs", "from-parts", "init-report.json"), "utf8")) as { parts: { part: string; loaded: number }[]; fresh: string[] };
-    assert.deepEqual(report.parts.map((p) => p.part), ["vision", "text"]);
+    const report = JSON.parse(readFileSync(join(tmp.path, "runs", "from-parts", "init-report.json"), "utf8")) as {
+      parts: { part: string; loaded: number }[];
+      fresh: string[];
+    };
+    assert.deepEqual(
+      report.parts.map((p) => p.part),
+      ["vision", "text"],
+    );
     assert.equal(report.parts[0].loaded, vit.size);
     assert.ok(report.fresh.includes("fusion.layer.0.crossattention.self.query.weight"));
     assert.ok(report.fresh.some((n) => n.startsWith("fusion.layer.0.hypergraph")));
