@@ -8,6 +8,7 @@ export * from "./native/index.ts";
 export * from "./registry/index.ts";
 export * from "./config/index.ts";
 export * from "./checkpoint/index.ts";
+export * from "./hub/index.ts";
 export * from "./model/index.ts";
 export * from "./data/index.ts";
 export * from "./core-plugins.ts";

@@ -3,6 +3,7 @@ import { checkpointCommand } from "./checkpoint.ts";
 import { compareCommand } from "./compare.ts";
 import { configCommand } from "./config.ts";
 import { forwardCommand } from "./forward.ts";
+import { hubCommand } from "./hub.ts";
 import { pluginsCommand } from "./plugins.ts";
 import { referenceForwardCommand } from "./reference-forward.ts";
 import { shardsCommand } from "./shards.ts";
@@ -21,5 +22,6 @@ export const COMMANDS: readonly CliCommand[] = [
   shardsCommand,
   tokenizeCommand,
   checkpointCommand,
+  hubCommand,
   referenceForwardCommand,
 ];

@@ -7,3 +7,4 @@ export * from "./initial-weights.ts";
 export * from "./weights-file.ts";
 export { PyDict, PyObject, PyTuple, type PyValue, unpickle } from "./pytorch/pickle.ts";
 export { readTorchFile } from "./pytorch/torch-file.ts";
+export * from "./vit-names.ts";

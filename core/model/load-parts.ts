@@ -1,6 +1,7 @@
 /**
  * A VisionLanguageModel's initial weights from a whole checkpoint and/or per
- * part, as ALBEF starts pre-training: `vision` a timm / DeiT ViT (position
+ * part, as ALBEF starts pre-training: `vision` a timm / DeiT ViT (or transformers'
+ * ViT / DeiT names, as `facebook/deit-*` on the hub; position
  * embeddings interpolated to the model's resolution, classifier heads
  * dropped), `text` an HF BERT (its first layers into the text encoder, the
  * later ones into the fusion layers' self-attention and FFN; cross-attention
@@ -11,6 +12,7 @@ import { hfBertName, MOMENTUM_ENTRY, timmVitName } from "../checkpoint/albef-nam
 import { resolveWeightsFile } from "../checkpoint/initial-weights.ts";
 import { adaptPosEmbeds } from "../checkpoint/pos-embed.ts";
 import { DTYPE_SIZES, type StoredTensor } from "../checkpoint/safetensors.ts";
+import { isTransformersVit, transformersVitToTimm } from "../checkpoint/vit-names.ts";
 import { loadStateDict } from "../checkpoint/state-dict.ts";
 import { readWeights } from "../checkpoint/weights-file.ts";
 import { CheckpointError } from "../errors.ts";
@@ -70,10 +72,16 @@ function partSource(
   required: (n: string) => boolean,
 ): PartSource {
   const file = resolveWeightsFile(path);
-  const raw = readWeights(file).tensors;
+  let raw = readWeights(file).tensors;
   const renamed = new Map<string, StoredTensor>();
   const ignored: string[] = [];
   const reshaped: string[] = [];
+  if (part === "vision" && isTransformersVit(raw)) {
+    // transformers' names (facebook/deit-*) → timm's, query/key/value stacked into qkv
+    const timm = transformersVitToTimm(raw, file);
+    raw = timm.tensors;
+    ignored.push(...timm.dropped);
+  }
   for (const [n, t] of raw) {
     const to = rename(n);
     if (to === null) ignored.push(n);

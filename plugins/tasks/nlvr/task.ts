@@ -15,6 +15,7 @@ import {
   evalBatches,
   gradsByName,
   initOption,
+  resolveHubPaths,
   openPool,
   readyTokenizer,
   type RunContext,
@@ -94,7 +95,7 @@ export class NlvrTask implements Task<RunContext> {
     const tokenizer = await readyTokenizer(ctx);
     const model = buildNlvrModel(scope, { momentum: this.cfg.momentum, pooling: this.cfg.pooling, classes: 2 });
     if (this.cfg.init && !ctx.resume) {
-      const r = loadNlvrWeights(model, this.cfg.init, Number(config.model?.text.layers ?? 0));
+      const r = loadNlvrWeights(model, await resolveHubPaths(this.cfg.init, log), Number(config.model?.text.layers ?? 0));
       ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${r.fresh.includes("cls_head.0.weight") ? "; fresh: the classifier (cls_head)" : ""}`);
     } else if (!this.cfg.init) {
       log.warn("task.init is null: NLVR2 starts from random weights");

@@ -50,7 +50,7 @@ export class PretrainTask implements Task<RunContext> {
       const evalBinding = this.cfg.evalBinding && !!data.test && !!model.embedding && !!model.matching;
       if (this.cfg.evalRetrieval && data.test && !evalRetrieval) log.warn("no objective has an embedding head: zero-shot retrieval is skipped");
       if (this.cfg.evalBinding && data.test && !evalBinding) log.warn("attribute binding needs an embedding and a matching head: it is skipped");
-      if (this.cfg.init && !ctx.resume) initialiseModel(ctx, model, this.cfg.init);
+      if (this.cfg.init && !ctx.resume) await initialiseModel(ctx, model, this.cfg.init);
       const outcome = await trainAlignment(ctx, model, tokenizer, data, optim, this.cfg);
       const { base, artifacts } = trainingReport(ctx, outcome);
       const metrics: Record<string, number> = {

@@ -65,7 +65,7 @@ export class RetrievalTask implements Task<RunContext> {
     model.requireEmbedding("retrieval fine-tuning");
     model.requireMatching("retrieval fine-tuning");
     if (this.cfg.init && !ctx.resume) {
-      initialiseModel(ctx, model, this.cfg.init);
+      await initialiseModel(ctx, model, this.cfg.init);
     } else if (!this.cfg.init) {
       log.warn("task.init is null: fine-tuning starts from random weights");
     }

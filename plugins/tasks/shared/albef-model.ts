@@ -13,6 +13,7 @@ import {
   loadVisionLanguageWeights,
   type PartsInit,
   type PartsReport,
+  resolveHubPaths,
   readyTokenizer,
   type RunContext,
   type Tokenizer,
@@ -50,11 +51,13 @@ export function loadModelWeights(ctx: RunContext, model: VisionLanguageModel, in
 }
 
 /**
- * A training task's initial weights (a checkpoint, or vision / text parts),
+ * A training task's initial weights (a checkpoint, or vision / text parts; any
+ * of them an `hf://` address, fetched into the Hugging Face cache first),
  * with the load report in the run folder (`init-report.json`) and one line per part.
  */
-export function initialiseModel(ctx: RunContext, model: VisionLanguageModel, init: string | PartsInit): PartsReport {
-  const r = loadVisionLanguageParts(model, init, Number(ctx.scope.config.model?.text.layers ?? 0), ctx.scope.log);
+export async function initialiseModel(ctx: RunContext, model: VisionLanguageModel, init: string | PartsInit): Promise<PartsReport> {
+  const local = await resolveHubPaths(init, ctx.scope.log);
+  const r = loadVisionLanguageParts(model, local, Number(ctx.scope.config.model?.text.layers ?? 0), ctx.scope.log);
   writeFileAtomic(join(ctx.runDir, "init-report.json"), JSON.stringify(r, null, 2) + "\n");
   for (const p of r.parts) {
     const extra = [p.reshaped.length ? `reshaped ${p.reshaped.join(", ")}` : "", p.ignored.length ? `${p.ignored.length} ignored` : ""]
@@ -77,7 +80,7 @@ export function initialiseModel(ctx: RunContext, model: VisionLanguageModel, ini
 export async function loadEvaluationModel(ctx: RunContext, what: string, init: string): Promise<ModelSetup & { file: string }> {
   const setup = await setUpModel(ctx, what, { batchSize: 1 });
   try {
-    const r = loadModelWeights(ctx, setup.model, init);
+    const r = loadModelWeights(ctx, setup.model, await resolveHubPaths(init, ctx.scope.log));
     ctx.out(`weights: ${r.loaded.length} tensors from ${r.file}`);
     setup.model.eval();
     return { ...setup, file: r.file };

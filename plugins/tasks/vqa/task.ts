@@ -17,6 +17,7 @@ import {
   expandShardSpec,
   gradsByName,
   initOption,
+  resolveHubPaths,
   MOMENTUM_ENTRY,
   openPool,
   readShards,
@@ -126,7 +127,7 @@ export class VqaTask implements Task<RunContext> {
     if (answers.length === 0) throw new ConfigError("the answer list is empty", "task.answerList");
     const model = buildVqaModel(scope, { momentum: this.cfg.momentum, decoderLayers: this.cfg.decoderLayers });
     if (this.cfg.init && !ctx.resume) {
-      const r = loadVqaWeights(model, this.cfg.init, Number(config.model?.text.layers ?? 0));
+      const r = loadVqaWeights(model, await resolveHubPaths(this.cfg.init, log), Number(config.model?.text.layers ?? 0));
       const fresh = r.fresh.filter((f) => !MOMENTUM_ENTRY.test(f));
       ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${fresh.length ? `; fresh: ${fresh.join(", ")}` : ""}`);
     } else if (!this.cfg.init) {

@@ -122,6 +122,47 @@ describe("core/model: initial weights per part (timm ViT, HF BERT)", function ()
     m.dispose();
   });
 
+  it("vision in transformers' names (facebook/deit-*: separate query/key/value, layernorm_before/after) gives the same image_embeds", async function () {
+    const hf = new Map<string, StoredTensor>();
+    for (const [n, t] of fixture) {
+      if (!n.startsWith("visual_encoder.")) continue;
+      const timm = n.slice("visual_encoder.".length);
+      const qkv = /^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$/.exec(timm);
+      if (qkv) {
+        const third = t.data.length / 3;
+        const rows = t.shape[0] / 3;
+        ["query", "key", "value"].forEach((p, i) =>
+          hf.set(`vit.encoder.layer.${qkv[1]}.attention.attention.${p}.${qkv[2]}`, {
+            dtype: t.dtype,
+            shape: [rows, ...t.shape.slice(1)],
+            data: t.data.slice(i * third, (i + 1) * third),
+          }),
+        );
+        continue;
+      }
+      const renamed = timm
+        .replace(/^cls_token$/, "embeddings.cls_token")
+        .replace(/^pos_embed$/, "embeddings.position_embeddings")
+        .replace(/^patch_embed\.proj\./, "embeddings.patch_embeddings.projection.")
+        .replace(/^blocks\.(\d+)\.norm1\./, "encoder.layer.$1.layernorm_before.")
+        .replace(/^blocks\.(\d+)\.norm2\./, "encoder.layer.$1.layernorm_after.")
+        .replace(/^blocks\.(\d+)\.attn\.proj\./, "encoder.layer.$1.attention.output.dense.")
+        .replace(/^blocks\.(\d+)\.mlp\.fc1\./, "encoder.layer.$1.intermediate.dense.")
+        .replace(/^blocks\.(\d+)\.mlp\.fc2\./, "encoder.layer.$1.output.dense.")
+        .replace(/^norm\./, "layernorm.");
+      hf.set(`vit.${renamed}`, t);
+    }
+    hf.set("classifier.weight", { dtype: "F32", shape: [2, 64], data: new Uint8Array(512) });
+    const file = join(tmp.path, "hf-vit.safetensors");
+    writeSafetensors(file, hf);
+    const m = await model();
+    const r = loadVisionLanguageParts(m, { vision: file, text }, oracle.bert.fusion_layer);
+    assert.deepEqual(r.parts[0].ignored, ["classifier.weight"]);
+    const expected = readSafetensors(join(sharedPathOrSkip(this, "fixtures", "albef-tiny"), "expected.safetensors")).tensors;
+    assert.ok(maxAbsDiff(embeds(m).image, toFloat32(expected.get("image_embeds")!)) < 1e-5, "image_embeds");
+    m.dispose();
+  });
+
   it("a part that does not fit is refused, naming the entries, and nothing is loaded", async () => {
     const m = await model({ intermediate: 128 });
     const before = Array.from(m.stateEntries().next().value![1].dataSync());

@@ -1,0 +1,3 @@
+export * from "./hf-uri.ts";
+export * from "./hub-download.ts";
+export * from "./resolve.ts";
