@@ -8,6 +8,7 @@
  * the cache is not downloaded again; `HF_HUB_OFFLINE=1` never touches the network.
  */
 import { createHash } from "node:crypto";
+import { SingleBar } from "cli-progress";
 import {
   closeSync,
   existsSync,
@@ -30,6 +31,8 @@ import { type HfFile, hubEndpoint, hubOffline, parseHfUri, repoCacheDir } from "
 
 export interface HubDownloadOptions {
   log?: Logger;
+  /** draw a progress bar on stderr (default: when stderr is a terminal); otherwise progress goes to the log every 2 s */
+  progressBar?: boolean;
   env?: NodeJS.ProcessEnv;
   /** attempts per download (a dropped connection resumes where it stopped) */
   attempts?: number;
@@ -88,16 +91,29 @@ async function fetchInto(uri: string, remote: Remote, part: string, opts: HubDow
       if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
       const fd = openSync(part, res.status === 206 ? "a" : "w");
       let done = res.status === 206 ? have : 0;
+      const bar =
+        (opts.progressBar ?? process.stderr.isTTY) && remote.size
+          ? new SingleBar({ format: `${uri} [{bar}] {percentage}% {value}/{total} MB {speed} MB/s`, hideCursor: true }, undefined)
+          : null;
+      const started = performance.now();
+      const startedAt = done;
+      bar?.start(Math.round(remote.size! / 1e6), Math.round(done / 1e6), { speed: "0" });
       try {
         for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
           writeSync(fd, chunk);
           done += chunk.length;
-          if (performance.now() - last > 2000) {
+          const speed = ((done - startedAt) / 1e6 / Math.max(1e-3, (performance.now() - started) / 1000)).toFixed(1);
+          if (bar) bar.update(Math.round(done / 1e6), { speed });
+          else if (performance.now() - last > 2000) {
             last = performance.now();
-            opts.log?.info(`${uri}: ${(done / 1e6).toFixed(1)}${remote.size ? ` / ${(remote.size / 1e6).toFixed(1)}` : ""} MB`, { done, total: remote.size });
+            opts.log?.info(`${uri}: ${(done / 1e6).toFixed(1)}${remote.size ? ` / ${(remote.size / 1e6).toFixed(1)}` : ""} MB, ${speed} MB/s`, {
+              done,
+              total: remote.size,
+            });
           }
         }
       } finally {
+        bar?.stop();
         closeSync(fd);
       }
       if (remote.size === null || statSync(part).size >= remote.size) return;

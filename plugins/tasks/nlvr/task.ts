@@ -34,6 +34,7 @@ import {
 import { buildNlvrModel } from "./build.ts";
 import { loadNlvrWeights } from "./weights.ts";
 import type { NlvrModel } from "./model.ts";
+import { checkpointReport, writeInitReport } from "../shared/init-report.ts";
 
 export const NlvrConfig = z.strictObject({
   init: initOption(),
@@ -96,6 +97,7 @@ export class NlvrTask implements Task<RunContext> {
     const model = buildNlvrModel(scope, { momentum: this.cfg.momentum, pooling: this.cfg.pooling, classes: 2 });
     if (this.cfg.init && !ctx.resume) {
       const r = loadNlvrWeights(model, await resolveHubPaths(this.cfg.init, log), Number(config.model?.text.layers ?? 0));
+      writeInitReport(ctx, checkpointReport(r));
       ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${r.fresh.includes("cls_head.0.weight") ? "; fresh: the classifier (cls_head)" : ""}`);
     } else if (!this.cfg.init) {
       log.warn("task.init is null: NLVR2 starts from random weights");

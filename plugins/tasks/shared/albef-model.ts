@@ -18,9 +18,8 @@ import {
   type RunContext,
   type Tokenizer,
   type VisionLanguageModel,
-  writeFileAtomic,
 } from "../../../core/index.ts";
-import { join } from "node:path";
+import { writeInitReport } from "./init-report.ts";
 
 export interface ModelSetup {
   model: VisionLanguageModel;
@@ -58,7 +57,7 @@ export function loadModelWeights(ctx: RunContext, model: VisionLanguageModel, in
 export async function initialiseModel(ctx: RunContext, model: VisionLanguageModel, init: string | PartsInit): Promise<PartsReport> {
   const local = await resolveHubPaths(init, ctx.scope.log);
   const r = loadVisionLanguageParts(model, local, Number(ctx.scope.config.model?.text.layers ?? 0), ctx.scope.log);
-  writeFileAtomic(join(ctx.runDir, "init-report.json"), JSON.stringify(r, null, 2) + "\n");
+  writeInitReport(ctx, r);
   for (const p of r.parts) {
     const extra = [p.reshaped.length ? `reshaped ${p.reshaped.join(", ")}` : "", p.ignored.length ? `${p.ignored.length} ignored` : ""]
       .filter(Boolean)

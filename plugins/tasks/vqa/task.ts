@@ -40,6 +40,7 @@ import { answerTokenLoss, encodeAnswers, rankAnswers } from "./answers.ts";
 import { buildVqaModel } from "./build.ts";
 import { loadVqaWeights } from "./weights.ts";
 import type { VqaModel } from "./model.ts";
+import { checkpointReport, writeInitReport } from "../shared/init-report.ts";
 
 export const VqaConfig = z.strictObject({
   init: initOption(),
@@ -128,6 +129,7 @@ export class VqaTask implements Task<RunContext> {
     const model = buildVqaModel(scope, { momentum: this.cfg.momentum, decoderLayers: this.cfg.decoderLayers });
     if (this.cfg.init && !ctx.resume) {
       const r = loadVqaWeights(model, await resolveHubPaths(this.cfg.init, log), Number(config.model?.text.layers ?? 0));
+      writeInitReport(ctx, checkpointReport(r));
       const fresh = r.fresh.filter((f) => !MOMENTUM_ENTRY.test(f));
       ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${fresh.length ? `; fresh: ${fresh.join(", ")}` : ""}`);
     } else if (!this.cfg.init) {

@@ -169,8 +169,8 @@ describe("core/hub: hf:// files into the Hugging Face cache", function () {
     assert.ok(existsSync(await hubFile("hf://org/model/config.json", { env: cachedDown, log: quiet })));
   });
 
-  it("an index brings its shards, and the local index reads as one state dict", async () => {
-    const local = await resolveHubPath("hf://org/model/model.safetensors.index.json", { env: env() });
+  it("an index brings its shards (with the progress bar on), and the local index reads as one state dict", async () => {
+    const local = await resolveHubPath("hf://org/model/model.safetensors.index.json", { env: env(), progressBar: true });
     const w = readWeights(local);
     assert.equal(w.format, "sharded index");
     assert.deepEqual([...w.tensors.keys()].sort(), ["w1", "w2"]);

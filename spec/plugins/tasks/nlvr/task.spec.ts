@@ -43,6 +43,9 @@ describe("plugins/tasks/nlvr", function () {
       assert.equal(r.code, 0, r.out);
       assert.match(r.out, /initial weights: \d+ tensors from .*; fresh: the classifier/);
       const run = join(tmp.path, "runs", `nlvr-${fusion.name}`);
+      const report = JSON.parse(readFileSync(join(run, "init-report.json"), "utf8")) as { parts: { part: string; loaded: number }[]; fresh: string[] };
+      assert.equal(report.parts[0].part, "checkpoint");
+      assert.ok(report.parts[0].loaded > 0 && report.fresh.includes("cls_head.0.weight"));
       const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as {
         steps: number;
         test_pairs: number;

@@ -29,6 +29,7 @@ describe("plugins/tasks/vqa", function () {
     assert.match(r.out, /initial weights: \d+ tensors from .*base/);
     assert.doesNotMatch(r.out, /fresh: .*text_decoder/, "every decoder weight came from the pre-trained model");
     const run = join(tmp.path, "runs", "vqa");
+    assert.ok((JSON.parse(readFileSync(join(run, "init-report.json"), "utf8")) as { parts: { loaded: number }[] }).parts[0].loaded > 0);
     const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as {
       steps: number;
       test_questions: number;
