@@ -17,6 +17,8 @@ import { loadStateDict } from "../checkpoint/state-dict.ts";
 import { readWeights } from "../checkpoint/weights-file.ts";
 import { CheckpointError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { Module } from "../tensor/module.ts";
+import type { InitialWeightsReport } from "../checkpoint/initial-weights.ts";
 import { loadVisionLanguageWeights } from "./load-weights.ts";
 import type { VisionLanguageModel } from "./vision-language-model.ts";
 
@@ -65,11 +67,12 @@ interface PartSource {
 }
 
 function partSource(
-  model: VisionLanguageModel,
+  model: Module,
   part: "vision" | "text",
   path: string,
   rename: (n: string) => string | null,
   required: (n: string) => boolean,
+  expand?: (n: string) => string[],
 ): PartSource {
   const file = resolveWeightsFile(path);
   let raw = readWeights(file).tensors;
@@ -87,6 +90,8 @@ function partSource(
     if (to === null) ignored.push(n);
     else renamed.set(to, t);
   }
+  // an entry may initialise several of the model's (NLVR2's paired layers, VQA's decoder); the file's own names win
+  if (expand) for (const [n, t] of [...renamed]) for (const target of expand(n)) if (!renamed.has(target)) renamed.set(target, t);
   const pos = renamed.get("visual_encoder.pos_embed");
   if (part === "vision" && pos && raw.has("dist_token")) {
     renamed.set("visual_encoder.pos_embed", dropDistillationRow(pos));
@@ -132,12 +137,27 @@ function fillTiedMlmHead(tensors: Map<string, StoredTensor>): void {
   }
 }
 
+/** A model parts can be loaded into: its momentum copies follow the online weights. */
+export interface PartsTarget extends Module {
+  copyToMomentum(): void;
+}
+
+export interface PartsOptions {
+  log?: Logger;
+  /** the whole-checkpoint part, by the model's own loading rules */
+  loadCheckpoint: (path: string) => InitialWeightsReport;
+  /** the model names a part's entry initialises besides its own (the name map's `albefLoadRules.*.expand`) */
+  expand?: (name: string) => string[];
+  /** called when fusion layers came from the text part: the fusion's new parts start as it decides */
+  startFromPretrained?: () => string | null;
+}
+
 /** Load `init` (a checkpoint path, or parts) into `model`; `fusionStart` is the number of text layers. */
-export function loadVisionLanguageParts(model: VisionLanguageModel, init: string | PartsInit, fusionStart: number, log?: Logger): PartsReport {
+export function loadPartsInto(model: PartsTarget, init: string | PartsInit, fusionStart: number, opts: PartsOptions): PartsReport {
   const spec: PartsInit = typeof init === "string" ? { checkpoint: init } : init;
   if (!spec.checkpoint && !spec.vision && !spec.text) throw new CheckpointError("init: name a checkpoint, or vision and/or text weights", "init");
   const sources: PartSource[] = [];
-  if (spec.vision) sources.push(partSource(model, "vision", spec.vision, timmVitName, (n) => n.startsWith("visual_encoder.")));
+  if (spec.vision) sources.push(partSource(model, "vision", spec.vision, timmVitName, (n) => n.startsWith("visual_encoder."), opts.expand));
   if (spec.text) {
     const text = partSource(
       model,
@@ -145,6 +165,7 @@ export function loadVisionLanguageParts(model: VisionLanguageModel, init: string
       spec.text,
       (n) => hfBertName(n, fusionStart),
       (n) => n.startsWith("text_encoder.bert."),
+      opts.expand,
     );
     const names = new Set([...model.stateEntries()].map(([n]) => n));
     fillTiedMlmHead(text.tensors);
@@ -155,7 +176,7 @@ export function loadVisionLanguageParts(model: VisionLanguageModel, init: string
   const parts: PartLoad[] = [];
   const loaded = new Set<string>();
   if (spec.checkpoint) {
-    const r = loadVisionLanguageWeights(model, spec.checkpoint, fusionStart, log);
+    const r = opts.loadCheckpoint(spec.checkpoint);
     parts.push({ part: "checkpoint", file: r.file, loaded: r.loaded.length, ignored: r.unexpected, reshaped: [] });
     for (const n of r.loaded) loaded.add(n);
   }
@@ -167,9 +188,17 @@ export function loadVisionLanguageParts(model: VisionLanguageModel, init: string
   let fusionNote: string | null = null;
   if (sources.length > 0) {
     model.copyToMomentum();
-    const fusionLoaded = [...loaded].some((n) => n.startsWith("fusion."));
-    if (fusionLoaded) fusionNote = model.fusion.startFromPretrained?.() ?? null;
+    if ([...loaded].some((n) => n.startsWith("fusion."))) fusionNote = opts.startFromPretrained?.() ?? null;
   }
   const fresh = [...model.stateEntries()].map(([n]) => n).filter((n) => !loaded.has(n) && !(sources.length > 0 && MOMENTUM_ENTRY.test(n)));
   return { parts, fresh, fusionStart: fusionNote };
+}
+
+/** `loadPartsInto` for the image-text model: checkpoints by `loadVisionLanguageWeights`, the fusion's own start. */
+export function loadVisionLanguageParts(model: VisionLanguageModel, init: string | PartsInit, fusionStart: number, log?: Logger): PartsReport {
+  return loadPartsInto(model, init, fusionStart, {
+    log,
+    loadCheckpoint: (path) => loadVisionLanguageWeights(model, path, fusionStart, log),
+    startFromPretrained: () => model.fusion.startFromPretrained?.() ?? null,
+  });
 }

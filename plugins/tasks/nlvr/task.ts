@@ -14,7 +14,9 @@ import {
   distillOptions,
   evalBatches,
   gradsByName,
-  initOption,
+  albefLoadRules,
+  loadPartsInto,
+  partsInitOption,
   resolveHubPaths,
   openPool,
   readyTokenizer,
@@ -34,10 +36,10 @@ import {
 import { buildNlvrModel } from "./build.ts";
 import { loadNlvrWeights } from "./weights.ts";
 import type { NlvrModel } from "./model.ts";
-import { checkpointReport, writeInitReport } from "../shared/init-report.ts";
+import { describeInit, writeInitReport } from "../shared/init-report.ts";
 
 export const NlvrConfig = z.strictObject({
-  init: initOption(),
+  init: partsInitOption(),
   ...scheduleOptions(10),
   ...distillOptions(),
   /** the fused text → the classifier: ALBEF takes the CLS row; a model pre-trained with mean-pooled text wants "mean" */
@@ -96,9 +98,16 @@ export class NlvrTask implements Task<RunContext> {
     const tokenizer = await readyTokenizer(ctx);
     const model = buildNlvrModel(scope, { momentum: this.cfg.momentum, pooling: this.cfg.pooling, classes: 2 });
     if (this.cfg.init && !ctx.resume) {
-      const r = loadNlvrWeights(model, await resolveHubPaths(this.cfg.init, log), Number(config.model?.text.layers ?? 0));
-      writeInitReport(ctx, checkpointReport(r));
-      ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${r.fresh.includes("cls_head.0.weight") ? "; fresh: the classifier (cls_head)" : ""}`);
+      const fusionStart = Number(config.model?.text.layers ?? 0);
+      const r = loadPartsInto(model, await resolveHubPaths(this.cfg.init, log), fusionStart, {
+        log,
+        loadCheckpoint: (path) => loadNlvrWeights(model, path, fusionStart),
+        expand: albefLoadRules.nlvr(model.fusion.depth).expand,
+        startFromPretrained: () => [model.fusion.image0, model.fusion.image1].map((f) => f.startFromPretrained?.() ?? null).find((n) => n !== null) ?? null,
+      });
+      writeInitReport(ctx, r);
+      const classifier = r.fresh.includes("cls_head.0.weight") ? "; fresh: the classifier (cls_head)" : "";
+      for (const p of r.parts) ctx.out(`initial weights${p.part === "checkpoint" ? "" : ` (${p.part})`}: ${p.loaded} tensors from ${p.file}${classifier}`);
     } else if (!this.cfg.init) {
       log.warn("task.init is null: NLVR2 starts from random weights");
     }
@@ -155,7 +164,7 @@ export class NlvrTask implements Task<RunContext> {
       [
         `# ${config.name}: NLVR2 fine-tuning`,
         "",
-        `${summary.steps} steps in ${summary.wall_time_s} s from ${this.cfg.init ?? "random weights"}; ${after.n} test pairs.`,
+        `${summary.steps} steps in ${summary.wall_time_s} s from ${describeInit(this.cfg.init)}; ${after.n} test pairs.`,
         "",
         "| | test accuracy |",
         "| --- | --- |",

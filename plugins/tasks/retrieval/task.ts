@@ -22,6 +22,7 @@ import {
 import { initialiseModel, setUpModel } from "../shared/albef-model.ts";
 import { evaluateGallery, type GalleryEvaluation } from "./gallery.ts";
 import { RERANK_SCORES, type RerankScore } from "./itm-rerank.ts";
+import { describeInit } from "../shared/init-report.ts";
 
 const RERANK_SCORE_TEXT: Record<RerankScore, string> = {
   itm: "scored by the match logit (ALBEF's evaluation).",
@@ -127,7 +128,7 @@ function summaryMarkdown(
   return [
     `# ${name}: retrieval fine-tuning summary`,
     "",
-    `${steps} steps in ${seconds} s from ${cfg.init ?? "random weights"}. Test gallery: ${m.images} images, ${m.texts} captions; ` +
+    `${steps} steps in ${seconds} s from ${describeInit(cfg.init)}. Test gallery: ${m.images} images, ${m.texts} captions; ` +
       `ITM re-ranks each query's top ${cfg.kTest} by ITC similarity, ` +
       RERANK_SCORE_TEXT[cfg.rerankScore],
     "",

@@ -16,7 +16,9 @@ import {
   evalBatches,
   expandShardSpec,
   gradsByName,
-  initOption,
+  albefLoadRules,
+  loadPartsInto,
+  partsInitOption,
   resolveHubPaths,
   MOMENTUM_ENTRY,
   openPool,
@@ -40,10 +42,10 @@ import { answerTokenLoss, encodeAnswers, rankAnswers } from "./answers.ts";
 import { buildVqaModel } from "./build.ts";
 import { loadVqaWeights } from "./weights.ts";
 import type { VqaModel } from "./model.ts";
-import { checkpointReport, writeInitReport } from "../shared/init-report.ts";
+import { describeInit, writeInitReport } from "../shared/init-report.ts";
 
 export const VqaConfig = z.strictObject({
-  init: initOption(),
+  init: partsInitOption(),
   ...scheduleOptions(8),
   ...distillOptions(),
   /** answer decoder layers (default: as many as the fusion has) */
@@ -128,10 +130,17 @@ export class VqaTask implements Task<RunContext> {
     if (answers.length === 0) throw new ConfigError("the answer list is empty", "task.answerList");
     const model = buildVqaModel(scope, { momentum: this.cfg.momentum, decoderLayers: this.cfg.decoderLayers });
     if (this.cfg.init && !ctx.resume) {
-      const r = loadVqaWeights(model, await resolveHubPaths(this.cfg.init, log), Number(config.model?.text.layers ?? 0));
-      writeInitReport(ctx, checkpointReport(r));
+      const fusionStart = Number(config.model?.text.layers ?? 0);
+      const r = loadPartsInto(model, await resolveHubPaths(this.cfg.init, log), fusionStart, {
+        log,
+        loadCheckpoint: (path) => loadVqaWeights(model, path, fusionStart),
+        expand: albefLoadRules.vqa(model.text_decoder.layer.length).expand,
+        startFromPretrained: () => model.fusion.startFromPretrained?.() ?? null,
+      });
+      writeInitReport(ctx, r);
       const fresh = r.fresh.filter((f) => !MOMENTUM_ENTRY.test(f));
-      ctx.out(`initial weights: ${r.loaded.length} tensors from ${r.file}${fresh.length ? `; fresh: ${fresh.join(", ")}` : ""}`);
+      for (const p of r.parts) ctx.out(`initial weights${p.part === "checkpoint" ? "" : ` (${p.part})`}: ${p.loaded} tensors from ${p.file}`);
+      if (fresh.length) ctx.out(`fresh: ${fresh.join(", ")}`);
     } else if (!this.cfg.init) {
       log.warn("task.init is null: VQA starts from random weights");
     }
@@ -200,7 +209,7 @@ export class VqaTask implements Task<RunContext> {
       [
         `# ${config.name}: VQA fine-tuning`,
         "",
-        `${summary.steps} steps in ${summary.wall_time_s} s from ${this.cfg.init ?? "random weights"}; ${after.questions} test questions, ` +
+        `${summary.steps} steps in ${summary.wall_time_s} s from ${describeInit(this.cfg.init)}; ${after.questions} test questions, ` +
           `${answers.length} candidate answers, the top ${Math.min(this.cfg.kTest, answers.length)} re-scored per question.`,
         "",
         "| | VQA accuracy |",

@@ -11,10 +11,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { configFromOracle, type OracleConfig } from "../../../cli/commands/reference-forward.ts";
 import {
+  albefLoadRules,
   buildVisionLanguageModel,
   CheckpointError,
   createLogger,
   loadVisionLanguageParts,
+  loadPartsInto,
   loadStateDict,
   loadVisionLanguageWeights,
   moduleToStored,
@@ -27,6 +29,8 @@ import {
   writeSafetensors,
 } from "../../../core/index.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
+import { buildNlvrModel } from "../../../plugins/tasks/nlvr/build.ts";
+import { buildVqaModel } from "../../../plugins/tasks/vqa/build.ts";
 import { maxAbsDiff, sharedPathOrSkip, tempDir, useTestBackend } from "../../helpers.ts";
 
 describe("core/model: initial weights per part (timm ViT, HF BERT)", function () {
@@ -161,6 +165,36 @@ describe("core/model: initial weights per part (timm ViT, HF BERT)", function ()
     const expected = readSafetensors(join(sharedPathOrSkip(this, "fixtures", "albef-tiny"), "expected.safetensors")).tensors;
     assert.ok(maxAbsDiff(embeds(m).image, toFloat32(expected.get("image_embeds")!)) < 1e-5, "image_embeds");
     m.dispose();
+  });
+
+  it("NLVR2 and VQA models from parts: BERT's fusion layers into both layers of each pair, and into VQA's answer decoder", async () => {
+    const raw = configFromOracle(oracle);
+    const { scope } = await prepareRun(builtinRegistry(), { name: "nlvr-parts", seed: 3, ...raw }, { log: createLogger({ level: "error" }) });
+    const fs = oracle.bert.fusion_layer;
+    const layer2 = (rest: string) => Array.from(toFloat32(fixture.get(`text_encoder.bert.encoder.layer.${fs}.${rest}`)!));
+    const nlvr = buildNlvrModel(scope, { momentum: 0.995, pooling: "cls", classes: 2 });
+    const r = loadPartsInto(nlvr, { vision, text }, fs, {
+      loadCheckpoint: () => {
+        throw new Error("no checkpoint part");
+      },
+      expand: albefLoadRules.nlvr(nlvr.fusion.depth).expand,
+    });
+    const nstate = new Map([...nlvr.stateEntries()].map(([n, x]) => [n, x] as const));
+    for (const side of ["image0", "image1"])
+      assert.deepEqual(Array.from(nstate.get(`fusion.${side}.layer.0.attention.self.query.weight`)!.dataSync()), layer2("attention.self.query.weight"), side);
+    assert.ok(r.fresh.includes("cls_head.0.weight") && r.fresh.some((n) => n.includes("crossattention")));
+    nlvr.dispose();
+    const vqa = buildVqaModel(scope, { momentum: 0.995 });
+    loadPartsInto(vqa, { vision, text }, fs, {
+      loadCheckpoint: () => {
+        throw new Error("no checkpoint part");
+      },
+      expand: albefLoadRules.vqa(vqa.text_decoder.layer.length).expand,
+    });
+    const vstate = new Map([...vqa.stateEntries()].map(([n, x]) => [n, x] as const));
+    assert.deepEqual(Array.from(vstate.get("text_decoder.layer.0.attention.self.query.weight")!.dataSync()), layer2("attention.self.query.weight"));
+    assert.deepEqual(Array.from(vstate.get("fusion.layer.0.output.dense.weight")!.dataSync()), layer2("output.dense.weight"));
+    vqa.dispose();
   });
 
   it("a part that does not fit is refused, naming the entries, and nothing is loaded", async () => {
