@@ -29,11 +29,13 @@ OUT.safetensors (atomically; an existing OUT needs --force).
 
 export writes a run's model (RUN: a run folder, a checkpoint folder or a
 weights file) to one safetensors file; --layout albef (the default) under
-ALBEF's state-dict names, so that ALBEF's PyTorch code loads it:
+ALBEF's state-dict names and in the layout of the matching ALBEF model
+(pre-training; retrieval/grounding, NLVR2 and VQA with their plain BertModel
+text encoder), so that ALBEF's PyTorch code loads it:
   sd = safetensors.torch.load_file("OUT.safetensors")
   model.load_state_dict(sd, strict=False)   # no missing keys
-Image-text models (pre-training, retrieval, grounding); a hypergraph fusion's
-branch has no ALBEF counterpart and is listed as unexpected there.`,
+A hypergraph fusion's branch has no ALBEF counterpart and is listed as
+unexpected there.`,
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(
       "checkpoint",

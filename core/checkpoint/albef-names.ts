@@ -6,7 +6,6 @@
  * `fusionStart + i` (fusionStart = number of text layers, ALBEF's `fusion_layer`).
  * Momentum copies (`*_m`) map the same way.
  */
-import { CheckpointError } from "../errors.ts";
 import type { StoredTensor } from "./safetensors.ts";
 
 export interface AlbefNameMap {
@@ -129,7 +128,8 @@ export const albefLoadRules = {
     return {
       optional: (n) => QUEUE_ENTRIES.has(n) || n === "temp" || /^text_encoder(_m)?\.cls\./.test(n) || MOMENTUM_ENTRY.test(n),
       reinitOnMismatch: (n) => QUEUE_ENTRIES.has(n),
-      ignore: (n) => n === "idx_queue" && !has(n),
+      // a model without an id queue or an MLM head (retrieval) passes over the file's, as ALBEF's strict=False load does
+      ignore: (n) => (n === "idx_queue" || /^text_encoder(_m)?\.cls\./.test(n)) && !has(n),
     };
   },
   /**
@@ -176,36 +176,50 @@ export interface AlbefExport {
 }
 
 const TEXT_LAYER = /^text_encoder\.bert\.encoder\.layer\.(\d+)\./;
+const PAIRED = /^fusion(_m)?\.image([01])\.layer\.(\d+)\.(.*)$/;
+const DECODER_LAYER = /^(text_decoder(?:_m)?)\.layer\.(\d+)\.(.*)$/;
+const DECODER_TEXT = /^(text_decoder(?:_m)?)\.text\.(.*)$/;
 
 /**
- * A polyalign image-text model's state dict (pre-training or retrieval) under
- * ALBEF's names: the fusion layers back into the one BERT after the text
- * layers (their count is read from the names), and BERT's `position_ids`
- * buffers, which polyalign rebuilds as arange and does not store.
+ * A polyalign model's state dict under ALBEF's names, in the layout of the
+ * ALBEF model it corresponds to: pre-training (`BertForMaskedLM`: the text
+ * encoder under `text_encoder.bert.*` with its MLM head), or the fine-tuned
+ * models, whose text encoder is a plain `BertModel` (`text_encoder.*`, no
+ * `bert.`): retrieval / grounding (no MLM head), NLVR2 (each fusion pair as
+ * BERT layers fusionStart + 2i, + 2i + 1) and VQA (the answer decoder as
+ * `text_decoder.bert.*` + `text_decoder.cls.*`). The fusion layers go back into
+ * the one BERT after the text layers (their count is read from the names);
+ * BERT's `position_ids` buffers, which polyalign rebuilds, are added.
  */
 export function toAlbefStateDict(tensors: ReadonlyMap<string, StoredTensor>): AlbefExport {
   const names = [...tensors.keys()];
-  const unsupported = names.find((n) => /^(text_decoder|cls_head)\./.test(n));
-  if (unsupported)
-    throw new CheckpointError(
-      `${unsupported}: ALBEF's layout is written for image-text models (pre-training, retrieval, grounding); NLVR2 and VQA models are not yet`,
-      unsupported,
-    );
   const fusionStart = 1 + Math.max(-1, ...names.map((n) => Number(TEXT_LAYER.exec(n)?.[1] ?? -1)));
+  const pretraining = names.some((n) => n.startsWith("text_encoder.cls.")) && !names.some((n) => PAIRED.test(n) || n.startsWith("text_decoder."));
   const map = albefNameMap(fusionStart);
+  const albefName = (n: string): string => {
+    const p = PAIRED.exec(n);
+    if (p) return `text_encoder${p[1] ?? ""}.bert.encoder.layer.${fusionStart + 2 * Number(p[3]) + Number(p[2])}.${p[4]}`;
+    const d = DECODER_LAYER.exec(n);
+    if (d) return `${d[1]}.bert.encoder.layer.${d[2]}.${d[3]}`;
+    const t = DECODER_TEXT.exec(n);
+    if (t) return `${t[1]}.${t[2]}`;
+    return map.toAlbef(n);
+  };
+  // the fine-tuned models' text encoder is a plain BertModel: no `bert.` (the decoder keeps its own)
+  const rename = (n: string): string => (pretraining ? albefName(n) : albefName(n).replace(/^(text_encoder(?:_m)?)\.bert\./, "$1."));
   const out = new Map<string, StoredTensor>();
   const extra: string[] = [];
   for (const [n, t] of tensors) {
-    const a = map.toAlbef(n);
+    const a = rename(n);
     out.set(a, t);
     if (/\.hypergraph(_fusion)?\./.test(a)) extra.push(a);
   }
-  for (const m of ["", "_m"]) {
-    const pos = out.get(`text_encoder${m}.bert.embeddings.position_embeddings.weight`);
-    const name = `text_encoder${m}.bert.embeddings.position_ids`;
-    if (!pos || out.has(name)) continue;
-    const ids = new BigInt64Array(pos.shape[0]).map((_, i) => BigInt(i));
-    out.set(name, { dtype: "I64", shape: [1, pos.shape[0]], data: new Uint8Array(ids.buffer) });
+  for (const [n, t] of [...out]) {
+    if (!n.endsWith("embeddings.position_embeddings.weight")) continue;
+    const ids = n.replace(/position_embeddings\.weight$/, "position_ids");
+    if (out.has(ids)) continue;
+    const values = new BigInt64Array(t.shape[0]).map((_, i) => BigInt(i));
+    out.set(ids, { dtype: "I64", shape: [1, t.shape[0]], data: new Uint8Array(values.buffer) });
   }
   return { tensors: out, fusionStart, extra };
 }

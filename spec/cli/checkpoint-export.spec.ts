@@ -12,12 +12,20 @@ import {
   buildVisionLanguageModel,
   createLogger,
   loadInitialWeights,
+  loadVisionLanguageWeights,
   prepareRun,
   readSafetensors,
   saveModule,
+  type Module,
   type VisionLanguageModel,
 } from "../../core/index.ts";
 import { builtinRegistry } from "../../plugins/index.ts";
+import { buildNlvrModel } from "../../plugins/tasks/nlvr/build.ts";
+import type { NlvrModel } from "../../plugins/tasks/nlvr/model.ts";
+import { loadNlvrWeights } from "../../plugins/tasks/nlvr/weights.ts";
+import { buildVqaModel } from "../../plugins/tasks/vqa/build.ts";
+import type { VqaModel } from "../../plugins/tasks/vqa/model.ts";
+import { loadVqaWeights } from "../../plugins/tasks/vqa/weights.ts";
 import { sharedPathOrSkip, tempDir, useTestBackend } from "../helpers.ts";
 
 async function cli(...args: string[]): Promise<{ code: number; out: string }> {
@@ -43,7 +51,8 @@ describe("cli: polyalign checkpoint export", function () {
     loadInitialWeights(model, file, { fusionStart: oracle.bert.fusion_layer, optional: (n) => n.includes("hypergraph") });
     return model;
   }
-  const state = (m: VisionLanguageModel) => new Map([...m.stateEntries()].map(([n, v]) => [n, Array.from(v.dataSync())]));
+  const stateOf = (m: Module) => new Map([...m.stateEntries()].map(([n, v]) => [n, Array.from(v.dataSync())]));
+  const state = stateOf;
 
   it("round trip: ALBEF's state dict → model → export --layout albef is ALBEF's key list and tensors, bit for bit; it re-loads to the same model", async function () {
     const fixture = sharedPathOrSkip(this, "fixtures", "albef-tiny", "weights.safetensors");
@@ -71,6 +80,58 @@ describe("cli: polyalign checkpoint export", function () {
     const taken = await cli("checkpoint", "export", ours, "--out", out);
     assert.equal(taken.code, 2);
     assert.match(taken.out, /exists \(use --force to replace it\)/);
+  });
+
+  it("NLVR2 and VQA models, and a retrieval model without the MLM head: exported in their ALBEF layouts, they re-load to the same models", async function () {
+    const fixture = sharedPathOrSkip(this, "fixtures", "albef-tiny", "weights.safetensors");
+    const oracle = JSON.parse(readSafetensors(fixture).metadata.albef_oracle_config) as OracleConfig;
+    const fs = oracle.bert.fusion_layer;
+    const scopeOf = async () =>
+      (await prepareRun(builtinRegistry(), { name: "export", seed: 1, ...configFromOracle(oracle) }, { log: createLogger({ level: "error" }) })).scope;
+    const roundTrip = async (build: () => Promise<Module & { dispose(): void }>, load: (m: Module, file: string) => void, name: string) => {
+      const a = await build();
+      load(a, fixture);
+      const ours = join(tmp.path, `${name}.safetensors`);
+      saveModule(a, ours);
+      const out = join(tmp.path, `${name}-albef.safetensors`);
+      const r = await cli("checkpoint", "export", ours, "--out", out);
+      assert.equal(r.code, 0, r.out);
+      const b = await build();
+      load(b, out);
+      assert.deepEqual(stateOf(b), stateOf(a), name);
+      a.dispose();
+      b.dispose();
+      return [...readSafetensors(out).tensors.keys()];
+    };
+    const nlvrKeys = await roundTrip(
+      async () => buildNlvrModel(await scopeOf(), { momentum: 0.995, pooling: "cls", classes: 2 }),
+      (m, f) => loadNlvrWeights(m as NlvrModel, f, fs),
+      "nlvr",
+    );
+    // ALBEF's NLVR2 BERT: text layers, then each pair as two layers; a plain BertModel (no `bert.`)
+    assert.ok(nlvrKeys.includes(`text_encoder.encoder.layer.${fs + 1}.crossattention.self.query.weight`));
+    assert.ok(nlvrKeys.includes("cls_head.0.weight") && !nlvrKeys.some((k) => k.startsWith("text_encoder.bert.")));
+    const vqaKeys = await roundTrip(
+      async () => buildVqaModel(await scopeOf(), { momentum: 0.995 }),
+      (m, f) => loadVqaWeights(m as VqaModel, f, fs),
+      "vqa",
+    );
+    assert.ok(vqaKeys.includes("text_decoder.bert.encoder.layer.0.attention.self.query.weight") && vqaKeys.includes("text_decoder.cls.predictions.bias"));
+    assert.ok(vqaKeys.includes("text_encoder.embeddings.position_ids") && vqaKeys.includes("text_decoder.bert.embeddings.position_ids"));
+    // a retrieval model (ITC + ITM, `mlmHead: false`): ALBEF's retrieval layout, `bert.` stripped as in mscoco.pth
+    const retrievalKeys = await roundTrip(
+      async () => {
+        const raw = configFromOracle(oracle) as { objectives: { name: string }[]; model: { text: Record<string, unknown> } };
+        raw.objectives = raw.objectives.filter((o) => o.name !== "mlm");
+        raw.model.text = { ...raw.model.text, mlmHead: false };
+        const { scope } = await prepareRun(builtinRegistry(), { name: "export", seed: 1, ...raw }, { log: createLogger({ level: "error" }) });
+        return buildVisionLanguageModel(scope, { batchSize: 1, imageIds: false });
+      },
+      (m, f) => loadVisionLanguageWeights(m as VisionLanguageModel, f, fs),
+      "retrieval",
+    );
+    assert.ok(retrievalKeys.includes(`text_encoder.encoder.layer.${fs}.crossattention.self.key.weight`));
+    assert.ok(!retrievalKeys.some((k) => k.startsWith("text_encoder.bert.") || k.startsWith("text_encoder.cls.")));
   });
 
   it("a hypergraph model: the branch is exported too and named as having no ALBEF counterpart; a bad --layout is a usage error", async function () {
