@@ -201,7 +201,9 @@ function readZipTorch(file: string): TorchFileContent {
 }
 
 function readLegacyTorch(file: string): TorchFileContent {
-  const bytes = new Uint8Array(readFileSync(file));
+  // the file's own buffer (a Buffer is a Uint8Array): wrapping it in a new Uint8Array would copy it
+  const buf = readFileSync(file);
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   const globals = stateDictGlobals(file);
   const plain = { globals, source: file };
   const magic = unpickle(bytes, plain);
