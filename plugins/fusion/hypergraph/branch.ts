@@ -5,7 +5,21 @@
  * default; its last MLP layer starts at zero) or MLP(LN_h(A·x·Θ)) ("literal").
  * The fusion mixes the attention output FA and F_hg per token.
  */
-import { constant, Dropout, gelu, LayerNorm, Linear, Module, normal, type Rng, tf, type Tensor, type Variable, zeros } from "../../../core/index.ts";
+import {
+  constant,
+  Dropout,
+  dropoutSeeds,
+  gelu,
+  LayerNorm,
+  Linear,
+  Module,
+  normal,
+  type Rng,
+  tf,
+  type Tensor,
+  type Variable,
+  zeros,
+} from "../../../core/index.ts";
 import type { BranchOptions } from "../options.ts";
 import { bimodalFraction, hypergraphAdjacency, hypergraphIncidence } from "./hyperedges.ts";
 
@@ -46,6 +60,8 @@ export class HypergraphBranch extends Module {
   /** bimodal-hyperedge fraction of the last forward (when `collectStats`) */
   lastBimodalFraction: number | null = null;
   collectStats = false;
+  /** this layer's k-means seed outside training steps (evaluation is repeatable; layers differ) */
+  private readonly evalKmeansSeed: number;
 
   constructor(
     readonly cfg: HypergraphBranchConfig,
@@ -59,6 +75,17 @@ export class HypergraphBranch extends Module {
     // softplus(ρ) = 1 at ρ = ln(e − 1)
     this.cluster_weight = cfg.edgeWeights === "groupLearnable" ? this.param("cluster_weight", [], constant(Math.log(Math.E - 1)), rng) : null;
     this.dropout = this.child("dropout", new Dropout(cfg.dropout, rng.fork("hg-dropout")));
+    // drawn last and only for random seeding, so that strided models initialise exactly as before
+    this.evalKmeansSeed = cfg.kmeansInit === "random" ? rng.fork("hg-kmeans").nextSeed() : 0;
+  }
+
+  /**
+   * The seed of random k-means seeding for this call: in a training step drawn
+   * from the step's seed stream (as dropout's masks are, so a resumed run
+   * repeats it), a new one per layer and step; outside steps this layer's own.
+   */
+  kmeansSeed(): number {
+    return dropoutSeeds.active ? dropoutSeeds.next() : this.evalKmeansSeed;
   }
 
   /** A [B, N, N] for nodes x [B, N, D] with validity `mask` and `modality` (0 image, 1 text), both [B, N]. */
@@ -70,7 +97,7 @@ export class HypergraphBranch extends Module {
         clusters: this.cfg.clusters,
         iterations: this.cfg.iterations,
         modalityMode: this.cfg.modalityMode,
-        randomInitSeed: this.cfg.kmeansInit === "random" ? (seed ?? 0) : undefined,
+        randomInitSeed: this.cfg.kmeansInit === "random" ? (seed ?? this.kmeansSeed()) : undefined,
       });
       if (this.collectStats) this.lastBimodalFraction = bimodalFraction(h, modality);
       const e = h.shape[2] as number;
