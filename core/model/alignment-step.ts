@@ -8,7 +8,7 @@
  * random stream, fixed draws and the recorder of reference intermediates.
  */
 import { ShapeError } from "../errors.ts";
-import type { IntArray, Objective, StepBatch, StepContext, StepRecorder } from "../registry/kinds/objective.ts";
+import type { IntArray, MicroPosition, Objective, StepBatch, StepContext, StepRecorder } from "../registry/kinds/objective.ts";
 import type { SpecialTokenIds } from "../registry/kinds/tokenizer.ts";
 import type { Rng } from "../tensor/rng.ts";
 import { tf, type Tensor } from "../tensor/tf.ts";
@@ -19,6 +19,8 @@ export interface AlignmentStepOptions {
   rng: Rng;
   /** the optimizer step (0-based) this micro-step belongs to; default 0 */
   step?: number;
+  /** its place in the optimizer step under gradient accumulation; default: first and last */
+  micro?: MicroPosition;
   special: SpecialTokenIds;
   vocabSize: number;
   /** draws the caller fixes instead of sampling (reference checks), by name */
@@ -54,6 +56,9 @@ export class AlignmentStep implements StepContext {
   }
   get step(): number {
     return this.opts.step ?? 0;
+  }
+  get micro(): MicroPosition {
+    return this.opts.micro ?? { first: true, last: true };
   }
   get special(): SpecialTokenIds {
     return this.opts.special;
@@ -100,9 +105,9 @@ export class AlignmentStep implements StepContext {
     return pass.sims;
   }
 
-  /** The momentum copies follow their online weights, then every objective prepares (no gradient). */
+  /** The momentum copies follow their online weights (once per optimizer step), then every objective prepares (no gradient). */
   prepare(): void {
-    this.model.momentumUpdate();
+    if (this.micro.first) this.model.momentumUpdate();
     this.record("alpha", this.alpha);
     for (const o of this.objectives) if (o.prepare) tf.tidy(() => o.prepare?.(this));
     if (this.imageM) this.record("image_embeds_m", this.imageM);

@@ -14,6 +14,7 @@ import { type Tensor, tf, type Variable } from "../tensor/tf.ts";
 import type { OptimConfig } from "./schedule.ts";
 import type { MicroStepResult } from "./trainer.ts";
 import { gradsByName, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
+import type { MicroPosition } from "../registry/kinds/objective.ts";
 
 export interface AlignmentTrainingOptions {
   /** image id of each sample by key (fine-tuning on galleries; the model's setting must say `imageIds`) */
@@ -30,6 +31,7 @@ export function alignmentMicroStep(
   rng: Rng,
   options: AlignmentTrainingOptions = {},
   stepIndex = 0,
+  micro: MicroPosition = { first: true, last: true },
 ): MicroStepResult {
   const images = tf.tensor4d(batch.images, [batch.batch, 3, batch.size, batch.size]);
   const ids = tf.tensor2d(batch.ids, [batch.batch, batch.length], "int32");
@@ -38,7 +40,7 @@ export function alignmentMicroStep(
   const step = new AlignmentStep(
     model,
     { images, ids, mask, imageIds: options.imageIds?.(batch.keys), textNegatives },
-    { alpha, rng, step: stepIndex, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
+    { alpha, rng, step: stepIndex, micro, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
   );
   try {
     step.prepare();
@@ -91,7 +93,7 @@ export async function trainAlignment(
       padId: tokenizer.special.pad,
       alpha: model.alpha,
       stepStats: () => model.fusion.stats?.() ?? {},
-      microStep: (batch, alpha, rng, step) => alignmentMicroStep(model, vars, tokenizer, batch, alpha, rng, options, step),
+      microStep: (batch, alpha, rng, step, micro) => alignmentMicroStep(model, vars, tokenizer, batch, alpha, rng, options, step, micro),
     });
   } finally {
     model.fusion.collectStats?.(false);

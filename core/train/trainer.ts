@@ -16,6 +16,7 @@ import { AdamW } from "./adamw.ts";
 import { saveCheckpoint, type TrainerState } from "./checkpoints.ts";
 import { Progress } from "./progress.ts";
 import { learningRate, type OptimConfig } from "./schedule.ts";
+import type { MicroPosition } from "../registry/kinds/objective.ts";
 
 export class TrainingDivergedError extends PolyalignError {}
 
@@ -56,6 +57,11 @@ export class Trainer {
   private readonly started = performance.now();
   private pending: Record<string, Tensor> | null = null;
   private micro = 0;
+
+  /** where the next micro-batch sits in its optimizer step (gradient accumulation) */
+  get microPosition(): MicroPosition {
+    return { first: this.micro === 0, last: this.micro === this.opts.optim.accumulate - 1 };
+  }
   private accLoss: { loss: number; parts: Record<string, number> } = { loss: 0, parts: {} };
   lastState: TrainerState | null = null;
 

@@ -18,6 +18,7 @@ import type { Tensor, Variable } from "../tensor/tf.ts";
 import { latestCheckpoint, loadCheckpoint } from "./checkpoints.ts";
 import type { OptimConfig } from "./schedule.ts";
 import { type MicroStepResult, Trainer } from "./trainer.ts";
+import type { MicroPosition } from "../registry/kinds/objective.ts";
 
 export interface TrainingSchedule {
   epochs: number;
@@ -48,7 +49,8 @@ export interface TrainingLoopSpec {
   alpha: number;
   /** one micro-batch: forward, loss and gradients */
   /** one micro-batch's loss and gradients; `step` is the optimizer step (0-based) it belongs to */
-  microStep: (batch: ImageTextBatch, alpha: number, rng: Rng, step: number) => MicroStepResult;
+  /** one micro-batch; `micro` says whether it opens or closes its optimizer step (what runs once per step: the momentum update, the queues) */
+  microStep: (batch: ImageTextBatch, alpha: number, rng: Rng, step: number, micro: MicroPosition) => MicroStepResult;
   /** extra figures per step (e.g. the hypergraph's bimodal fraction) */
   stepStats?: () => Record<string, number>;
 }
@@ -109,7 +111,7 @@ export async function runTrainingLoop(
         if (trainer.done) break;
         trainer.beginMicroStep();
         const alpha = epoch === 0 && rampSteps > 0 ? spec.alpha * Math.min(1, trainer.step / rampSteps) : spec.alpha;
-        const r = spec.microStep(batch, alpha, rng, trainer.step);
+        const r = spec.microStep(batch, alpha, rng, trainer.step, trainer.microPosition);
         Object.assign(r.parts, spec.stepStats?.() ?? {});
         trainer.addMicroStep(r, batch.batch, batch.position);
         peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss);

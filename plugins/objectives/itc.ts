@@ -114,6 +114,8 @@ export class ItcObjective implements Objective, EmbeddingHead {
   private textProj: Linear | null = null;
   private temp: Variable | null = null;
   private queues: Queues | null = null;
+  /** momentum features of this optimizer step's earlier micro-batches, enqueued with the last */
+  private readonly pendingQueue: { image: Tensor; text: Tensor; ids: Int32Array | null }[] = [];
   private setting: ObjectiveSetting | null = null;
   private step: Prepared | null = null;
 
@@ -237,32 +239,60 @@ export class ItcObjective implements Objective, EmbeddingHead {
     return loss;
   }
 
-  /** Enqueue the momentum features (and their image ids) at queue_ptr (ALBEF's _dequeue_and_enqueue). */
+  /**
+   * Enqueue the momentum features (and their image ids) at queue_ptr (ALBEF's
+   * _dequeue_and_enqueue) — once per optimizer step: under gradient
+   * accumulation the micro-batches' features wait for the last one, so the
+   * queue advances as it would for one batch of all of them.
+   */
   finish(step: StepContext): void {
     const p = this.prepared();
     this.step = null;
     const { queues } = this.parts();
-    const b = p.imageFeatM.shape[0] as number;
     const q = this.options.queue;
     if (q === 0) return;
-    if (q % b !== 0) throw new Error(`the ITC queue (${q}) must be a multiple of the batch size (${b}, ALBEF's rule)`);
-    const ptr = queues.ptr.dataSync()[0];
     const imageIds = step.batch.imageIds;
-    tf.tidy(() => {
-      const write = (queue: Variable, feats: Tensor) => {
-        const cols = tf.transpose(feats);
-        const left = tf.slice(queue, [0, 0], [-1, ptr]);
-        const right = tf.slice(queue, [0, ptr + b], [-1, q - ptr - b]);
-        queue.assign(tf.concat([left, cols, right], 1));
-      };
-      write(queues.image, p.imageFeatM);
-      write(queues.text, p.textFeatM);
-      if (queues.ids) {
-        if (!imageIds || imageIds.length !== b) throw new Error(`the id queue needs ${b} image ids, got ${imageIds?.length ?? "none"}`);
-        write(queues.ids, tf.tensor2d(imageIds, [b, 1], "int32"));
-      }
-      queues.ptr.assign(tf.tensor1d([(ptr + b) % q], "int32"));
-    });
+    // a step abandoned half-way (an error between its micro-batches) leaves nothing behind for the next
+    if (step.micro.first) for (const x of this.pendingQueue.splice(0)) tf.dispose([x.image, x.text]);
+    this.pendingQueue.push({ image: tf.keep(tf.clone(p.imageFeatM)), text: tf.keep(tf.clone(p.textFeatM)), ids: imageIds ? Int32Array.from(imageIds) : null });
+    if (!step.micro.last) return;
+    const pending = this.pendingQueue.splice(0);
+    try {
+      const b = pending.reduce((n, x) => n + (x.image.shape[0] as number), 0);
+      if (q % b !== 0)
+        throw new ConfigError(`the ITC queue (${q}) must be a multiple of the batch size × accumulation (${b}, ALBEF's rule)`, "objectives.itc.queue");
+      const ptr = queues.ptr.dataSync()[0];
+      tf.tidy(() => {
+        const write = (queue: Variable, feats: Tensor) => {
+          const cols = tf.transpose(feats);
+          const left = tf.slice(queue, [0, 0], [-1, ptr]);
+          const right = tf.slice(queue, [0, ptr + b], [-1, q - ptr - b]);
+          queue.assign(tf.concat([left, cols, right], 1));
+        };
+        write(
+          queues.image,
+          tf.concat(
+            pending.map((x) => x.image),
+            0,
+          ),
+        );
+        write(
+          queues.text,
+          tf.concat(
+            pending.map((x) => x.text),
+            0,
+          ),
+        );
+        if (queues.ids) {
+          const ids = pending.flatMap((x) => (x.ids ? [...x.ids] : []));
+          if (ids.length !== b) throw new Error(`the id queue needs ${b} image ids, got ${ids.length}`);
+          write(queues.ids, tf.tensor2d(ids, [b, 1], "int32"));
+        }
+        queues.ptr.assign(tf.tensor1d([(ptr + b) % q], "int32"));
+      });
+    } finally {
+      for (const x of pending) tf.dispose([x.image, x.text]);
+    }
     step.record("image_queue_after", queues.image);
     step.record("text_queue_after", queues.text);
     step.record("queue_ptr_after", queues.ptr);

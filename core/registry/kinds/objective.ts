@@ -113,6 +113,8 @@ export interface StepContext {
   readonly rng: Rng;
   /** the optimizer step (0-based) this micro-step belongs to: what schedules and curricula follow */
   readonly step: number;
+  /** where this micro-batch sits in its optimizer step (gradient accumulation): what happens once per step happens on the first or the last */
+  readonly micro: MicroPosition;
   readonly special: SpecialTokenIds;
   readonly vocabSize: number;
   /** the momentum model's image tokens of the batch (no gradient; computed once, kept until finish) */
@@ -178,3 +180,9 @@ export interface Objective {
   finish?(step: StepContext): void;
 }
 export const Objective = defineKind<Objective>("Objective", "a loss term of training, with the parameters it owns");
+
+/** A micro-batch's place in its optimizer step: both true without gradient accumulation. */
+export interface MicroPosition {
+  first: boolean;
+  last: boolean;
+}

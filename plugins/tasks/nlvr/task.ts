@@ -119,7 +119,7 @@ export class NlvrTask implements Task<RunContext> {
       trainable: vars,
       padId: tokenizer.special.pad,
       alpha: distill ? this.cfg.alpha : 0,
-      microStep: (batch, alpha) => {
+      microStep: (batch, alpha, _rng, _step, micro) => {
         if (batch.labels.some((l) => l < 0 || l > 1))
           throw new ConfigError(`NLVR2 labels are 0/1; batch holds ${[...new Set(batch.labels)].join(", ")}`, "data.format.label");
         const images = tf.tensor5d(batch.images, [batch.batch, 2, 3, batch.size, batch.size]);
@@ -128,7 +128,8 @@ export class NlvrTask implements Task<RunContext> {
         const labels = tf.tensor1d(batch.labels, "int32");
         let soft: tf.Tensor | null = null;
         if (distill) {
-          model.momentumUpdate();
+          // once per optimizer step, as ALBEF's step does; later micro-batches of it see the same momentum model
+          if (micro.first) model.momentumUpdate();
           soft = tf.tidy(() => tf.softmax(model.logits(images, ids, mask, true), -1));
         }
         const parts: Record<string, number> = {};

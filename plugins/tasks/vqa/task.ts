@@ -153,7 +153,7 @@ export class VqaTask implements Task<RunContext> {
       trainable: vars,
       padId: tokenizer.special.pad,
       alpha: distill ? this.cfg.alpha : 0,
-      microStep: (batch, alpha) => {
+      microStep: (batch, alpha, _rng, _step, micro) => {
         const flat = batch.answers.flatMap((list, i) => list.map((a) => ({ sample: i, ...a })));
         if (flat.length === 0) throw new ConfigError("a VQA batch has no answers", "data.format.qa");
         const enc = encodeAnswers(
@@ -172,7 +172,8 @@ export class VqaTask implements Task<RunContext> {
         const weights = tf.tensor1d(flat.map((a) => a.weight));
         let soft: tf.Tensor | null = null;
         if (distill) {
-          model.momentumUpdate();
+          // once per optimizer step, as ALBEF's step does; later micro-batches of it see the same momentum model
+          if (micro.first) model.momentumUpdate();
           soft = tf.tidy(() => {
             const states = tf.gather(model.questionStates(images, ids, mask, true), rows);
             return tf.softmax(model.answerLogits(states, tf.gather(mask, rows), aIds, aMask, true), -1);

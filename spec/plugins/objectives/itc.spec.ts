@@ -12,6 +12,13 @@ import { tinyImageTextModel } from "../../tiny-model.ts";
 
 const special = { pad: 0, cls: 1, sep: 2, mask: 3, unk: 4 };
 
+/** Two random 16 px images with a three-token and a two-token caption. */
+const twoCaptions = (seed: number) => ({
+  images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", seed),
+  ids: tf.tensor2d([1, 7, 8, 1, 9, 0], [2, 3], "int32"),
+  mask: tf.tensor2d([1, 1, 1, 1, 1, 0], [2, 3], "int32"),
+});
+
 function entry(model: Module, name: string): Tensor {
   const found = [...model.stateEntries()].find(([n]) => n === name);
   if (!found) throw new Error(`no state entry ${name}`);
@@ -77,25 +84,7 @@ describe("plugins/objectives/itc", () => {
     hot(model);
     const idQueue = () => Array.from(entry(model, "idx_queue").dataSync());
     assert.deepEqual(idQueue(), [-100, -100, -100, -100]);
-    const batch = () => ({
-      images: tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 4),
-      ids: tf.tensor2d(
-        [
-          [1, 7, 8],
-          [1, 9, 0],
-        ],
-        [2, 3],
-        "int32",
-      ),
-      mask: tf.tensor2d(
-        [
-          [1, 1, 1],
-          [1, 1, 0],
-        ],
-        [2, 3],
-        "int32",
-      ),
-    });
+    const batch = () => twoCaptions(4);
     const run = (imageIds: number[]) => {
       const b = batch();
       const seen: Record<string, number[]> = {};
@@ -145,5 +134,39 @@ describe("plugins/objectives/itc", () => {
     assert.ok(Math.abs(temp - 0.5) < 1e-7, `clamped to 0.5 (got ${temp})`);
     tf.dispose([b.images, b.ids, b.mask]);
     pre.dispose();
+  });
+
+  it("gradient accumulation: the momentum update runs once per optimizer step (first micro-batch) and the queue advances once, by every micro-batch's features (last)", async () => {
+    const model = await tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itc", embedDim: 8, queue: 8, momentum: 0.5 }], batchSize: 2 });
+    const value = (name: string) => Array.from((entry(model, name) as tf.Variable).dataSync());
+    const momentumName = "visual_encoder_m.patch_embed.proj.weight";
+    // make online and momentum weights differ, so that every EMA update moves the momentum copy
+    tf.tidy(() =>
+      (entry(model, "visual_encoder.patch_embed.proj.weight") as tf.Variable).assign(
+        tf.randomNormal((entry(model, momentumName) as tf.Variable).shape, 0, 1, "float32", 9),
+      ),
+    );
+    const micro = (seed: number, position: { first: boolean; last: boolean }) => {
+      const b = twoCaptions(seed);
+      const step = new AlignmentStep(model, b, { alpha: 0, rng: new Rng(seed), special, vocabSize: 40, micro: position });
+      step.prepare();
+      step.finish();
+      tf.dispose([b.images, b.ids, b.mask]);
+    };
+    const queue0 = value("image_queue");
+    const m0 = value(momentumName);
+    micro(1, { first: true, last: false });
+    const m1 = value(momentumName);
+    assert.notDeepEqual(m1, m0, "the first micro-batch updates the momentum copy");
+    assert.deepEqual(value("queue_ptr"), [0], "nothing enqueued before the last micro-batch");
+    assert.deepEqual(value("image_queue"), queue0);
+    micro(2, { first: false, last: true });
+    assert.deepEqual(value(momentumName), m1, "the second micro-batch of the step leaves the momentum copy alone");
+    assert.deepEqual(value("queue_ptr"), [4], "both micro-batches (2 + 2 columns) enqueued at once");
+    const q = value("image_queue");
+    const column = (a: number[], c: number) => [0, 1, 2, 3, 4, 5, 6, 7].map((r) => a[r * 8 + c]);
+    for (const c of [0, 1, 2, 3]) assert.notDeepEqual(column(q, c), column(queue0, c), `column ${c} written`);
+    for (const c of [4, 5, 6, 7]) assert.deepEqual(column(q, c), column(queue0, c), `column ${c} untouched`);
+    model.dispose();
   });
 });

@@ -98,6 +98,25 @@ describe("plugins/tasks/pretrain", function () {
     assert.ok(report.fresh.some((n) => n.startsWith("fusion.layer.0.hypergraph")));
   });
 
+  it("gradient accumulation: 6 micro-batches of 8 are 3 optimizer steps; the ITC queue takes a step's 16 columns at once (a queue of 8 cannot)", async () => {
+    const base = tinyConfig(tmp.path, { name: "cross-attention" }, { name: "accumulate" });
+    const cfg = (queue: number, name: string) => ({
+      ...base,
+      name,
+      objectives: [{ name: "itc", queue, embedDim: 8 }, { name: "itm" }, { name: "mlm" }],
+      task: { ...base.task, evalRetrieval: false, evalBinding: false },
+      optim: { ...base.optim, accumulate: 2 },
+    });
+    writeFileSync(join(tmp.path, "acc.yaml"), stringify(cfg(16, "acc")));
+    const r = await cli("train", "--config", join(tmp.path, "acc.yaml"));
+    assert.equal(r.code, 0, r.out);
+    assert.equal(losses(join(tmp.path, "runs", "acc", "metrics.jsonl")).length, 3);
+    writeFileSync(join(tmp.path, "acc8.yaml"), stringify(cfg(8, "acc8")));
+    const bad = await cli("train", "--config", join(tmp.path, "acc8.yaml"));
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.out, /the ITC queue \(8\) must be a multiple of the batch size × accumulation \(16/);
+  });
+
   it("resume continues the same trajectory: 2 + resume + 4 steps give the losses of 6 uninterrupted steps", async () => {
     const cfg = tinyConfig(tmp.path, { name: "cross-attention" }, { name: "full" });
     const full = join(tmp.path, "full.yaml");
