@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
-import { createLogger, ShardWriter } from "../../core/index.ts";
+import { createLogger, readShards, ShardWriter, type WdsSample } from "../../core/index.ts";
 import { runCli } from "../../cli/main.ts";
 import { sharedPathOrSkip, tempDir } from "../helpers.ts";
 
@@ -10,6 +10,12 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
   const lines: string[] = [];
   const code = await runCli(argv, { out: (l) => lines.push(l), log: createLogger({ level: "error" }) });
   return { code, out: lines.join("\n") };
+}
+
+async function readAll(shard: string): Promise<WdsSample[]> {
+  const out: WdsSample[] = [];
+  for await (const s of readShards([shard])) out.push(s);
+  return out;
 }
 
 describe("core/cli data commands: synth, shards build/inspect/verify, tokenize", function () {
@@ -56,9 +62,34 @@ describe("core/cli data commands: synth, shards build/inspect/verify, tokenize",
     );
     const r = await cli("shards", "build", "--out", join(tmp.path, "out", "s-%03d.tar"), "--albef", join(tmp.path, "list.json"));
     assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /wrote 2 samples in 1 shard\(s\); skipped 1/);
+    // the rows of one image are one sample with all its captions (one image id, every caption kept)
+    assert.match(r.out, /wrote 1 samples in 1 shard\(s\); skipped 1/);
     const inspect = await cli("shards", "inspect", join(tmp.path, "out"));
-    assert.match(inspect.out, /first keys: a_b, a_b_1/);
+    assert.match(inspect.out, /first keys: a_b$/m);
+    const [sample] = await readAll(join(tmp.path, "out", "s-000.tar"));
+    assert.deepEqual((JSON.parse(new TextDecoder().decode(sample.files.json)) as { captions: string[] }).captions, ["one", "two", "again"]);
+    // ALBEF's training rows carry image_id: rows with one id are one sample, the id kept in its JSON; a clash is an error naming the entry
+    writeFileSync(
+      join(tmp.path, "ids.json"),
+      JSON.stringify([
+        { image: "a.b.jpg", caption: "first", image_id: "coco_7" },
+        { image: "a.b.jpg", caption: "second", image_id: "coco_7" },
+      ]),
+    );
+    const ids = await cli("shards", "build", "--out", join(tmp.path, "ids", "s-%03d.tar"), "--albef", join(tmp.path, "ids.json"));
+    assert.match(ids.out, /wrote 1 samples/);
+    const [withId] = await readAll(join(tmp.path, "ids", "s-000.tar"));
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(withId.files.json)), { captions: ["first", "second"], file: "a.b.jpg", image_id: "coco_7" });
+    writeFileSync(
+      join(tmp.path, "clash.json"),
+      JSON.stringify([
+        { image: "a.b.jpg", caption: "x", image_id: 1 },
+        { image: "other.jpg", caption: "y", image_id: 1 },
+      ]),
+    );
+    const clash = await cli("shards", "build", "--out", join(tmp.path, "clash", "s-%03d.tar"), "--albef", join(tmp.path, "clash.json"));
+    assert.notEqual(clash.code, 0);
+    assert.match(clash.out, /entry 1: image_id 1 names other\.jpg, an earlier entry a\.b\.jpg/);
     const strict = await cli("shards", "build", "--out", join(tmp.path, "out2", "s-%03d.tar"), "--albef", join(tmp.path, "list.json"), "--on-error", "fail");
     assert.equal(strict.code, 2);
     assert.match(strict.out, /record 1 \(.*missing\.jpg\): image file not found/);

@@ -37,17 +37,36 @@ export function readCocoCaptions(file: string, imagesDir: string): ImageTextReco
     .map((im) => ({ image: resolve(imagesDir, im.file_name), captions: caps.get(im.id) as string[], meta: { image_id: im.id, file: im.file_name } }));
 }
 
+/**
+ * An ALBEF list. ALBEF's training files have one row per caption (`{image,
+ * caption, image_id}`); rows of one image — the same `image_id`, or without
+ * one the same image path — become one record holding all its captions, so
+ * that a shard keeps one sample per image (one id: ALBEF's `idx == idx.T`
+ * positives) and every caption stays available (`format.text: json:captions`).
+ */
 export function readAlbefList(file: string, imagesRoot = dirname(file)): ImageTextRecord[] {
   const data = readJson(file);
   if (!Array.isArray(data)) throw new SourceFormatError(`${file}: expected a JSON list of {image, caption}`);
-  return data.map((e: { image?: unknown; caption?: unknown }, i) => {
+  const byImage = new Map<string, ImageTextRecord>();
+  data.forEach((e: { image?: unknown; caption?: unknown; image_id?: unknown }, i) => {
     if (typeof e?.image !== "string") throw new SourceFormatError(`${file}: entry ${i} has no "image" path`);
     const caption = e.caption;
     const captions =
       typeof caption === "string" ? [caption] : Array.isArray(caption) && caption.every((c) => typeof c === "string") ? (caption as string[]) : null;
     if (!captions || captions.length === 0) throw new SourceFormatError(`${file}: entry ${i} (${e.image}) has no caption string or list`);
-    return { image: isAbsolute(e.image) ? e.image : resolve(imagesRoot, e.image), captions, meta: { file: e.image } };
+    const id = e.image_id;
+    if (id !== undefined && typeof id !== "string" && typeof id !== "number")
+      throw new SourceFormatError(`${file}: entry ${i} (${e.image}) has an image_id that is neither a string nor a number`);
+    const image = isAbsolute(e.image) ? e.image : resolve(imagesRoot, e.image);
+    const group = id !== undefined ? `id:${id}` : `path:${image}`;
+    const seen = byImage.get(group);
+    if (seen) {
+      if (seen.image !== image)
+        throw new SourceFormatError(`${file}: entry ${i}: image_id ${JSON.stringify(id)} names ${e.image}, an earlier entry ${String(seen.meta.file)}`);
+      seen.captions.push(...captions);
+    } else byImage.set(group, { image, captions: [...captions], meta: { file: e.image, ...(id !== undefined ? { image_id: id } : {}) } });
   });
+  return [...byImage.values()];
 }
 
 /** RFC 4180-ish: commas, double-quoted fields with "" escapes, a header row naming `image` and `caption`. */
