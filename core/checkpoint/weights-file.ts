@@ -49,8 +49,8 @@ function stateDictOf(root: PyValue, file: string, key: string | undefined): { di
   );
 }
 
-function readTorchWeights(file: string, key: string | undefined): WeightsFile {
-  const content = readTorchFile(file);
+function readTorchWeights(file: string, kind: "zip" | "legacy", key: string | undefined): WeightsFile {
+  const content = readTorchFile(file, kind);
   const { dict, key: found } = stateDictOf(content.root, file, key);
   const tensors = new Map<string, StoredTensor>();
   for (const [k, v] of dict.entries) if (isTensor(v)) tensors.set(String(k), materialiseTensor(v, String(k), file));
@@ -97,8 +97,8 @@ export function readWeights(file: string, opts: ReadWeightsOptions = {}): Weight
     closeSync(fd);
   }
   // safetensors: an 8-byte header length, then the JSON header's "{" (a length can start like a pickle)
-  const safetensorsLike = head[8] === 0x7b;
-  if (!safetensorsLike && torchSaveKind(head)) return readTorchWeights(file, opts.key);
+  const kind = head[8] === 0x7b ? null : torchSaveKind(head);
+  if (kind) return readTorchWeights(file, kind, opts.key);
   const { tensors, metadata } = readSafetensors(file);
   return { tensors, format: "safetensors", key: null, metadata };
 }

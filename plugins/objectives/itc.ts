@@ -254,11 +254,16 @@ export class ItcObjective implements Objective, EmbeddingHead {
     const imageIds = step.batch.imageIds;
     // a step abandoned half-way (an error between its micro-batches) leaves nothing behind for the next
     if (step.micro.first) for (const x of this.pendingQueue.splice(0)) tf.dispose([x.image, x.text]);
-    this.pendingQueue.push({ image: tf.keep(tf.clone(p.imageFeatM)), text: tf.keep(tf.clone(p.textFeatM)), ids: imageIds ? Int32Array.from(imageIds) : null });
-    if (!step.micro.last) return;
-    const pending = this.pendingQueue.splice(0);
+    const current = { image: p.imageFeatM, text: p.textFeatM, ids: imageIds ? Int32Array.from(imageIds) : null };
+    if (!step.micro.last) {
+      // what prepare made is freed after this micro-batch: the queue needs its own copies until the step's last
+      this.pendingQueue.push({ ...current, image: tf.keep(tf.clone(current.image)), text: tf.keep(tf.clone(current.text)) });
+      return;
+    }
+    const held = this.pendingQueue.splice(0);
+    const all = [...held, current];
     try {
-      const b = pending.reduce((n, x) => n + (x.image.shape[0] as number), 0);
+      const b = all.reduce((n, x) => n + (x.image.shape[0] as number), 0);
       if (q % b !== 0)
         throw new ConfigError(`the ITC queue (${q}) must be a multiple of the batch size × accumulation (${b}, ALBEF's rule)`, "objectives.itc.queue");
       const ptr = queues.ptr.dataSync()[0];
@@ -269,29 +274,24 @@ export class ItcObjective implements Objective, EmbeddingHead {
           const right = tf.slice(queue, [0, ptr + b], [-1, q - ptr - b]);
           queue.assign(tf.concat([left, cols, right], 1));
         };
+        const rows = (pick: (x: (typeof all)[number]) => Tensor) => (all.length === 1 ? pick(all[0]) : tf.concat(all.map(pick), 0));
         write(
           queues.image,
-          tf.concat(
-            pending.map((x) => x.image),
-            0,
-          ),
+          rows((x) => x.image),
         );
         write(
           queues.text,
-          tf.concat(
-            pending.map((x) => x.text),
-            0,
-          ),
+          rows((x) => x.text),
         );
         if (queues.ids) {
-          const ids = pending.flatMap((x) => (x.ids ? [...x.ids] : []));
+          const ids = all.flatMap((x) => (x.ids ? [...x.ids] : []));
           if (ids.length !== b) throw new Error(`the id queue needs ${b} image ids, got ${ids.length}`);
           write(queues.ids, tf.tensor2d(ids, [b, 1], "int32"));
         }
         queues.ptr.assign(tf.tensor1d([(ptr + b) % q], "int32"));
       });
     } finally {
-      for (const x of pending) tf.dispose([x.image, x.text]);
+      for (const x of held) tf.dispose([x.image, x.text]);
     }
     step.record("image_queue_after", queues.image);
     step.record("text_queue_after", queues.text);

@@ -32,8 +32,6 @@ export class PyCallable {
   constructor(
     readonly name: string,
     readonly call: (args: PyValue[]) => PyValue,
-    /** BUILD on a value it made (OrderedDict's state, a Parameter's hooks): ignore or merge */
-    readonly build?: (target: PyValue, state: PyValue) => PyValue,
   ) {}
 }
 
@@ -354,12 +352,11 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
         break;
       }
       case 0x62: {
-        // BUILD
-        const state = pop();
-        const target = pop();
-        const maker = target instanceof PyObject || target instanceof PyDict ? buildersOf(target) : undefined;
-        if (!maker) throw fail("BUILD on a value no allowed global made", at);
-        stack.push(maker(target, state));
+        // BUILD: the instance state a state dict's objects carry (OrderedDict's `_metadata`, a tensor's
+        // or Parameter's attributes) does not change their tensors, and is dropped
+        pop();
+        const target = top();
+        if (!(target instanceof PyObject || target instanceof PyDict)) throw fail("BUILD on a value no allowed global made", at);
         break;
       }
       case 0x51: {
@@ -371,12 +368,5 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
       default:
         throw fail(`opcode 0x${op.toString(16).padStart(2, "0")} is not one a state dict needs (or the data is corrupt)`, at);
     }
-  }
-
-  function buildersOf(target: PyObject | PyDict): ((t: PyValue, s: PyValue) => PyValue) | undefined {
-    // OrderedDict pickles BUILD its (empty) instance state; a Parameter's hooks likewise: nothing to apply
-    if (target instanceof PyDict) return (t) => t;
-    const maker = [...opts.globals.values()].find((g) => g.name === target.kind);
-    return maker?.build;
   }
 }

@@ -73,7 +73,7 @@ function storageDtype(t: PyValue, source: string): StDtype {
 /** The globals a state dict needs; everything else is refused by name. */
 function stateDictGlobals(source: string): Map<string, PyCallable> {
   const g = new Map<string, PyCallable>();
-  const add = (name: string, call: (args: PyValue[]) => PyValue, build?: PyCallable["build"]) => g.set(name, new PyCallable(name, call, build));
+  const add = (name: string, call: (args: PyValue[]) => PyValue) => g.set(name, new PyCallable(name, call));
   for (const s of Object.keys(STORAGE_DTYPES)) {
     add(`torch.${s}`, () => {
       throw new CheckpointError(`${source}: torch.${s} called directly: not a state dict`, source);
@@ -88,8 +88,8 @@ function stateDictGlobals(source: string): Map<string, PyCallable> {
     if (spec.size.length !== spec.stride.length) throw new CheckpointError(`${source}: a tensor's size and stride differ in length`, source);
     return new PyObject("tensor", spec);
   };
-  add("torch._utils._rebuild_tensor_v2", rebuild, (t) => t);
-  add("torch._utils._rebuild_tensor", rebuild, (t) => t);
+  add("torch._utils._rebuild_tensor_v2", rebuild);
+  add("torch._utils._rebuild_tensor", rebuild);
   add("torch._utils._rebuild_parameter", (args) => args[0]);
   add("torch._utils._rebuild_parameter_with_state", (args) => args[0]);
   add("collections.OrderedDict", (args) => {
@@ -157,12 +157,16 @@ export function materialiseTensor(t: PyObject, name: string, source: string): St
   }
   if (contiguous) return { dtype: root.dtype, shape: spec.size, data: root.bytes.subarray(base * es, (base + numel) * es) };
   const out = new Uint8Array(numel * es);
-  const idx = new Array(spec.size.length).fill(0);
-  for (let k = 0; k < numel; k++) {
+  // copy runs: whole rows when the last dimension is contiguous (a slice), else element by element (a transpose)
+  const dims = spec.size.length;
+  const run = dims > 0 && spec.stride[dims - 1] === 1 ? spec.size[dims - 1] : 1;
+  const outer = dims > 0 && run > 1 ? dims - 1 : dims;
+  const idx = new Array(outer).fill(0);
+  for (let k = 0; k < numel; k += run) {
     let src = base;
-    for (let i = 0; i < idx.length; i++) src += idx[i] * spec.stride[i];
-    out.set(root.bytes.subarray(src * es, (src + 1) * es), k * es);
-    for (let i = idx.length - 1; i >= 0; i--) {
+    for (let i = 0; i < outer; i++) src += idx[i] * spec.stride[i];
+    out.set(root.bytes.subarray(src * es, (src + run) * es), k * es);
+    for (let i = outer - 1; i >= 0; i--) {
       if (++idx[i] < spec.size[i]) break;
       idx[i] = 0;
     }
@@ -232,15 +236,18 @@ function readLegacyTorch(file: string): TorchFileContent {
   return { root: main.value, format: "legacy" };
 }
 
-export function readTorchFile(file: string): TorchFileContent {
-  const fd = openSync(file, "r");
-  const head = new Uint8Array(4);
-  try {
-    readSync(fd, head, 0, 4, 0);
-  } finally {
-    closeSync(fd);
+/** A torch.save file; `kind` when the caller has already looked at its first bytes (`torchSaveKind`). */
+export function readTorchFile(file: string, kind?: "zip" | "legacy"): TorchFileContent {
+  if (!kind) {
+    const fd = openSync(file, "r");
+    const head = new Uint8Array(4);
+    try {
+      readSync(fd, head, 0, 4, 0);
+    } finally {
+      closeSync(fd);
+    }
+    kind = torchSaveKind(head) ?? undefined;
   }
-  const kind = torchSaveKind(head);
   if (kind === "zip") return readZipTorch(file);
   if (kind === "legacy") return readLegacyTorch(file);
   throw new CheckpointError(`${file}: neither a torch.save zip archive nor a pickle stream`, file);
