@@ -11,7 +11,7 @@
  * (in config order), then the momentum copies, then the buffers.
  */
 import { ConfigError, ShapeError } from "../errors.ts";
-import type { Fusion } from "../registry/kinds/fusion.ts";
+import type { AttentionSite, Fusion } from "../registry/kinds/fusion.ts";
 import type { TextEncoder, VisionEncoder } from "../registry/kinds/encoders.ts";
 import type { EmbeddingHead, MatchingHead, ModelWidths, Objective, ObjectiveBuilder, ObjectiveModel, ObjectiveSetting } from "../registry/kinds/objective.ts";
 import type { Initializer } from "../tensor/init.ts";
@@ -179,6 +179,15 @@ export class VisionLanguageModel extends Module implements ObjectiveModel {
 
   fuse(text: Tensor, textMask: Tensor, image: Tensor, momentum = false): Tensor {
     return this.part(this.fusion, this.fusion_m, momentum).forward({ text, textMask, image });
+  }
+
+  fusionAttention(layer: number): AttentionSite {
+    if (!this.fusion.attentionSite) throw new ShapeError("the fusion offers no text → image attention site (its plugin has no attentionSite)");
+    return this.fusion.attentionSite(layer);
+  }
+
+  get fusionDepth(): number {
+    return this.fusion.depth ?? 0;
   }
 
   mlmLogits(hidden: Tensor, momentum = false): Tensor {

@@ -39,7 +39,7 @@ export function alignmentMicroStep(
   const textNegatives = textNegativeTensors(batch);
   const step = new AlignmentStep(
     model,
-    { images, ids, mask, imageIds: options.imageIds?.(batch.keys), textNegatives },
+    { images, ids, mask, imageIds: options.imageIds?.(batch.keys), textNegatives, tokenRegions: batch.regions ?? undefined },
     { alpha, rng, step: stepIndex, micro, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
   );
   try {

@@ -31,6 +31,8 @@ export interface ImageTextBatch {
   captions: string[];
   /** the samples' text negatives (`format.negatives`), [batch, negativeLength] padded; `valid[i]` = 0 where sample i has none; null when the format names none */
   negatives: { ids: Int32Array; mask: Int32Array; length: number; valid: Uint8Array } | null;
+  /** per token its image region [batch, length, 4] in the image's unit square, NaN where none (padding too); null when the format names no regions */
+  regions: Float32Array | null;
   epoch: number;
   /** resume point: the stream position after this batch's last sample */
   position: StreamPosition;
@@ -151,8 +153,16 @@ export class BatchLoader {
         negatives!.valid[i] = 1;
       });
     }
+    let regions: Float32Array | null = null;
+    if (items.some((x) => x.r.regions !== null)) {
+      regions = new Float32Array(b * length * 4).fill(Number.NaN);
+      items.forEach(({ r }, i) => {
+        if (r.regions) regions!.set(r.regions, i * length * 4);
+      });
+    }
     return {
       negatives,
+      regions,
       images,
       imagesPerSample: perSample,
       labels: Int32Array.from(items, (x) => x.r.label),

@@ -10,7 +10,8 @@ export const SampleFormat = z.strictObject({
   maxWords: z.number().int().positive().default(30),
   /**
    * Samples with several images (NLVR2: `[img0.jpg, img1.jpg]`): these members,
-   * each transformed on its own, in this order; null = one image found by `imageExts`
+   * each transformed on its own, in this order; a name without an extension
+   * (`img0`) takes the first of `imageExts` the sample has; null = one image found by `imageExts`
    */
   imageMembers: z.array(z.string().min(1)).min(1).nullable().default(null),
   /** a class label: `json:FIELD` holding an integer, a boolean or "True"/"False" (NLVR2); null = none */
@@ -21,7 +22,8 @@ export const SampleFormat = z.strictObject({
     .default(null),
   /**
    * question answering: `json:FIELD` holding a list of `{question, answer}` or
-   * `{question, answers: [...]}` (VQA: ten human answers); one item is drawn per
+   * `{question, answers: [...]}` (VQA: ten human answers), with an optional
+   * `weight` scaling its answers' (ALBEF's Visual Genome answers: 0.5); one item is drawn per
    * pass, its question becomes the text; null = none
    */
   qa: z
@@ -37,6 +39,18 @@ export const SampleFormat = z.strictObject({
   negatives: z
     .string()
     .regex(/^json:.+/, 'a negatives source is "json:FIELD"')
+    .nullable()
+    .default(null),
+  /**
+   * where each caption word's image region is: `json:FIELD` holding the sample's
+   * objects, each a `box` [x0, y0, x1, y1] in source pixels with its attribute
+   * words as string fields (the built-in set: `json:objects`); a phrase of
+   * attribute words grounds in the one object it fits (token-regions.ts); for
+   * objectives that ground words (`regions`); null = none
+   */
+  regions: z
+    .string()
+    .regex(/^json:.+/, 'a regions source is "json:FIELD"')
     .nullable()
     .default(null),
 });

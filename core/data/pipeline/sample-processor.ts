@@ -11,10 +11,11 @@ import { Tokenizer } from "../../registry/kinds/index.ts";
 import { loadPluginModules } from "../../registry/loader.ts";
 import { PluginRegistry } from "../../registry/registry.ts";
 import { Rng } from "../../tensor/rng.ts";
-import { type ImageTransformConfig, transformImage } from "../image/transform.ts";
+import { type ImageTransformConfig, type TransformedImage, transformImage } from "../image/transform.ts";
 import { preCaption } from "../text/clean.ts";
 import { registerTokenizerPlugins } from "../text/tokenizer-plugins.ts";
 import type { SampleFormat } from "./sample-format.ts";
+import { phraseObjects, sampleRegionObjects, tokenBoxes } from "./token-regions.ts";
 
 export interface ProcessorSpec {
   image: ImageTransformConfig;
@@ -52,6 +53,8 @@ export type SampleResult =
       answers: WeightedAnswer[];
       /** the drawn text negative's token ids: empty when the sample has none, null without `format.negatives` */
       negativeIds: Int32Array | null;
+      /** per caption token its region [tokens, 4] in the transformed image's unit square (NaN: none); null without `format.regions` */
+      regions: Float32Array | null;
     }
   | { seq: number; ok: false; key: string; url: string; reason: string };
 
@@ -86,7 +89,7 @@ export function sampleCaptions(files: Record<string, Uint8Array>, format: Sample
 
 export interface WeightedAnswer {
   answer: string;
-  /** share of the answers given (VQA: count / 10); 1 for a single answer */
+  /** share of the answers given (VQA: count / 10; 1 for a single answer), times the item's `weight` (ALBEF's Visual Genome answers: 0.5) */
   weight: number;
   /** how many annotators gave it */
   count: number;
@@ -102,19 +105,23 @@ export function sampleQuestions(files: Record<string, Uint8Array>, format: Sampl
   if (!bytes) throw new Error(`${where} has no .json member for its questions`);
   const v = (JSON.parse(utf8.decode(bytes)) as Record<string, unknown>)[field];
   if (!Array.isArray(v) || v.length === 0) throw new Error(`${where}: .json field "${field}" is no list of questions`);
-  return v.map((item: { question?: unknown; answer?: unknown; answers?: unknown }, i) => {
+  return v.map((item: { question?: unknown; answer?: unknown; answers?: unknown; weight?: unknown }, i) => {
     const all =
       typeof item?.answer === "string"
         ? [item.answer]
         : Array.isArray(item?.answers)
           ? item.answers.map((a: unknown) => (typeof a === "string" ? a : (a as { answer?: unknown })?.answer))
           : null;
-    if (typeof item?.question !== "string" || !all || all.length === 0 || !all.every((a): a is string => typeof a === "string")) {
+    // an empty list: a question without annotations (VQA test-dev), scored by the evaluation server
+    if (typeof item?.question !== "string" || !all || !all.every((a): a is string => typeof a === "string")) {
       throw new Error(`${where}: ${field}[${i}] needs a "question" and an "answer" or "answers" list`);
     }
+    const factor = item.weight === undefined ? 1 : item.weight;
+    if (typeof factor !== "number" || !(factor > 0))
+      throw new Error(`${where}: ${field}[${i}].weight must be a positive number (got ${JSON.stringify(item.weight)})`);
     const counts = new Map<string, number>();
     for (const a of all) counts.set(a, (counts.get(a) ?? 0) + 1);
-    return { question: item.question, answers: [...counts].map(([answer, n]) => ({ answer, weight: n / all.length, count: n, total: all.length })) };
+    return { question: item.question, answers: [...counts].map(([answer, n]) => ({ answer, weight: (factor * n) / all.length, count: n, total: all.length })) };
   });
 }
 
@@ -181,9 +188,14 @@ export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task:
       const text = preCaption(raw, spec.format.maxWords);
       const label = sampleLabel(task.files, spec.format, where);
       const images: Float32Array[] = [];
-      for (const m of members as string[]) {
-        if (!task.files[m]) throw new Error(`${where} has no .${m} member`);
-        images.push((await transformImage(task.files[m], spec.image, rng, `${where}.${m}`)).pixels);
+      let firstImage: TransformedImage["info"] | null = null;
+      for (const named of members as string[]) {
+        // a member named without its extension (`img0`) is whichever image type the sample has (NLVR2: JPEG or PNG)
+        const m = task.files[named] || named.includes(".") ? named : (spec.format.imageExts.map((e) => `${named}.${e}`).find((k) => task.files[k]) ?? named);
+        if (!task.files[m]) throw new Error(`${where} has no .${named} member`);
+        const t = await transformImage(task.files[m], spec.image, rng, `${where}.${m}`);
+        firstImage ??= t.info;
+        images.push(t.pixels);
       }
       const pixels = images.length === 1 ? images[0] : new Float32Array(images.reduce((a, p) => a + p.length, 0));
       if (images.length > 1) images.forEach((p, i) => pixels.set(p, i * p.length));
@@ -196,13 +208,24 @@ export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task:
         while (n < enc.length && enc.mask[n] === 1) n++;
         return enc.ids.slice(0, n);
       };
+      const ids = tokens(text);
+      let regions: Float32Array | null = null;
+      if (spec.format.regions && firstImage) {
+        const objects = sampleRegionObjects(task.files, spec.format.regions, where);
+        const words = text.split(" ");
+        // a word's tokens end where its prefix's do, before any trailing special token ([SEP], unless in ALBEF's mode)
+        const trailing = tokens("").length - 1;
+        const wordEnds = words.map((_, i) => tokens(words.slice(0, i + 1).join(" ")).length - trailing);
+        regions = tokenBoxes(phraseObjects(words, objects), wordEnds, objects, firstImage, ids.length);
+      }
       return {
         seq: task.seq,
         ok: true,
         key: task.key,
         caption: text,
         pixels,
-        ids: tokens(text),
+        ids,
+        regions,
         label,
         answers,
         negativeIds: !spec.format.negatives ? null : negative === "" ? new Int32Array(0) : tokens(negative),

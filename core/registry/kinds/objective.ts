@@ -18,6 +18,7 @@ import type { Module } from "../../tensor/module.ts";
 import type { Rng } from "../../tensor/rng.ts";
 import type { Tensor, Variable } from "../../tensor/tf.ts";
 import { defineKind } from "./define.ts";
+import type { AttentionSite } from "./fusion.ts";
 import type { SpecialTokenIds } from "./tokenizer.ts";
 
 /** Widths of the model an objective attaches to. */
@@ -71,6 +72,10 @@ export interface ObjectiveModel {
   fuse(text: Tensor, textMask: Tensor, image: Tensor, momentum?: boolean): Tensor;
   /** vocabulary logits of text-width hidden states (the TextEncoder's MLM head) */
   mlmLogits(hidden: Tensor, momentum?: boolean): Tensor;
+  /** the fusion's text → image attention in 0-based `layer` (objectives that supervise it); an error when the fusion offers none */
+  fusionAttention(layer: number): AttentionSite;
+  /** the fusion's number of layers */
+  readonly fusionDepth: number;
   /** the EMA copy of a module an objective mounted with `momentum: true` */
   momentumOf<M extends Module>(online: M): M;
   readonly momentumRate: number;
@@ -88,6 +93,8 @@ export interface StepBatch {
   imageIds?: Int32Array;
   /** texts false of their image (`data.format.negatives`): ids and mask [B, Ln], `rows` the samples that have one */
   textNegatives?: { ids: Tensor; mask: Tensor; rows: Int32Array };
+  /** each token's image region (`data.format.regions`) [B·L·4] as x0, y0, x1, y1 in the image's unit square, NaN where none */
+  tokenRegions?: Float32Array;
 }
 
 /** Integer values recorded beside tensors (sampled indices, masks). */
