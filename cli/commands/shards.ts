@@ -1,26 +1,51 @@
 /** `polyalign shards build | inspect | verify`: writing, summarising and checking WebDataset shards. */
-import { existsSync, readFileSync } from "node:fs";
-import { extname } from "node:path";
 import type { CliCommand, CliIo } from "../command.ts";
 import { parseCommandArgs } from "../args.ts";
 import { UsageError } from "../../core/errors.ts";
 import { decodeImage } from "../../core/data/image/decode.ts";
-import { type ImageTextRecord, keyFromPath, readAlbefList, readCocoCaptions, readCsv } from "../../core/data/sources/image-text-sources.ts";
+import {
+  captionSample,
+  type ImageTextRecord,
+  KARPATHY_SPLITS,
+  parseKarpathySplits,
+  readAlbefList,
+  readCocoCaptions,
+  readCsv,
+  readKarpathy,
+  readNlvr2,
+  readRefcoco,
+  readVgQa,
+  readVqaV2,
+  type SampleRecord,
+  writeSampleRecords,
+} from "../../core/data/sources/index.ts";
 import { newReadStats, type ReadProblem, readShards } from "../../core/data/webdataset/reader.ts";
 import { expandShardSpec } from "../../core/data/webdataset/shard-list.ts";
-import { ShardWriter } from "../../core/data/webdataset/writer.ts";
 
 const IMAGE_EXTS = new Set(["jpg", "jpeg", "png", "webp", "gif", "tif", "tiff", "bmp"]);
 
 const HELP = `usage:
-  polyalign shards build --out PATTERN (--coco CAPTIONS.json --images DIR | --albef LIST.json [--images DIR] | --csv FILE.csv [--images DIR])
-                         [--maxcount N] [--maxsize BYTES] [--on-error skip|fail]
+  polyalign shards build --out PATTERN SOURCE [--maxcount N] [--maxsize BYTES] [--on-error skip|fail]
   polyalign shards inspect SHARDS [--json]
   polyalign shards verify SHARDS [--json]
 
-build    one sample per image: KEY.<image ext> (the file's bytes), KEY.txt (its
-         first caption), KEY.json (all captions and the source's metadata).
-         PATTERN is printf-style, e.g. shards/coco-%06d.tar; sizes.json is written beside.
+SOURCE is one of
+  --coco CAPTIONS.json --images DIR        COCO captions: one sample per image, all its captions
+  --albef LIST.json [--images DIR]         ALBEF's lists: rows grouped by image_id (or path)
+  --csv FILE.csv [--images DIR]            image,caption columns
+  --karpathy dataset_coco.json --images DIR [--split train+restval]
+                                           Karpathy's splits (COCO, Flickr30K); default split: all
+  --vqa QUESTIONS.json [--annotations ANNOTATIONS.json] --images DIR
+                                           VQA v2: one sample per question (test-dev: no annotations)
+  --vg-qa vg_qa.json --images DIR          ALBEF's Visual Genome QA list (answers weigh 0.5)
+  --nlvr2 FILE.jsonl --images DIR          NLVR2: two images (img0, img1), statement, label
+  --refcoco REFS.p|REFS.json --instances instances.json [--dets dets.json] --images DIR [--split val+testA+testB]
+                                           RefCOCO(+/g): one sample per image, its refs, image size, candidate boxes
+
+build    writes KEY.<image ext> (the image's bytes; its type from the bytes), KEY.txt
+         (a caption source's first caption) and KEY.json (all captions or the
+         record's data, with its image id). PATTERN is printf-style, e.g.
+         shards/coco-%06d.tar; sizes.json is written beside.
 inspect  shard and sample counts and the extensions present; --json prints
          {"shards": n, "samples": n, "extensions": {"jpg": n, ...}}.
 verify   decodes every image, parses every .json, checks every .txt is UTF-8;
@@ -28,13 +53,61 @@ verify   decodes every image, parses every .json, checks every .txt is UTF-8;
 
 SHARDS is a path, brace pattern (x-{000000..000009}.tar), directory, glob, URL or pipe:CMD; join several with ::.`;
 
+const SOURCES = ["coco", "albef", "csv", "karpathy", "vqa", "vg-qa", "nlvr2", "refcoco"] as const;
+
+type BuildValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+function records(values: BuildValues): SampleRecord[] {
+  const given = SOURCES.filter((k) => values[k] !== undefined);
+  if (given.length !== 1) throw new UsageError(`polyalign shards build: give exactly one of ${SOURCES.map((k) => `--${k}`).join(", ")}`);
+  const source = given[0];
+  const file = String(values[source]);
+  const images = typeof values.images === "string" ? values.images : undefined;
+  const needImages = (): string => {
+    if (!images) throw new UsageError(`polyalign shards build: --${source} needs --images DIR`);
+    return images;
+  };
+  const split = typeof values.split === "string" ? values.split : undefined;
+  if (split !== undefined && source !== "karpathy" && source !== "refcoco")
+    throw new UsageError(`polyalign shards build: --split goes with --karpathy or --refcoco, not --${source}`);
+  const captions = (list: ImageTextRecord[]) => list.map((r, i) => captionSample(r, `${file}: record ${i}`));
+  switch (source) {
+    case "coco":
+      return captions(readCocoCaptions(file, needImages()));
+    case "albef":
+      return captions(readAlbefList(file, images));
+    case "csv":
+      return captions(readCsv(file, images));
+    case "karpathy":
+      return captions(readKarpathy(file, needImages(), split ? parseKarpathySplits(split) : KARPATHY_SPLITS));
+    case "vqa":
+      return readVqaV2(file, typeof values.annotations === "string" ? values.annotations : undefined, needImages());
+    case "vg-qa":
+      return readVgQa(file, needImages());
+    case "nlvr2":
+      return readNlvr2(file, needImages());
+    case "refcoco": {
+      if (typeof values.instances !== "string") throw new UsageError("polyalign shards build: --refcoco needs --instances instances.json");
+      return readRefcoco({
+        refs: file,
+        instances: values.instances,
+        dets: typeof values.dets === "string" ? values.dets : undefined,
+        imagesRoot: needImages(),
+        splits: split?.split("+"),
+      });
+    }
+  }
+}
+
 async function build(args: string[], io: CliIo): Promise<number> {
   const { values } = parseCommandArgs("shards build", args, {
     out: { type: "string" },
-    coco: { type: "string" },
-    albef: { type: "string" },
-    csv: { type: "string" },
+    ...Object.fromEntries(SOURCES.map((k) => [k, { type: "string" as const }])),
     images: { type: "string" },
+    split: { type: "string" },
+    annotations: { type: "string" },
+    instances: { type: "string" },
+    dets: { type: "string" },
     maxcount: { type: "string", default: "10000" },
     maxsize: { type: "string", default: "1000000000" },
     "on-error": { type: "string", default: "skip" },
@@ -42,40 +115,16 @@ async function build(args: string[], io: CliIo): Promise<number> {
   if (typeof values.out !== "string") throw new UsageError("polyalign shards build: --out PATTERN is required");
   const policy = values["on-error"];
   if (policy !== "skip" && policy !== "fail") throw new UsageError(`polyalign shards build: --on-error must be skip or fail, got "${String(policy)}"`);
-  const sources = [values.coco, values.albef, values.csv].filter((v) => v !== undefined);
-  if (sources.length !== 1) throw new UsageError("polyalign shards build: give exactly one of --coco, --albef, --csv");
-  const images = typeof values.images === "string" ? values.images : undefined;
-  let records: ImageTextRecord[];
-  if (values.coco) {
-    if (!images) throw new UsageError("polyalign shards build: --coco needs --images DIR");
-    records = readCocoCaptions(String(values.coco), images);
-  } else if (values.albef) records = readAlbefList(String(values.albef), images);
-  else records = readCsv(String(values.csv), images);
-  const writer = new ShardWriter({ pattern: values.out, maxcount: Number(values.maxcount), maxsize: Number(values.maxsize), onWarning: (m) => io.log.warn(m) });
-  const used = new Set<string>();
-  let skipped = 0;
-  try {
-    for (const [i, r] of records.entries()) {
-      const ext = extname(r.image).slice(1).toLowerCase().replace("jpeg", "jpg");
-      const problem = !existsSync(r.image) ? "image file not found" : !IMAGE_EXTS.has(ext) ? `not an image extension (.${ext})` : null;
-      if (problem) {
-        if (policy === "fail") throw new UsageError(`polyalign shards build: record ${i} (${r.image}): ${problem}`);
-        io.log.warn(`skipped record ${i}: ${r.image}: ${problem}`);
-        skipped++;
-        continue;
-      }
-      let key = keyFromPath(r.image);
-      for (let n = 1; used.has(key); n++) key = `${keyFromPath(r.image)}_${n}`;
-      used.add(key);
-      await writer.write({ key, files: { [ext]: readFileSync(r.image), txt: r.captions[0], json: JSON.stringify({ captions: r.captions, ...r.meta }) } });
-    }
-  } catch (e) {
-    writer.abort();
-    throw e;
-  }
-  const shards = await writer.close();
-  io.out(`wrote ${records.length - skipped} samples in ${shards.length} shard(s)${skipped ? `; skipped ${skipped}` : ""}`);
-  for (const s of shards) io.out(`  ${s.file}  ${s.samples} samples, ${s.payloadBytes} bytes`);
+  const list = records(values);
+  const r = await writeSampleRecords(list, {
+    pattern: values.out,
+    maxcount: Number(values.maxcount),
+    maxsize: Number(values.maxsize),
+    onError: policy,
+    warn: (m) => io.log.warn(m),
+  });
+  io.out(`wrote ${r.written} samples in ${r.shards.length} shard(s)${r.skipped ? `; skipped ${r.skipped}` : ""}`);
+  for (const s of r.shards) io.out(`  ${s.file}  ${s.samples} samples, ${s.payloadBytes} bytes`);
   return 0;
 }
 

@@ -91,8 +91,8 @@ describe("core/cli data commands: synth, shards build/inspect/verify, tokenize",
     assert.notEqual(clash.code, 0);
     assert.match(clash.out, /entry 1: image_id 1 names other\.jpg, an earlier entry a\.b\.jpg/);
     const strict = await cli("shards", "build", "--out", join(tmp.path, "out2", "s-%03d.tar"), "--albef", join(tmp.path, "list.json"), "--on-error", "fail");
-    assert.equal(strict.code, 2);
-    assert.match(strict.out, /record 1 \(.*missing\.jpg\): image file not found/);
+    assert.equal(strict.code, 1, "a data problem, not a usage one");
+    assert.match(strict.out, /list\.json: record 1: .*missing\.jpg: image file not found/);
     writeFileSync(join(tmp.path, "pairs.csv"), 'image,caption\na.b.jpg,"a red, square image"\n');
     const csv = await cli("shards", "build", "--out", join(tmp.path, "csv", "c-%03d.tar"), "--csv", join(tmp.path, "pairs.csv"));
     assert.match(csv.out, /wrote 1 samples/);

@@ -42,6 +42,18 @@ export interface UnpickleOptions {
   persistentLoad?: (id: PyValue) => PyValue;
   /** the file, for errors */
   source: string;
+  /** what a refused global is told the reader takes (default: a PyTorch file's tensors) */
+  refusal?: string;
+}
+
+/** `_codecs.encode(s, "latin1")`: how protocol-2 pickles written by Python 3 store bytes. */
+export function latin1Encode(source: string): PyCallable {
+  return new PyCallable("_codecs.encode", (args) => {
+    const [s, enc] = args;
+    if (typeof s !== "string" || (enc !== "latin1" && enc !== "latin-1"))
+      throw new CheckpointError(`${source}: _codecs.encode other than latin1 bytes`, source);
+    return Uint8Array.from(s, (c) => c.charCodeAt(0));
+  });
 }
 
 /** Protocol-2 pickles name some Python 3 modules by their Python 2 names. */
@@ -122,8 +134,9 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
     if (!g) {
       const py3 = PY2_MODULES[module];
       throw new CheckpointError(
-        `${opts.source}: refuses the pickled global ${full}${py3 ? ` (Python 3: ${py3}.${name})` : ""} (at byte ${pos}): polyalign reads only tensors, dicts, lists and scalars ` +
-          "from PyTorch files and executes nothing; if the file is trusted, re-save its state dict with safetensors",
+        `${opts.source}: refuses the pickled global ${full}${py3 ? ` (Python 3: ${py3}.${name})` : ""} (at byte ${pos}): ` +
+          (opts.refusal ??
+            "polyalign reads only tensors, dicts, lists and scalars from PyTorch files and executes nothing; if the file is trusted, re-save its state dict with safetensors"),
         opts.source,
       );
     }

@@ -9,7 +9,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { CheckpointError } from "../../errors.ts";
 import { DTYPE_SIZES, type StDtype, type StoredTensor, torchSaveKind } from "../safetensors.ts";
-import { PyCallable, PyDict, PyObject, PyTuple, type PyValue, unpickle } from "./pickle.ts";
+import { latin1Encode, PyCallable, PyDict, PyObject, PyTuple, type PyValue, unpickle } from "./pickle.ts";
 import { readZipEntry, zipEntries } from "./zip.ts";
 
 const STORAGE_DTYPES: Record<string, StDtype> = {
@@ -100,12 +100,7 @@ function stateDictGlobals(source: string): Map<string, PyCallable> {
     }
     return d;
   });
-  add("_codecs.encode", (args) => {
-    const [s, enc] = args;
-    if (typeof s !== "string" || (enc !== "latin1" && enc !== "latin-1"))
-      throw new CheckpointError(`${source}: _codecs.encode other than latin1 bytes`, source);
-    return Uint8Array.from(s, (c) => c.charCodeAt(0));
-  });
+  g.set("_codecs.encode", latin1Encode(source));
   return g;
 }
 

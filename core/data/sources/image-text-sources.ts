@@ -17,7 +17,7 @@ export interface ImageTextRecord {
 
 export class SourceFormatError extends PolyalignError {}
 
-function readJson(file: string): unknown {
+export function readJsonFile(file: string): unknown {
   try {
     return JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
@@ -26,7 +26,7 @@ function readJson(file: string): unknown {
 }
 
 export function readCocoCaptions(file: string, imagesDir: string): ImageTextRecord[] {
-  const data = readJson(file) as { images?: { id: number; file_name: string }[]; annotations?: { image_id: number; caption: string }[] };
+  const data = readJsonFile(file) as { images?: { id: number; file_name: string }[]; annotations?: { image_id: number; caption: string }[] };
   if (!Array.isArray(data.images) || !Array.isArray(data.annotations)) {
     throw new SourceFormatError(`${file}: not a COCO captions file (needs "images" and "annotations" lists)`);
   }
@@ -45,7 +45,7 @@ export function readCocoCaptions(file: string, imagesDir: string): ImageTextReco
  * positives) and every caption stays available (`format.text: json:captions`).
  */
 export function readAlbefList(file: string, imagesRoot = dirname(file)): ImageTextRecord[] {
-  const data = readJson(file);
+  const data = readJsonFile(file);
   if (!Array.isArray(data)) throw new SourceFormatError(`${file}: expected a JSON list of {image, caption}`);
   const byImage = new Map<string, ImageTextRecord>();
   data.forEach((e: { image?: unknown; caption?: unknown; image_id?: unknown }, i) => {
