@@ -39,7 +39,7 @@ export function readLastLoss(file: string, objectives: readonly string[]): Recor
 /** What every training task's summary.json starts with, and its artifacts (metrics, checkpoint, loss curve). */
 export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { base: TrainingSummary; artifacts: Record<string, string> } {
   const { runDir, scope } = ctx;
-  const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, checkpoint, stepsRun, peakRssBytes } = outcome;
+  const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, samplesBySource, checkpoint, stepsRun, peakRssBytes } = outcome;
   const metricsFile = join(runDir, "metrics.jsonl");
   const artifacts: Record<string, string> = { metrics: metricsFile };
   if (checkpoint) artifacts.checkpoint = checkpoint;
@@ -61,6 +61,7 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
       fusion: scope.config.model?.fusion.name,
       final_loss: trainer.lastState ? readLastLoss(metricsFile, objectives) : null,
       skipped_samples: skippedSamples,
+      ...(samplesBySource ? { samples_by_source: samplesBySource } : {}),
       checkpoint,
     },
   };
@@ -68,6 +69,8 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
 
 export interface TrainingSummary {
   name: string;
+  /** a mixture's training samples by source (this process) */
+  samples_by_source?: Record<string, number>;
   steps: number;
   epochs: number;
   samples: number;

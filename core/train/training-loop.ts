@@ -7,9 +7,8 @@
 import { join } from "node:path";
 import type { ImageTextBatch } from "../data/pipeline/batch-loader.ts";
 import type { DataConfig } from "../data/pipeline/data-config.ts";
-import { countSamples, openPool, trainBatches } from "../data/pipeline/loaders.ts";
-import type { StreamPosition } from "../data/pipeline/sample-stream.ts";
-import { expandShardSpec } from "../data/webdataset/shard-list.ts";
+import { openPool, samplesPerTrainingEpoch, trainBatches, trainSources } from "../data/pipeline/loaders.ts";
+import type { DataPosition } from "../data/pipeline/mixture-stream.ts";
 import { ConfigError } from "../errors.ts";
 import type { RunContext } from "../run/run-context.ts";
 import type { Module } from "../tensor/module.ts";
@@ -34,6 +33,8 @@ export interface TrainingOutcome {
   trainSeconds: number;
   stepsPerEpoch: number | null;
   skippedSamples: number;
+  /** a mixture's training samples by source, in this process (null: one source) */
+  samplesBySource: Record<string, number> | null;
   checkpoint: string | null;
   /** optimizer steps this process ran (fewer than trainer.step after --resume) */
   stepsRun: number;
@@ -47,9 +48,10 @@ export interface TrainingLoopSpec {
   padId: number;
   /** full distillation weight α, ramped from 0 over the first epoch (or `schedule.alphaRampSteps`) */
   alpha: number;
-  /** one micro-batch: forward, loss and gradients */
-  /** one micro-batch's loss and gradients; `step` is the optimizer step (0-based) it belongs to */
-  /** one micro-batch; `micro` says whether it opens or closes its optimizer step (what runs once per step: the momentum update, the queues) */
+  /**
+   * one micro-batch's forward, loss and gradients; `step` is the optimizer step (0-based) it
+   * belongs to, `micro` whether it opens or closes that step (what runs once per step: the momentum update, the queues)
+   */
   microStep: (batch: ImageTextBatch, alpha: number, rng: Rng, step: number, micro: MicroPosition) => MicroStepResult;
   /** extra figures per step (e.g. the hypergraph's bimodal fraction) */
   stepStats?: () => Record<string, number>;
@@ -64,12 +66,15 @@ export async function runTrainingLoop(
 ): Promise<TrainingOutcome> {
   const { scope, runDir } = ctx;
   const { config, log } = scope;
-  const shards = expandShardSpec(data.train);
-  const samplesPerEpoch = data.samplesPerEpoch ?? countSamples(shards);
+  const sources = trainSources(data);
+  const samplesPerEpoch = samplesPerTrainingEpoch(data, sources);
   const microPerEpoch = samplesPerEpoch === null ? null : Math.floor(samplesPerEpoch / data.batchSize);
   const stepsPerEpoch = microPerEpoch === null ? null : Math.max(1, Math.floor(microPerEpoch / optim.accumulate));
   if (schedule.steps === undefined && stepsPerEpoch === null) {
-    throw new ConfigError("cannot tell how many steps an epoch has (no sizes.json beside the shards): set task.steps or data.samplesPerEpoch", "task.steps");
+    throw new ConfigError(
+      `cannot tell how many steps an epoch has (no ${data.captions === "each" ? "pairs.json" : "sizes.json"} beside the shards): set task.steps or data.samplesPerEpoch`,
+      "task.steps",
+    );
   }
   const totalSteps = schedule.steps ?? schedule.epochs * (stepsPerEpoch as number);
   const rampSteps = schedule.alphaRampSteps ?? stepsPerEpoch ?? 0;
@@ -85,16 +90,17 @@ export async function runTrainingLoop(
     rng,
     config,
   });
-  let position: StreamPosition | undefined;
+  let position: DataPosition | undefined;
   if (ctx.resume) {
     const dir = latestCheckpoint(runDir);
     if (!dir) throw new ConfigError(`--resume: no checkpoint in ${join(runDir, "checkpoints")}`, "");
     const state = loadCheckpoint(dir, spec.model, trainer.optimizer);
     trainer.restore(state);
-    position = (state.data as StreamPosition | null) ?? undefined;
+    position = (state.data as DataPosition | null) ?? undefined;
     ctx.out(`resumed from ${dir} (step ${state.step}, epoch ${state.epoch})`);
   }
   let skipped = 0;
+  const samplesBySource: Record<string, number> = {};
   const onProblem = (p: { shard: string; key: string; reason: string }) => {
     if (++skipped <= 20) log.warn(`skipped sample ${p.key} of ${p.shard}: ${p.reason}`);
   };
@@ -106,7 +112,7 @@ export async function runTrainingLoop(
     while (!trainer.done) {
       const epoch = trainer.epoch;
       let microInEpoch = 0;
-      for await (const batch of trainBatches(data, shards, pool, config.seed, epoch, spec.padId, position, onProblem)) {
+      for await (const batch of trainBatches(data, sources, pool, config.seed, epoch, spec.padId, position, onProblem)) {
         position = undefined;
         if (trainer.done) break;
         trainer.beginMicroStep();
@@ -116,6 +122,7 @@ export async function runTrainingLoop(
         trainer.addMicroStep(r, batch.batch, batch.position);
         peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss);
         microInEpoch++;
+        if (sources.length > 1) for (const src of batch.sources) samplesBySource[src] = (samplesBySource[src] ?? 0) + 1;
       }
       if (trainer.done) break;
       if (microInEpoch === 0) throw new ConfigError(`epoch ${epoch} produced no batch (fewer samples than data.batchSize?)`, "data.batchSize");
@@ -130,6 +137,7 @@ export async function runTrainingLoop(
     trainSeconds: (performance.now() - t0) / 1000,
     stepsPerEpoch,
     skippedSamples: skipped,
+    samplesBySource: sources.length > 1 ? samplesBySource : null,
     checkpoint,
     stepsRun: trainer.step - firstStep,
     peakRssBytes,

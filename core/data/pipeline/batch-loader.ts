@@ -8,7 +8,7 @@
  * resumed run continues with the next batch.
  */
 import { Rng } from "../../tensor/rng.ts";
-import type { SampleStream, StreamPosition } from "./sample-stream.ts";
+import type { DataPosition, SampleSource } from "./mixture-stream.ts";
 import type { SampleResult, WeightedAnswer } from "./sample-processor.ts";
 import type { TransformPool } from "./transform-pool.ts";
 
@@ -29,13 +29,15 @@ export interface ImageTextBatch {
   size: number;
   keys: string[];
   captions: string[];
+  /** each sample's mixture source ("" from a single source) */
+  sources: string[];
   /** the samples' text negatives (`format.negatives`), [batch, negativeLength] padded; `valid[i]` = 0 where sample i has none; null when the format names none */
   negatives: { ids: Int32Array; mask: Int32Array; length: number; valid: Uint8Array } | null;
   /** per token its image region [batch, length, 4] in the image's unit square, NaN where none (padding too); null when the format names no regions */
   regions: Float32Array | null;
   epoch: number;
   /** resume point: the stream position after this batch's last sample */
-  position: StreamPosition;
+  position: DataPosition;
 }
 
 export interface LoaderProblem {
@@ -58,6 +60,8 @@ export interface BatchLoaderOptions {
   epoch: number;
   /** tasks in flight in the pool (default: 4 per thread, at least 4) */
   maxInFlight?: number;
+  /** the stream's copies of a sample are its captions (per-caption samples): copy c trains on caption c */
+  perCaption?: boolean;
   /** drop a last batch smaller than batchSize (default true) */
   dropLast?: boolean;
   onProblem?: (p: LoaderProblem) => void;
@@ -65,7 +69,8 @@ export interface BatchLoaderOptions {
 
 interface InFlight {
   result: Promise<SampleResult>;
-  position: StreamPosition;
+  position: DataPosition;
+  source: string;
 }
 
 /**
@@ -82,7 +87,7 @@ export class BatchLoader {
   readonly stats: LoaderStats = { pulled: 0, delivered: 0, failed: 0 };
 
   constructor(
-    private readonly stream: SampleStream,
+    private readonly stream: SampleSource,
     private readonly pool: TransformPool,
     private readonly opts: BatchLoaderOptions,
   ) {}
@@ -102,11 +107,13 @@ export class BatchLoader {
         }
         this.stats.pulled++;
         const position = this.stream.position();
-        const task = { seq: seq++, key: s.key, url: s.url, files: s.files, seed: sampleSeed(this.opts.seed, this.opts.epoch, s.url, s.key) };
-        queue.push({ result: this.pool.run(task), position });
+        // copy 0 draws what the sample alone would; later copies (per-caption samples) augment anew
+        const seed = sampleSeed(this.opts.seed, this.opts.epoch, s.url, s.copy === 0 ? s.key : `${s.key}#${s.copy}`);
+        const task = { seq: seq++, key: s.key, url: s.url, files: s.files, seed, caption: this.opts.perCaption ? s.copy : undefined };
+        queue.push({ result: this.pool.run(task), position, source: s.source ?? "" });
       }
     };
-    let good: { r: Extract<SampleResult, { ok: true }>; position: StreamPosition }[] = [];
+    let good: { r: Extract<SampleResult, { ok: true }>; position: DataPosition; source: string }[] = [];
     for (;;) {
       await fill();
       const head = queue.shift();
@@ -117,7 +124,7 @@ export class BatchLoader {
         this.opts.onProblem?.({ shard: r.url, key: r.key, reason: r.reason });
         continue;
       }
-      good.push({ r, position: head.position });
+      good.push({ r, position: head.position, source: head.source });
       if (good.length === batchSize) {
         yield this.collate(good, imageSize);
         good = [];
@@ -126,7 +133,7 @@ export class BatchLoader {
     if (good.length > 0 && this.opts.dropLast === false) yield this.collate(good, imageSize);
   }
 
-  private collate(items: { r: Extract<SampleResult, { ok: true }>; position: StreamPosition }[], size: number): ImageTextBatch {
+  private collate(items: { r: Extract<SampleResult, { ok: true }>; position: DataPosition; source: string }[], size: number): ImageTextBatch {
     const b = items.length;
     const perSample = items[0].r.pixels.length / (3 * size * size);
     const plane = perSample * 3 * size * size;
@@ -174,6 +181,7 @@ export class BatchLoader {
       size,
       keys: items.map((x) => x.r.key),
       captions: items.map((x) => x.r.caption),
+      sources: items.map((x) => x.source),
       epoch: this.opts.epoch,
       position: items[b - 1].position,
     };

@@ -18,9 +18,28 @@ export const SynthDataConfig = z.strictObject({
     .default([1, 4]),
 });
 
+/** One source of a training mixture. */
+export const MixtureSourceConfig = z.strictObject({
+  /** its shards (as `train`) */
+  shards: z.string().min(1),
+  /** its share of the samples, relative to the others' (default: its image–caption pairs, from sizes.json / pairs.json) */
+  weight: z.number().positive().optional(),
+  /** the name per-source counts go under (default: source1, source2, ...) */
+  name: z.string().min(1).optional(),
+});
+
 export const DataConfig = z.strictObject({
-  /** training shards: path, brace pattern, directory, glob, URL or pipe:, `::`-joined */
-  train: z.string().min(1),
+  /**
+   * training shards: path, brace pattern, directory, glob, URL or pipe:, `::`-joined;
+   * or a mixture `[{shards, weight?, name?}]`, each sample drawn from a source ∝ its weight
+   */
+  train: z.union([z.string().min(1), z.array(MixtureSourceConfig).min(1)]),
+  /**
+   * a sample with several captions (`format.text: json:FIELD` lists): `draw` one at
+   * random per visit (an epoch is one pass over the images); `each` makes every
+   * caption a training sample (ALBEF: an epoch is one pass over the pairs)
+   */
+  captions: z.enum(["draw", "each"]).default("draw"),
   /** held-out shards for evaluation */
   test: z.string().min(1).optional(),
   /** build the built-in data set here first when it is absent */

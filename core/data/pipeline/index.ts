@@ -7,3 +7,4 @@ export * from "./transform-pool.ts";
 export * from "./batch-loader.ts";
 export * from "./data-config.ts";
 export * from "./loaders.ts";
+export * from "./mixture-stream.ts";

@@ -9,23 +9,70 @@ import { ConfigError, DataError } from "../../errors.ts";
 import type { RunScope } from "../../registry/run-scope.ts";
 import { readShards } from "../webdataset/reader.ts";
 import { expandShardSpec } from "../webdataset/shard-list.ts";
-import { readSizesIndex } from "../webdataset/writer.ts";
+import type { ReadProblem } from "../webdataset/reader.ts";
+import type { WdsSample } from "../webdataset/samples.ts";
+import { readCountIndex } from "../webdataset/writer.ts";
 import { BatchLoader, type ImageTextBatch } from "./batch-loader.ts";
 import type { DataConfig } from "./data-config.ts";
 import type { ProcessorSpec } from "./sample-processor.ts";
-import { SampleStream, type StreamPosition } from "./sample-stream.ts";
+import { type DataPosition, isMixturePosition, type MixtureSource, MixtureStream, type SampleSource } from "./mixture-stream.ts";
+import { sampleCaptions } from "./sample-processor.ts";
+import { SampleStream } from "./sample-stream.ts";
 import { createTransformPool, type TransformPool } from "./transform-pool.ts";
 
 /** Samples in the shards, from sizes.json beside them; null when unknown. */
 export function countSamples(shards: readonly string[]): number | null {
+  return countFromIndex(shards, "sizes.json");
+}
+
+function countFromIndex(shards: readonly string[], name: string): number | null {
   let n = 0;
   for (const s of shards) {
-    const sizes = readSizesIndex(s);
-    const v = sizes?.[basename(s)];
+    const v = readCountIndex(s, name)?.[basename(s)];
     if (v === undefined) return null;
     n += v;
   }
   return n;
+}
+
+/** Training samples of one pass over `shards`: its shard samples, or with `captions: each` its pairs (pairs.json); null when unknown. */
+export function countTrainingSamples(shards: readonly string[], data: DataConfig): number | null {
+  return data.captions === "each" ? countFromIndex(shards, "pairs.json") : countSamples(shards);
+}
+
+export interface TrainSource extends MixtureSource {
+  /** training samples of one pass, when known */
+  samples: number | null;
+}
+
+/** The training sources: one (a shard spec) or a mixture's, with their weights (default: their samples). */
+export function trainSources(data: DataConfig): TrainSource[] {
+  if (typeof data.train === "string") {
+    const shards = expandShardSpec(data.train);
+    return [{ name: "", shards, weight: 1, samples: countTrainingSamples(shards, data) }];
+  }
+  if (data.resampled) throw new ConfigError("data.resampled with a mixture: the mixture already draws its sources with replacement", "data.resampled");
+  const names = new Set<string>();
+  return data.train.map((src, i) => {
+    const name = src.name ?? `source${i + 1}`;
+    if (names.has(name)) throw new ConfigError(`data.train[${i}]: the name ${name} is taken by another source`, `data.train.${i}.name`);
+    names.add(name);
+    const shards = expandShardSpec(src.shards);
+    const samples = countTrainingSamples(shards, data);
+    const weight = src.weight ?? samples;
+    if (weight === null)
+      throw new ConfigError(
+        `data.train[${i}] (${name}): no weight and no ${data.captions === "each" ? "pairs.json" : "sizes.json"} beside its shards to weigh it by its samples; set weight`,
+        `data.train.${i}.weight`,
+      );
+    return { name, shards, weight, samples };
+  });
+}
+
+/** Samples of one training epoch: data.samplesPerEpoch, else one pass over every source; null when unknown. */
+export function samplesPerTrainingEpoch(data: DataConfig, sources: readonly TrainSource[]): number | null {
+  if (data.samplesPerEpoch !== undefined) return data.samplesPerEpoch;
+  return sources.every((s) => s.samples !== null) ? sources.reduce((a, s) => a + (s.samples as number), 0) : null;
 }
 
 /** What a data worker needs: transforms, sample format, the tokenizer section and the user plugin modules that may define it. */
@@ -47,32 +94,49 @@ export async function openPool(scope: RunScope, data: DataConfig, mode: "train" 
 
 export type SkippedSample = (p: { shard: string; key: string; reason: string }) => void;
 
-/** One epoch of training batches: seeded shard order and shuffle, resumable from `position`; unusable samples go to `onProblem`. */
+/** One epoch of training batches: seeded shard order and shuffle (a mixture's draws), resumable from `position`; unusable samples go to `onProblem`. */
 export function trainBatches(
   data: DataConfig,
-  shards: string[],
+  sources: readonly TrainSource[],
   pool: TransformPool,
   seed: number,
   epoch: number,
   padId: number,
-  position: StreamPosition | undefined,
+  position: DataPosition | undefined,
   onProblem: SkippedSample,
 ): AsyncGenerator<ImageTextBatch> {
-  const stream = new SampleStream(
-    {
-      shards,
-      seed,
-      shuffleBuffer: data.shuffle,
-      shuffleInitial: data.shuffleInitial,
-      resampled: data.resampled,
-      samplesPerEpoch: data.samplesPerEpoch,
-      onError: data.onError,
-      onProblem: (p) => onProblem({ shard: p.shard, key: p.key ?? "-", reason: p.reason }),
-    },
+  if (data.captions === "each" && !data.format.text.startsWith("json:"))
+    throw new ConfigError('data.captions: each needs the captions as a list: data.format.text "json:FIELD" (e.g. json:captions)', "data.captions");
+  const base = {
+    seed,
+    shuffleBuffer: data.shuffle,
+    shuffleInitial: data.shuffleInitial,
+    onError: data.onError,
+    onProblem: (p: ReadProblem) => onProblem({ shard: p.shard, key: p.key ?? "-", reason: p.reason }),
+    copies: data.captions === "each" ? (s: WdsSample) => sampleCaptions(s.files, data.format, `${s.url}: sample ${s.key}`).length : undefined,
+  };
+  let stream: SampleSource;
+  if (typeof data.train === "string") {
+    if (position && isMixturePosition(position))
+      throw new ConfigError("the checkpoint's data position is a mixture's; data.train is one source now", "data.train");
+    stream = new SampleStream({ ...base, shards: sources[0].shards, resampled: data.resampled, samplesPerEpoch: data.samplesPerEpoch }, epoch, position);
+  } else {
+    if (position && !isMixturePosition(position))
+      throw new ConfigError("the checkpoint's data position is one stream's; data.train is a mixture now", "data.train");
+    const perEpoch = samplesPerTrainingEpoch(data, sources);
+    if (perEpoch === null)
+      throw new ConfigError("a mixture's epoch length is unknown (a source has no sizes): set data.samplesPerEpoch", "data.samplesPerEpoch");
+    stream = new MixtureStream(sources, base, epoch, perEpoch, position);
+  }
+  return new BatchLoader(stream, pool, {
+    batchSize: data.batchSize,
+    imageSize: data.image.size,
+    padId,
+    seed,
     epoch,
-    position,
-  );
-  return new BatchLoader(stream, pool, { batchSize: data.batchSize, imageSize: data.image.size, padId, seed, epoch, onProblem }).batches();
+    onProblem,
+    perCaption: data.captions === "each",
+  }).batches();
 }
 
 /** Every test sample once, in shard order, as test-mode batches. */

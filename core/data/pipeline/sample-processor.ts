@@ -35,6 +35,8 @@ export interface SampleTask {
   files: Record<string, Uint8Array>;
   /** the sample's own random seed (same whichever worker runs it) */
   seed: number;
+  /** train on this caption of the sample's list (per-caption samples); undefined: one drawn at random */
+  caption?: number;
 }
 
 export type SampleResult =
@@ -152,7 +154,12 @@ export function sampleLabel(files: Record<string, Uint8Array>, format: SampleFor
 }
 
 function caption(task: SampleTask, format: SampleFormat, rng: Rng): string {
-  const all = sampleCaptions(task.files, format, `${task.url}: sample ${task.key}`);
+  const where = `${task.url}: sample ${task.key}`;
+  const all = sampleCaptions(task.files, format, where);
+  if (task.caption !== undefined) {
+    if (task.caption >= all.length) throw new Error(`${where} has ${all.length} captions, no caption ${task.caption}`);
+    return all[task.caption];
+  }
   return all.length === 1 ? all[0] : all[rng.int(all.length)];
 }
 

@@ -12,8 +12,8 @@ import type { WdsSample } from "../webdataset/samples.ts";
 import { ShuffleBuffer } from "./shuffle-buffer.ts";
 import { shardOrder, type ShardOrder, type ShardOrderOptions } from "./shard-order.ts";
 
-/** Where a sample lives: pass, shard cursor within that pass, sample index within the shard. */
-export type SampleRef = [pass: number, cursor: number, index: number];
+/** Where a sample lives: pass, shard cursor within that pass, sample index within the shard, and which of its copies (per-caption samples; 0 otherwise). */
+export type SampleRef = [pass: number, cursor: number, index: number, copy?: number];
 
 export interface StreamPosition {
   epoch: number;
@@ -21,6 +21,8 @@ export interface StreamPosition {
   cursor: number;
   /** samples of shard `cursor` already read */
   inShard: number;
+  /** copies of the next sample of shard `cursor` already read (per-caption samples) */
+  copy?: number;
   /** samples emitted this epoch */
   emitted: number;
   buffer: SampleRef[];
@@ -37,10 +39,19 @@ export interface SampleStreamOptions extends ShardOrderOptions {
   samplesPerEpoch?: number;
   onError?: ErrorPolicy;
   onProblem?: (p: ReadProblem) => void;
+  /**
+   * how many training samples a shard sample is (per-caption samples: its
+   * caption count); each copy is a sample of its own, shuffled apart; default 1
+   */
+  copies?: (s: WdsSample) => number;
 }
 
 export interface StreamSample extends WdsSample {
   ref: SampleRef;
+  /** which copy of its shard sample this is (0 without `copies`) */
+  copy: number;
+  /** the mixture source it came from (`data.train: [{name, shards}]`) */
+  source?: string;
 }
 
 export class SampleStream {
@@ -90,18 +101,33 @@ export class SampleStream {
         let seen = 0;
         for await (const s of readShard(url, { onError: this.opts.onError, onProblem: this.opts.onProblem })) {
           if (seen++ < skip) continue;
-          this.pos.inShard = seen;
-          yielded++;
-          yield { ...s, ref: [this.pos.pass, this.pos.cursor, s.index] };
+          const copies = this.opts.copies ? this.copiesOf(s) : 1;
+          for (let c = this.pos.copy ?? 0; c < copies; c++) {
+            // the position names what is read: this sample's copies up to c, then the whole sample
+            if (c + 1 < copies) this.pos.copy = c + 1;
+            else {
+              this.pos.inShard = seen;
+              this.pos.copy = 0;
+            }
+            yielded++;
+            yield { ...s, ref: [this.pos.pass, this.pos.cursor, s.index, c], copy: c };
+          }
         }
         this.pos.cursor++;
         this.pos.inShard = 0;
+        this.pos.copy = 0;
       }
       // A pass is over: another one only when a fixed epoch length asks for more.
       if (!this.opts.samplesPerEpoch || (yielded === 0 && this.pos.inShard === 0 && order.length !== Infinity)) return;
       this.pos.pass++;
       this.pos.cursor = 0;
     }
+  }
+
+  private copiesOf(s: WdsSample): number {
+    const n = this.opts.copies?.(s) ?? 1;
+    if (!Number.isInteger(n) || n < 1) throw new PolyalignError(`${s.url}: sample ${s.key} counts ${n} copies (a positive integer expected)`);
+    return n;
   }
 
   private async pull(): Promise<StreamSample | undefined> {
@@ -118,19 +144,19 @@ export class SampleStream {
   /** Re-read the samples a saved position had in its buffer. */
   private async restoreBuffer(): Promise<void> {
     const refs = this.pos.buffer;
-    const byShard = new Map<string, Map<number, number>>();
+    const byShard = new Map<string, Map<number, number[]>>();
     refs.forEach(([pass, cursor, index], slot) => {
       const k = `${pass}:${cursor}`;
       if (!byShard.has(k)) byShard.set(k, new Map());
-      byShard.get(k)!.set(index, slot);
+      const slots = byShard.get(k)!;
+      slots.set(index, [...(slots.get(index) ?? []), slot]);
     });
     const items = new Array<StreamSample | undefined>(refs.length);
     for (const [k, wanted] of byShard) {
       const [pass, cursor] = k.split(":").map(Number);
       const url = this.order(pass).shardAt(cursor);
       for await (const s of readShard(url, { onError: this.opts.onError, onProblem: this.opts.onProblem })) {
-        const slot = wanted.get(s.index);
-        if (slot !== undefined) items[slot] = { ...s, ref: refs[slot] };
+        for (const slot of wanted.get(s.index) ?? []) items[slot] = { ...s, ref: refs[slot], copy: refs[slot][3] ?? 0 };
       }
     }
     const missing = items.indexOf(undefined);

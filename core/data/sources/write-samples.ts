@@ -3,11 +3,13 @@
  * (the member's extension from the bytes, so NLVR2's JPEGs named .png become
  * `.jpg`), its `.txt` and `.json`; a record whose image is missing or is no
  * image is skipped with a warning naming it, or fails the build (`onError:
- * "fail"`) — and then nothing is left half-written.
+ * "fail"`) — and then nothing is left half-written. Beside sizes.json, a
+ * caption source's shards get pairs.json: their image–caption pairs, the
+ * epoch length of per-caption sampling (`data.captions: each`).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { extname } from "node:path";
-import { ShardWriter, type ShardSummary } from "../webdataset/writer.ts";
+import { type ShardSummary, ShardWriter, updateCountIndex } from "../webdataset/writer.ts";
 import { keyFromPath, SourceFormatError } from "./image-text-sources.ts";
 import type { SampleRecord } from "./sample-record.ts";
 
@@ -43,6 +45,8 @@ export async function writeSampleRecords(records: readonly SampleRecord[], opts:
   const writer = new ShardWriter({ pattern: opts.pattern, maxcount: opts.maxcount, maxsize: opts.maxsize, onWarning: opts.warn });
   const used = new Set<string>();
   let skipped = 0;
+  // captions per written sample, in order: the shards fill one after another, so pairs.json follows from their sample counts
+  const pairs: number[] = [];
   try {
     for (const r of records) {
       const files: Record<string, Uint8Array | string> = {};
@@ -70,11 +74,23 @@ export async function writeSampleRecords(records: readonly SampleRecord[], opts:
       for (let n = 1; used.has(key); n++) key = `${base}_${n}`;
       used.add(key);
       await writer.write({ key, files });
+      pairs.push(Array.isArray(r.json.captions) ? r.json.captions.length : 1);
     }
   } catch (e) {
     writer.abort();
     throw e;
   }
   const shards = await writer.close();
+  if (records.some((r) => Array.isArray(r.json.captions))) {
+    let at = 0;
+    updateCountIndex(
+      "pairs.json",
+      shards.map((s) => {
+        const count = pairs.slice(at, at + s.samples).reduce((a, n) => a + n, 0);
+        at += s.samples;
+        return { file: s.file, count };
+      }),
+    );
+  }
   return { written: records.length - skipped, skipped, shards };
 }

@@ -163,27 +163,44 @@ export class ShardWriter {
 
 /** Merge `{file name: samples}` into sizes.json of each shard's folder. */
 export function updateSizesIndex(shards: readonly ShardSummary[]): void {
-  const byDir = new Map<string, ShardSummary[]>();
-  for (const s of shards) byDir.set(dirname(s.file), [...(byDir.get(dirname(s.file)) ?? []), s]);
+  updateCountIndex(
+    "sizes.json",
+    shards.map((s) => ({ file: s.file, count: s.samples })),
+  );
+}
+
+/**
+ * Merge `{file name: count}` into the index `name` of each shard's folder:
+ * sizes.json (samples, WebDataset's own), pairs.json (image–caption pairs,
+ * for per-caption sampling).
+ */
+export function updateCountIndex(name: string, counts: readonly { file: string; count: number }[]): void {
+  const byDir = new Map<string, { file: string; count: number }[]>();
+  for (const c of counts) byDir.set(dirname(c.file), [...(byDir.get(dirname(c.file)) ?? []), c]);
   for (const [dir, list] of byDir) {
-    const file = join(dir, "sizes.json");
-    let sizes: Record<string, number> = {};
+    const file = join(dir, name);
+    let index: Record<string, number> = {};
     if (existsSync(file)) {
       try {
-        sizes = JSON.parse(readFileSync(file, "utf8")) as Record<string, number>;
+        index = JSON.parse(readFileSync(file, "utf8")) as Record<string, number>;
       } catch {
-        sizes = {};
+        index = {};
       }
     }
-    for (const s of list) sizes[basename(s.file)] = s.samples;
-    const sorted = Object.fromEntries(Object.entries(sizes).sort(([a], [b]) => a.localeCompare(b)));
+    for (const c of list) index[basename(c.file)] = c.count;
+    const sorted = Object.fromEntries(Object.entries(index).sort(([a], [b]) => a.localeCompare(b)));
     writeFileAtomic(file, JSON.stringify(sorted, null, 2) + "\n");
   }
 }
 
 /** Sample counts from sizes.json beside a shard, or null. */
 export function readSizesIndex(shardFile: string): Record<string, number> | null {
-  const file = join(dirname(shardFile), "sizes.json");
+  return readCountIndex(shardFile, "sizes.json");
+}
+
+/** The index `name` (sizes.json, pairs.json) beside a shard, or null. */
+export function readCountIndex(shardFile: string, name: string): Record<string, number> | null {
+  const file = join(dirname(shardFile), name);
   if (!existsSync(file)) return null;
   try {
     return JSON.parse(readFileSync(file, "utf8")) as Record<string, number>;

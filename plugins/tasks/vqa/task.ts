@@ -14,7 +14,7 @@ import {
   type DataConfig,
   distillOptions,
   evalBatches,
-  expandShardSpec,
+  trainSources,
   gradsByName,
   albefLoadRules,
   loadPartsInto,
@@ -77,7 +77,10 @@ async function answerListOf(cfg: VqaConfig, data: DataConfig): Promise<string[]>
     return list as string[];
   }
   const seen = new Set<string>();
-  for await (const s of readShards(expandShardSpec(data.train), { onError: data.onError })) {
+  for await (const s of readShards(
+    trainSources(data).flatMap((src) => src.shards),
+    { onError: data.onError },
+  )) {
     for (const q of sampleQuestions(s.files, data.format, `${s.url}: sample ${s.key}`)) for (const a of q.answers) seen.add(a.answer);
   }
   return [...seen].sort();
