@@ -134,12 +134,14 @@ export const albefLoadRules = {
   },
   /**
    * ALBEF's NLVR2 model from a pre-training checkpoint (fusion layer i
-   * initialises both layers of pair i) or from ALBEF's NLVR2 checkpoint (its
-   * BERT already holds the pairs, `bert.` stripped, no MLM head).
+   * initialises both layers of pair i), from a text-assignment one (already
+   * paired) or from ALBEF's NLVR2 checkpoint (its BERT already holds the
+   * pairs, `bert.` stripped, no MLM head).
    */
   nlvr(pairs: number): LoadRules {
     return {
-      ignore: (n) => PRETRAINING_ONLY.test(n),
+      // a text-assignment checkpoint (ALBEF's Pretrain_nlvr.py) brings its 3-way head, which NLVR.py's strict=False load passes over
+      ignore: (n) => PRETRAINING_ONLY.test(n) || n.startsWith("ta_head."),
       expand: (n) => (/^fusion\.(?!image[01]\.)/.test(n) ? [n.replace(/^fusion\./, "fusion.image0."), n.replace(/^fusion\./, "fusion.image1.")] : [n]),
       pairedFusionLayers: pairs,
       optional: (n) => n.startsWith("cls_head.") || /^text_encoder\.cls\./.test(n) || MOMENTUM_ENTRY.test(n),

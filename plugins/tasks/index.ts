@@ -4,6 +4,7 @@ import { RetrievalConfig, RetrievalTask } from "./retrieval/task.ts";
 import { BindingConfig, BindingTask } from "./binding/task.ts";
 import { GroundingConfig, GroundingTask } from "./grounding/task.ts";
 import { NlvrConfig, NlvrTask } from "./nlvr/task.ts";
+import { NlvrPretrainConfig, NlvrPretrainTask } from "./nlvr/pretrain-task.ts";
 import { VqaConfig, VqaTask } from "./vqa/task.ts";
 
 export function registerTasks(registry: PluginRegistry): void {
@@ -41,6 +42,13 @@ export function registerTasks(registry: PluginRegistry): void {
     schema: NlvrConfig,
     description: "ALBEF NLVR2 fine-tuning: paired fusion layers over two images, classifier, momentum distillation; test accuracy",
     create: (cfg) => new NlvrTask(cfg),
+  });
+  registry.registerPlugin({
+    kind: Task,
+    name: "nlvr-pretrain",
+    schema: NlvrPretrainConfig,
+    description: "ALBEF's text-assignment pre-training for NLVR2: is a caption of the first image of a pair, the second, or neither",
+    create: (cfg) => new NlvrPretrainTask(cfg),
   });
   registry.registerPlugin({
     kind: Task,
