@@ -253,7 +253,15 @@ describe("cli: shards build on the real data sets' own layouts", function () {
       }
       assert.equal(meta.candidates.length, dets[String(meta.image_id)].length);
       assert.ok(meta.width > 0 && meta.height > 0);
-      queries += groundingQueries(meta, s.key).length;
+      const qs = groundingQueries(meta, s.key);
+      assert.deepEqual(
+        qs.map((q) => q.split),
+        meta.refs.map((r) => r.split),
+        "each query keeps its ref's split (grounding reports val / testA / testB apart)",
+      );
+      assert.deepEqual((meta as unknown as { captions: string[] }).captions, qs.map((q) => q.expression), "the expressions as captions, to fine-tune on");
+      assert.equal(new TextDecoder().decode(s.files.txt), qs[0].expression, "a .txt, so the default format reads the sample");
+      queries += qs.length;
     }
     assert.equal(queries, 2 * anns.length, "every sentence of every ref");
     const testA = await cli("shards", "build", "--out", join(tmp.path, "refA-%06d.tar"), "--refcoco", refsFile, ...args.slice(0, -1), "testA");

@@ -5,9 +5,11 @@
  * with (boxes [x, y, w, h] by annotation id, image sizes and file names), and
  * optionally ALBEF's `dets.json` (`{image_id: [[x, y, w, h, ...], ...]}`:
  * the detector's candidate boxes). One sample per image: `{image_id, width,
- * height, file, refs: [{ref_id, expression, box, split}], candidates}` —
- * every sentence of a ref is one query, as ALBEF's test files list them; the
- * candidates are the detections (else the image's annotated boxes).
+ * height, file, refs: [{ref_id, expression, box, split}], captions,
+ * candidates}` — every sentence of a ref is one query, as ALBEF's test files
+ * list them; the candidates are the detections (else the image's annotated
+ * boxes); `captions` lists the sentences, what ALBEF's grounding fine-tuning
+ * (Grounding.py: ITC + ITM on expression–image pairs, one id per image) trains on.
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -96,12 +98,17 @@ export function readRefcoco(input: RefcocoInput): SampleRecord[] {
       record = {
         key: `coco_${ref.image_id}`,
         images: [{ member: "", path: resolve(input.imagesRoot, image.file_name) }],
-        json: { image_id: ref.image_id, file: image.file_name, width: image.width, height: image.height, refs: [], candidates },
+        json: { image_id: ref.image_id, file: image.file_name, width: image.width, height: image.height, refs: [], captions: [], candidates },
         where,
       };
       byImage.set(ref.image_id, record);
     }
-    for (const expression of sentences) (record.json.refs as unknown[]).push({ ref_id: ref.ref_id, expression, box, split: ref.split });
+    for (const expression of sentences) {
+      (record.json.refs as unknown[]).push({ ref_id: ref.ref_id, expression, box, split: ref.split });
+      (record.json.captions as string[]).push(expression);
+    }
+    // a text member as every caption source has (the first expression), so the default sample format reads the sample
+    record.txt ??= sentences[0];
   });
   return [...byImage.values()];
 }

@@ -1,6 +1,6 @@
 /**
  * Referring expressions with boxes from a sample's JSON, in one of two forms:
- * - RefCOCO-style: `refs: [{expression, box: [x, y, w, h]}]`, `candidates:
+ * - RefCOCO-style: `refs: [{expression, box: [x, y, w, h], split?}]`, `candidates:
  *   [[x, y, w, h], ...]` (e.g. detector boxes; default: the refs' boxes), and
  *   `width`/`height` (or `image_size`) of the original image;
  * - the built-in data set: `objects: [{size, colour, shape, box: [x0, y0, x1, y1]}]`
@@ -13,6 +13,8 @@ import type { Box } from "./boxes.ts";
 export interface GroundingQuery {
   expression: string;
   box: Box;
+  /** the ref's split (RefCOCO: val, testA, testB), when the ref names one */
+  split?: string;
   candidates: Box[];
   width: number;
   height: number;
@@ -26,10 +28,10 @@ export function groundingQueries(meta: Record<string, unknown>, where: string): 
   const height = typeof meta.height === "number" ? meta.height : size;
   if (!width || !height) throw new DataError(`${where}: the .json gives no image size (width/height or image_size)`);
   if (Array.isArray(meta.refs)) {
-    const refs = meta.refs.map((r: { expression?: unknown; sentence?: unknown; box?: unknown }, i) => {
+    const refs = meta.refs.map((r: { expression?: unknown; sentence?: unknown; box?: unknown; split?: unknown }, i) => {
       const expression = typeof r?.expression === "string" ? r.expression : typeof r?.sentence === "string" ? r.sentence : null;
       if (!expression || !isBox(r.box)) throw new DataError(`${where}: refs[${i}] needs an "expression" and a "box" [x, y, w, h]`);
-      return { expression, box: r.box };
+      return { expression, box: r.box, ...(typeof r.split === "string" ? { split: r.split } : {}) };
     });
     const candidates = meta.candidates === undefined ? refs.map((r) => r.box) : meta.candidates;
     if (!Array.isArray(candidates) || !candidates.every(isBox)) throw new DataError(`${where}: "candidates" must be a list of [x, y, w, h] boxes`);

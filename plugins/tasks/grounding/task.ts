@@ -73,6 +73,8 @@ export class GroundingTask implements Task<RunContext> {
     }
     const queries = await testSampleMeta(data, this.cfg.maxImages, groundingQueries);
     const score: Scored = { correct: 0, total: 0, chance: 0, candidates: 0 };
+    // ALBEF reports RefCOCO+ val, testA and testB apart
+    const bySplit = new Map<string, { correct: number; total: number }>();
     const examples: { key: string; expression: string; iou: number; correct: boolean }[] = [];
     const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
     let images = 0;
@@ -99,6 +101,12 @@ export class GroundingTask implements Task<RunContext> {
             const out = groundExpression(map, cam.grid, j.q.width, j.q.height, j.q.candidates, j.q.box);
             score.total++;
             if (out.correct) score.correct++;
+            if (j.q.split !== undefined) {
+              const sp = bySplit.get(j.q.split) ?? { correct: 0, total: 0 };
+              sp.total++;
+              if (out.correct) sp.correct++;
+              bySplit.set(j.q.split, sp);
+            }
             score.chance += j.q.candidates.filter((c) => iouInclusive(c, j.q.box) >= 0.5).length / j.q.candidates.length;
             score.candidates += j.q.candidates.length;
             if (examples.length < 20) examples.push({ key: j.key, expression: j.q.expression, iou: Math.round(out.iou * 1000) / 1000, correct: out.correct });
@@ -117,6 +125,7 @@ export class GroundingTask implements Task<RunContext> {
     const accuracy = (100 * score.correct) / score.total;
     const chance = (100 * score.chance) / score.total;
     const seconds = Math.round(((performance.now() - t0) / 1000) * 10) / 10;
+    const splits = [...bySplit].sort(([a], [b]) => a.localeCompare(b));
     const summary = {
       name: config.name,
       task: "grounding",
@@ -129,6 +138,7 @@ export class GroundingTask implements Task<RunContext> {
       mean_candidates: Math.round((score.candidates / score.total) * 100) / 100,
       accuracy,
       chance,
+      ...(splits.length > 0 ? { accuracy_by_split: Object.fromEntries(splits.map(([k, v]) => [k, (100 * v.correct) / v.total])) } : {}),
       seconds,
       backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
       examples,
@@ -145,6 +155,7 @@ export class GroundingTask implements Task<RunContext> {
         "| | accuracy (IoU ≥ 0.5) |",
         "| --- | --- |",
         `| Grad-CAM box choice | ${accuracy.toFixed(1)} % |`,
+        ...splits.map(([k, v]) => `| — on ${k} (${v.total} expressions) | ${((100 * v.correct) / v.total).toFixed(1)} % |`),
         `| a random candidate (chance) | ${chance.toFixed(1)} % |`,
         "",
       ].join("\n"),

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { expandShardSpec, readShards } from "../../../../core/index.ts";
+import { expandShardSpec, readShards, ShardWriter } from "../../../../core/index.ts";
 import { groundingQueries } from "../../../../plugins/tasks/grounding/queries.ts";
 import { cli, pretrainTinyBase, tinyConfig, useTempRuns } from "../../../tiny-run.ts";
 
@@ -95,6 +95,28 @@ describe("plugins/tasks/grounding", function () {
       assert.ok(summary.accuracy >= 0 && summary.accuracy <= 100);
       assert.ok(summary.chance > 0 && summary.chance < 100);
     }
+    // RefCOCO-style refs with splits: accuracy per split, the splits adding up to the whole
+    const writer = new ShardWriter({ pattern: join(tmp.path, "refs-%06d.tar") });
+    const splits = ["val", "testA", "testB"];
+    let k = 0;
+    for await (const s of readShards(expandShardSpec(join(tmp.path, "synth", "test-000000.tar")))) {
+      const meta = JSON.parse(new TextDecoder().decode(s.files.json)) as Record<string, unknown>;
+      const refs = groundingQueries(meta, s.key).map((q) => ({ expression: q.expression, box: q.box, split: splits[k++ % 3] }));
+      if (refs.length > 0) await writer.write({ key: s.key, files: { jpg: s.files.jpg, txt: refs[0].expression, json: JSON.stringify({ image_size: meta.image_size, refs }) } });
+    }
+    await writer.close();
+    const base = tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: "g-splits" });
+    const bySplit = { ...base, task: { name: "grounding", init: pretrained, batchSize: 5 }, data: { ...base.data, test: join(tmp.path, "refs-000000.tar") } };
+    writeFileSync(join(tmp.path, "g-splits.yaml"), stringify(bySplit));
+    const rs = await cli("train", "--config", join(tmp.path, "g-splits.yaml"));
+    assert.equal(rs.code, 0, rs.out);
+    const sp = JSON.parse(readFileSync(join(tmp.path, "runs", "g-splits", "summary.json"), "utf8")) as { expressions: number; accuracy: number; accuracy_by_split: Record<string, number> };
+    assert.equal(sp.expressions, expected);
+    assert.deepEqual(Object.keys(sp.accuracy_by_split), ["testA", "testB", "val"]);
+    const n = (i: number) => Math.floor(expected / 3) + (i < expected % 3 ? 1 : 0);
+    const weighted = splits.reduce((a, name, i) => a + sp.accuracy_by_split[name] * n(i), 0) / expected;
+    assert.ok(Math.abs(weighted - sp.accuracy) < 1e-9, `${weighted} vs ${sp.accuracy}`);
+    assert.match(readFileSync(join(tmp.path, "runs", "g-splits", "summary.md"), "utf8"), /on testA \(\d+ expressions\)/);
     const bad = {
       ...tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: "g-bad" }),
       task: { name: "grounding", init: pretrained, layer: 3 },
