@@ -8,6 +8,7 @@
  * match for single-answer data) before (optional) and after fine-tuning.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { z } from "zod";
 import {
   ConfigError,
@@ -32,10 +33,12 @@ import {
   type Task,
   type TaskResult,
   taskSections,
+  testSampleMeta,
   tf,
   type Tokenizer,
   trainingReport,
   type WeightedAnswer,
+  writeFileAtomic,
   writeSummary,
 } from "../../../core/index.ts";
 import { answerTokenLoss, encodeAnswers, rankAnswers } from "./answers.ts";
@@ -87,8 +90,13 @@ async function answerListOf(cfg: VqaConfig, data: DataConfig): Promise<string[]>
 }
 
 interface VqaAccuracy {
-  accuracy: number;
+  /** over the questions with answers; null when none has any (VQA test-dev: only the result file) */
+  accuracy: number | null;
   questions: number;
+  /** questions with human answers to score against */
+  answered: number;
+  /** each question's sample key and predicted answer, in test order */
+  predictions: { key: string; answer: string }[];
 }
 
 async function testAccuracy(model: VqaModel, scope: RunScope, data: DataConfig, tokenizer: Tokenizer, cfg: VqaConfig, answers: string[]): Promise<VqaAccuracy> {
@@ -96,6 +104,8 @@ async function testAccuracy(model: VqaModel, scope: RunScope, data: DataConfig, 
   const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
   let score = 0;
   let n = 0;
+  let answered = 0;
+  const predictions: { key: string; answer: string }[] = [];
   model.eval();
   try {
     for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, cfg.evalBatchSize)) {
@@ -107,7 +117,12 @@ async function testAccuracy(model: VqaModel, scope: RunScope, data: DataConfig, 
         const states = model.questionStates(images, ids, mask);
         return rankAnswers(model, states, mask, candidates, tokenizer.special, cfg.kTest, cfg.firstTokenTwice);
       });
-      for (let i = 0; i < take; i++) score += vqaScore(answers[best[i]], b.answers[i]);
+      for (let i = 0; i < take; i++) {
+        predictions.push({ key: b.keys[i], answer: answers[best[i]] });
+        if (b.answers[i].length === 0) continue;
+        answered++;
+        score += vqaScore(answers[best[i]], b.answers[i]);
+      }
       n += take;
       if (n >= cfg.evalMaxQuestions) break;
     }
@@ -116,8 +131,25 @@ async function testAccuracy(model: VqaModel, scope: RunScope, data: DataConfig, 
     model.train();
   }
   if (n === 0) throw new ConfigError(`no test question in ${data.test}`, "data.test");
-  return { accuracy: (100 * score) / n, questions: n };
+  return { accuracy: answered > 0 ? (100 * score) / answered : null, questions: n, answered, predictions };
 }
+
+/**
+ * The evaluation server's result file: `[{question_id, answer}]`, the id from
+ * each sample's JSON (`question_id`, as the VQA builder writes it), else its key.
+ */
+async function writeVqaResult(runDir: string, data: DataConfig, predictions: VqaAccuracy["predictions"]): Promise<string> {
+  const ids = await testSampleMeta(data, Number.POSITIVE_INFINITY, (meta) => meta.question_id);
+  const result = predictions.map((p) => {
+    const id = ids.get(p.key);
+    return { question_id: typeof id === "number" || typeof id === "string" ? id : p.key, answer: p.answer };
+  });
+  const file = join(runDir, "vqa_result.json");
+  writeFileAtomic(file, JSON.stringify(result));
+  return file;
+}
+
+const pct = (v: number | null) => (v === null ? "— (no answers)" : `${v.toFixed(1)} %`);
 
 export class VqaTask implements Task<RunContext> {
   readonly name = "vqa";
@@ -197,6 +229,7 @@ export class VqaTask implements Task<RunContext> {
     });
     const after = await testAccuracy(model, scope, data, tokenizer, this.cfg, answers);
     const { base, artifacts } = trainingReport(ctx, outcome);
+    artifacts.result = await writeVqaResult(runDir, data, after.predictions);
     const summary = {
       ...base,
       task: "vqa",
@@ -204,6 +237,7 @@ export class VqaTask implements Task<RunContext> {
       answers: answers.length,
       k_test: this.cfg.kTest,
       test_questions: after.questions,
+      answered_questions: after.answered,
       accuracy_before: before?.accuracy ?? null,
       accuracy: after.accuracy,
     };
@@ -218,14 +252,19 @@ export class VqaTask implements Task<RunContext> {
         "",
         "| | VQA accuracy |",
         "| --- | --- |",
-        ...(before ? [`| before fine-tuning | ${before.accuracy.toFixed(1)} % |`] : []),
-        `| fine-tuned | ${after.accuracy.toFixed(1)} % |`,
+        ...(before ? [`| before fine-tuning | ${pct(before.accuracy)} |`] : []),
+        `| fine-tuned | ${pct(after.accuracy)} |`,
         `| a random candidate (chance) | ${(100 / answers.length).toFixed(1)} % |`,
+        "",
+        `Predictions for the evaluation server (\`[{question_id, answer}]\`): ${artifacts.result}` +
+          (after.answered < after.questions ? ` (${after.questions - after.answered} test questions have no answers to score here)` : ""),
         "",
       ].join("\n"),
     );
     model.dispose();
     outcome.trainer.dispose();
-    return { metrics: { steps: summary.steps, train_seconds: summary.wall_time_s, accuracy: after.accuracy }, artifacts };
+    const metrics: Record<string, number> = { steps: summary.steps, train_seconds: summary.wall_time_s, questions: after.questions };
+    if (after.accuracy !== null) metrics.accuracy = after.accuracy;
+    return { metrics, artifacts };
   }
 }

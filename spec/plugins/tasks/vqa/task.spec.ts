@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { readSafetensors, resolveWeightsFile, toFloat32 } from "../../../../core/index.ts";
+import { readSafetensors, readShards, resolveWeightsFile, ShardWriter, toFloat32 } from "../../../../core/index.ts";
 import { cli, pretrainTinyBase, tinyConfig, useTempRuns } from "../../../tiny-run.ts";
 
 describe("plugins/tasks/vqa", function () {
@@ -55,6 +55,44 @@ describe("plugins/tasks/vqa", function () {
     const e = toFloat32(ft.get("text_decoder.text.bert.embeddings.word_embeddings.weight")!);
     const eb = toFloat32(pre.get("text_encoder.bert.embeddings.word_embeddings.weight")!);
     assert.ok(e.reduce((m, v, i) => Math.max(m, Math.abs(v - eb[i])), 0) < 0.01);
+    // the evaluation server's file: one {question_id, answer} per test question (the built-in set has no ids: the sample key)
+    const result = JSON.parse(readFileSync(join(run, "vqa_result.json"), "utf8")) as { question_id: string | number; answer: string }[];
+    assert.equal(result.length, 16);
+    assert.ok(
+      result.every((x) => typeof x.question_id === "string" && x.question_id.startsWith("test") && typeof x.answer === "string" && Object.keys(x).length === 2),
+    );
+
+    // test-dev: questions with VQA ids and no answers — no accuracy, only the result file with their ids
+    const writer = new ShardWriter({ pattern: join(tmp.path, "testdev-%06d.tar") });
+    let qid = 4000;
+    for await (const smp of readShards([join(tmp.path, "synth", "test-000000.tar")])) {
+      const meta = JSON.parse(new TextDecoder().decode(smp.files.json)) as { vqa: { question: string }[] };
+      await writer.write({
+        key: smp.key,
+        files: { jpg: smp.files.jpg, json: JSON.stringify({ question_id: qid++, vqa: [{ question: meta.vqa[0].question, answers: [] }] }) },
+      });
+    }
+    await writer.close();
+    const dev = {
+      ...vqa,
+      name: "vqa-dev",
+      task: { ...vqa.task, init: run, epochs: 1, evalBefore: false, answerList: null },
+      data: { ...vqa.data, test: join(tmp.path, "testdev-000000.tar") },
+    };
+    writeFileSync(join(tmp.path, "vqa-dev.yaml"), stringify(dev));
+    const d = await cli("train", "--config", join(tmp.path, "vqa-dev.yaml"));
+    assert.equal(d.code, 0, d.out);
+    const devSummary = JSON.parse(readFileSync(join(tmp.path, "runs", "vqa-dev", "summary.json"), "utf8")) as {
+      accuracy: number | null;
+      answered_questions: number;
+    };
+    assert.equal(devSummary.accuracy, null);
+    assert.equal(devSummary.answered_questions, 0);
+    const devResult = JSON.parse(readFileSync(join(tmp.path, "runs", "vqa-dev", "vqa_result.json"), "utf8")) as { question_id: number }[];
+    assert.deepEqual(
+      devResult.map((x) => x.question_id),
+      Array.from({ length: 16 }, (_, i) => 4000 + i),
+    );
   });
 
   it("a config without questions names data.format.qa", async () => {
