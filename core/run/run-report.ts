@@ -39,7 +39,7 @@ export function readLastLoss(file: string, objectives: readonly string[]): Recor
 /** What every training task's summary.json starts with, and its artifacts (metrics, checkpoint, loss curve). */
 export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { base: TrainingSummary; artifacts: Record<string, string> } {
   const { runDir, scope } = ctx;
-  const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, samplesBySource, checkpoint, stepsRun, peakRssBytes } = outcome;
+  const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, samplesBySource, selection, checkpoint, stepsRun, peakRssBytes } = outcome;
   const metricsFile = join(runDir, "metrics.jsonl");
   const artifacts: Record<string, string> = { metrics: metricsFile };
   if (checkpoint) artifacts.checkpoint = checkpoint;
@@ -62,6 +62,18 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
       final_loss: trainer.lastState ? readLastLoss(metricsFile, objectives) : null,
       skipped_samples: skippedSamples,
       ...(samplesBySource ? { samples_by_source: samplesBySource } : {}),
+      ...(selection
+        ? {
+            selection: {
+              metric: selection.metric,
+              best_epoch: selection.best?.epoch ?? null,
+              best_step: selection.best?.step ?? null,
+              best_score: selection.best?.score ?? null,
+              best_dir: selection.best?.dir ?? null,
+              by_epoch: selection.byEpoch,
+            },
+          }
+        : {}),
       checkpoint,
     },
   };
@@ -71,6 +83,15 @@ export interface TrainingSummary {
   name: string;
   /** a mixture's training samples by source (this process) */
   samples_by_source?: Record<string, number>;
+  /** model selection on the validation split: the best epoch and its weights' folder, every epoch's score */
+  selection?: {
+    metric: string;
+    best_epoch: number | null;
+    best_step: number | null;
+    best_score: number | null;
+    best_dir: string | null;
+    by_epoch: { epoch: number; step: number; score: number }[];
+  };
   steps: number;
   epochs: number;
   samples: number;

@@ -13,12 +13,14 @@ import type { Rng } from "../tensor/rng.ts";
 import { type Tensor, tf, type Variable } from "../tensor/tf.ts";
 import type { OptimConfig } from "./schedule.ts";
 import type { MicroStepResult } from "./trainer.ts";
-import { gradsByName, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
+import { gradsByName, type ModelSelection, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
 import type { MicroPosition } from "../registry/kinds/objective.ts";
 
 export interface AlignmentTrainingOptions {
   /** image id of each sample by key (fine-tuning on galleries; the model's setting must say `imageIds`) */
   imageIds?: (keys: readonly string[]) => Int32Array;
+  /** score the model on the validation split after each epoch and keep the best */
+  selection?: ModelSelection;
 }
 
 /** One micro-batch: forward, the objectives' weighted losses and their gradients. */
@@ -94,6 +96,7 @@ export async function trainAlignment(
       alpha: model.alpha,
       stepStats: () => model.fusion.stats?.() ?? {},
       microStep: (batch, alpha, rng, step, micro) => alignmentMicroStep(model, vars, tokenizer, batch, alpha, rng, options, step, micro),
+      selection: options.selection,
     });
   } finally {
     model.fusion.collectStats?.(false);

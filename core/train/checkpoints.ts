@@ -72,3 +72,44 @@ export function loadCheckpoint(dir: string, model: Module, optimizer: AdamW): Tr
   optimizer.load({ tensors: opt.tensors as ReadonlyMap<string, StoredTensor>, step: Number(opt.metadata.step) }, join(dir, "optimizer.safetensors"));
   return state;
 }
+
+/** The model that scored best on the validation split so far (`<runDir>/best/`): when and how well. */
+export interface BestModel {
+  epoch: number;
+  step: number;
+  score: number;
+  metric: string;
+  /** the folder holding model.safetensors (an `init` for later tasks) */
+  dir: string;
+}
+
+/** Keep the model's weights as the best so far: `<runDir>/best/model.safetensors` and `best.json`, replaced atomically. */
+export function saveBestModel(runDir: string, model: Module, best: Omit<BestModel, "dir">): BestModel {
+  const dir = join(runDir, "best");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, "model.safetensors");
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    writeSafetensors(tmp, moduleToStored(model), { format: "polyalign", step: String(best.step), selected: JSON.stringify(best) });
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new CheckpointError(`saving the best model in ${dir} failed (the previous best is untouched): ${(e as Error).message}`, dir, { cause: e });
+  }
+  const out = { ...best, dir };
+  writeFileAtomic(join(dir, "best.json"), JSON.stringify(out, null, 1) + "\n");
+  return out;
+}
+
+/** The run's best model so far, or null. */
+export function readBestModel(runDir: string): BestModel | null {
+  const file = join(runDir, "best", "best.json");
+  if (!existsSync(file)) return null;
+  return { ...(JSON.parse(readFileSync(file, "utf8")) as BestModel), dir: join(runDir, "best") };
+}
+
+/** Load the best model's weights into `model` (strict). */
+export function loadBestModel(best: BestModel, model: Module): void {
+  const file = join(best.dir, "model.safetensors");
+  loadStateDict(model, readSafetensors(file).tensors, { source: file });
+}

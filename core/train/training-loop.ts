@@ -14,7 +14,7 @@ import type { RunContext } from "../run/run-context.ts";
 import type { Module } from "../tensor/module.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { Tensor, Variable } from "../tensor/tf.ts";
-import { latestCheckpoint, loadCheckpoint } from "./checkpoints.ts";
+import { type BestModel, latestCheckpoint, loadCheckpoint, readBestModel, saveBestModel } from "./checkpoints.ts";
 import type { OptimConfig } from "./schedule.ts";
 import { type MicroStepResult, Trainer } from "./trainer.ts";
 import type { MicroPosition } from "../registry/kinds/objective.ts";
@@ -35,6 +35,8 @@ export interface TrainingOutcome {
   skippedSamples: number;
   /** a mixture's training samples by source, in this process (null: one source) */
   samplesBySource: Record<string, number> | null;
+  /** the validation scores and the best model, when the task selects one */
+  selection: SelectionOutcome | null;
   checkpoint: string | null;
   /** optimizer steps this process ran (fewer than trainer.step after --resume) */
   stepsRun: number;
@@ -55,6 +57,25 @@ export interface TrainingLoopSpec {
   microStep: (batch: ImageTextBatch, alpha: number, rng: Rng, step: number, micro: MicroPosition) => MicroStepResult;
   /** extra figures per step (e.g. the hypergraph's bimodal fraction) */
   stepStats?: () => Record<string, number>;
+  /**
+   * model selection, ALBEF's way: after every epoch score the model on the
+   * validation split (higher is better) and keep the best weights in
+   * `<runDir>/best/`; the task then evaluates its test split once, with them
+   */
+  selection?: ModelSelection;
+}
+
+export interface ModelSelection {
+  /** what the score is, for the log and summary ("val ITM mean recall") */
+  metric: string;
+  evaluate: () => Promise<number>;
+}
+
+export interface SelectionOutcome {
+  metric: string;
+  best: BestModel | null;
+  /** the validation score after each epoch of this process */
+  byEpoch: { epoch: number; step: number; score: number }[];
 }
 
 export async function runTrainingLoop(
@@ -107,6 +128,23 @@ export async function runTrainingLoop(
   const t0 = performance.now();
   const firstStep = trainer.step;
   let peakRssBytes = process.memoryUsage().rss;
+  const selection: SelectionOutcome | null = spec.selection
+    ? { metric: spec.selection.metric, best: ctx.resume ? readBestModel(runDir) : null, byEpoch: [] }
+    : null;
+  const select = async (epoch: number) => {
+    if (!spec.selection || !selection) return;
+    const score = await spec.selection.evaluate();
+    selection.byEpoch.push({ epoch, step: trainer.step, score });
+    const better = selection.best === null || score > selection.best.score;
+    if (better) selection.best = saveBestModel(runDir, spec.model, { epoch, step: trainer.step, score, metric: spec.selection.metric });
+    log.info(
+      `epoch ${epoch}: ${spec.selection.metric} ${score.toFixed(2)}${better ? " — best so far, kept" : ` (best ${selection.best?.score.toFixed(2)} at epoch ${selection.best?.epoch})`}`,
+      {
+        epoch,
+        score,
+      },
+    );
+  };
   const pool = await openPool(scope, data, "train", data.workers);
   try {
     while (!trainer.done) {
@@ -124,6 +162,7 @@ export async function runTrainingLoop(
         microInEpoch++;
         if (sources.length > 1) for (const src of batch.sources) samplesBySource[src] = (samplesBySource[src] ?? 0) + 1;
       }
+      if (microInEpoch > 0) await select(epoch);
       if (trainer.done) break;
       if (microInEpoch === 0) throw new ConfigError(`epoch ${epoch} produced no batch (fewer samples than data.batchSize?)`, "data.batchSize");
       trainer.epoch++;
@@ -138,6 +177,7 @@ export async function runTrainingLoop(
     stepsPerEpoch,
     skippedSamples: skipped,
     samplesBySource: sources.length > 1 ? samplesBySource : null,
+    selection,
     checkpoint,
     stepsRun: trainer.step - firstStep,
     peakRssBytes,

@@ -42,6 +42,12 @@ export const DataConfig = z.strictObject({
   captions: z.enum(["draw", "each"]).default("draw"),
   /** held-out shards for evaluation */
   test: z.string().min(1).optional(),
+  /**
+   * validation shards: tasks that select a model (retrieval, NLVR2) score it on
+   * them after every epoch, keep the best (`<run>/best/`) and evaluate `test`
+   * once with it, as ALBEF's Retrieval.py and NLVR.py do
+   */
+  val: z.string().min(1).optional(),
   /** build the built-in data set here first when it is absent */
   synth: SynthDataConfig.optional(),
   batchSize: z.number().int().positive().default(64),

@@ -37,6 +37,7 @@ import { buildNlvrModel } from "./build.ts";
 import { loadNlvrWeights } from "./weights.ts";
 import type { NlvrModel } from "./model.ts";
 import { describeInit, writeInitReport } from "../shared/init-report.ts";
+import { useBestModel } from "../shared/best-model.ts";
 
 export const NlvrConfig = z.strictObject({
   init: partsInitOption(),
@@ -114,11 +115,19 @@ export class NlvrTask implements Task<RunContext> {
     const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, scope, data, tokenizer, this.cfg.evalBatchSize) : null;
     const vars = [...model.trainable()];
     const { distill } = this.cfg;
+    // ALBEF's NLVR.py: the val accuracy picks the epoch whose model is tested
+    const selection = data.val
+      ? {
+          metric: "val accuracy",
+          evaluate: async () => (await testAccuracy(model, scope, { ...data, test: data.val }, tokenizer, this.cfg.evalBatchSize)).accuracy,
+        }
+      : undefined;
     const outcome = await runTrainingLoop(ctx, data, optim, this.cfg, {
       model,
       trainable: vars,
       padId: tokenizer.special.pad,
       alpha: distill ? this.cfg.alpha : 0,
+      selection,
       microStep: (batch, alpha, _rng, _step, micro) => {
         if (batch.labels.some((l) => l < 0 || l > 1))
           throw new ConfigError(`NLVR2 labels are 0/1; batch holds ${[...new Set(batch.labels)].join(", ")}`, "data.format.label");
@@ -148,6 +157,7 @@ export class NlvrTask implements Task<RunContext> {
         return { loss, parts, grads: gradsByName(vars, grads) };
       },
     });
+    useBestModel(ctx, outcome, model);
     const after = await testAccuracy(model, scope, data, tokenizer, this.cfg.evalBatchSize);
     const { base, artifacts } = trainingReport(ctx, outcome);
     const summary = {

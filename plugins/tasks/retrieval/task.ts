@@ -23,6 +23,7 @@ import { initialiseModel, setUpModel } from "../shared/albef-model.ts";
 import { evaluateGallery, type GalleryEvaluation } from "./gallery.ts";
 import { RERANK_SCORES, type RerankScore } from "./itm-rerank.ts";
 import { describeInit } from "../shared/init-report.ts";
+import { useBestModel } from "../shared/best-model.ts";
 
 const RERANK_SCORE_TEXT: Record<RerankScore, string> = {
   itm: "scored by the match logit (ALBEF's evaluation).",
@@ -72,7 +73,15 @@ export class RetrievalTask implements Task<RunContext> {
     }
     const gallery = { maxImages: this.cfg.evalMaxImages, kTest: this.cfg.kTest, batchSize: this.cfg.evalBatchSize, rerankScore: this.cfg.rerankScore };
     const before = this.cfg.evalBefore && !ctx.resume ? await evaluateGallery(model, scope, data, tokenizer, gallery, log) : null;
-    const outcome = await trainAlignment(ctx, model, tokenizer, data, optim, this.cfg, { imageIds: (keys) => Int32Array.from(keys, imageIdOf) });
+    // ALBEF's Retrieval.py: the val split's mean recall of the ITM-re-ranked scores picks the epoch whose model is tested
+    const selection = data.val
+      ? {
+          metric: "val mean recall (ITM re-ranked)",
+          evaluate: async () => (await evaluateGallery(model, scope, { ...data, test: data.val }, tokenizer, gallery, log)).itm.rMean,
+        }
+      : undefined;
+    const outcome = await trainAlignment(ctx, model, tokenizer, data, optim, this.cfg, { imageIds: (keys) => Int32Array.from(keys, imageIdOf), selection });
+    useBestModel(ctx, outcome, model);
     const after = await evaluateGallery(model, scope, data, tokenizer, gallery, log);
     const { base, artifacts } = trainingReport(ctx, outcome);
     const metrics: Record<string, number> = {

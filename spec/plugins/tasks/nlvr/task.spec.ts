@@ -75,6 +75,23 @@ describe("plugins/tasks/nlvr", function () {
     }
   });
 
+  it("with data.val: the val accuracy after each epoch picks the model that is tested", async () => {
+    const fusion = { name: "cross-attention" };
+    const pretrained = await pretrainTinyBase(tmp.path, fusion, "base-sel", { pairs: 24 });
+    const cfg = nlvrConfig("nlvr-sel", fusion, { init: pretrained, epochs: 2 });
+    cfg.data = { ...cfg.data, synth: { ...cfg.data.synth, pairs: 24 }, val: cfg.data.test } as typeof cfg.data;
+    writeFileSync(join(tmp.path, "nlvr-sel.yaml"), stringify(cfg));
+    const r = await cli("train", "--config", join(tmp.path, "nlvr-sel.yaml"));
+    assert.equal(r.code, 0, r.out);
+    const summary = JSON.parse(readFileSync(join(tmp.path, "runs", "nlvr-sel", "summary.json"), "utf8")) as {
+      accuracy: number;
+      selection: { metric: string; best_score: number; by_epoch: { epoch: number; score: number }[] };
+    };
+    assert.equal(summary.selection.metric, "val accuracy");
+    assert.equal(summary.selection.by_epoch.length, 2);
+    assert.equal(summary.accuracy, summary.selection.best_score, "val = test here: the tested model is the best epoch's");
+  });
+
   it("a config without two image members or without labels fails with the field to set", async () => {
     const noPair = nlvrConfig("bad1", { name: "cross-attention" }, {}, { text: "json:statement", label: "json:label" });
     writeFileSync(join(tmp.path, "bad1.yaml"), stringify(noPair));

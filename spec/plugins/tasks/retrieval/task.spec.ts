@@ -22,6 +22,7 @@ interface Metrics {
   i2t: Recalls;
   t2i: Recalls;
   chance: { i2t: Recalls; t2i: Recalls };
+  rMean: number;
 }
 
 describe("plugins/tasks/retrieval", function () {
@@ -82,6 +83,37 @@ describe("plugins/tasks/retrieval", function () {
     const md = readFileSync(join(run, "summary.md"), "utf8");
     assert.match(md, /before fine-tuning, ITC \+ ITM/);
     assert.match(md, /fine-tuned, ITC \+ ITM/);
+  });
+
+  it("with data.val: scores every epoch on it, keeps the best model and tests that one, once (ALBEF's selection)", async () => {
+    const test = join(tmp.path, "synth", "test-000000.tar");
+    const cfg = retrievalConfig("sel", { init: pretrained, epochs: 3 });
+    const file = join(tmp.path, "sel.yaml");
+    writeFileSync(file, stringify({ ...cfg, data: { ...cfg.data, val: test } }));
+    const r = await cli("train", "--config", file);
+    assert.equal(r.code, 0, r.out);
+    const run = join(tmp.path, "runs", "sel");
+    const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as {
+      after: { itc: Metrics; itm: Metrics };
+      selection: { metric: string; best_epoch: number; best_score: number; best_dir: string; by_epoch: { epoch: number; score: number }[] };
+    };
+    const sel = summary.selection;
+    assert.deepEqual(
+      sel.by_epoch.map((e) => e.epoch),
+      [0, 1, 2],
+    );
+    assert.equal(sel.best_score, Math.max(...sel.by_epoch.map((e) => e.score)));
+    assert.equal(sel.by_epoch.find((e) => e.score === sel.best_score)?.epoch, sel.best_epoch, "the first epoch with the best score");
+    assert.match(r.out, new RegExp(`testing the best model: epoch ${sel.best_epoch}`));
+    // the test figures are the best model's: a run starting from best/ scores the same before it trains
+    const again = join(tmp.path, "again.yaml");
+    writeFileSync(again, stringify(retrievalConfig("again", { init: sel.best_dir, evalBefore: true })));
+    const a = await cli("train", "--config", again);
+    assert.equal(a.code, 0, a.out);
+    const before = (JSON.parse(readFileSync(join(tmp.path, "runs", "again", "summary.json"), "utf8")) as { before: { itc: Metrics; itm: Metrics } }).before;
+    assert.deepEqual(before, summary.after);
+    // the val score of the best epoch is the test score here (val = test)
+    assert.ok(Math.abs(summary.after.itm.rMean - sel.best_score) < 1e-9);
   });
 
   it("initial weights that do not fit the model fail with the keys and shapes, before training", async () => {
