@@ -4,6 +4,7 @@ import { compareCommand } from "./compare.ts";
 import { configCommand } from "./config.ts";
 import { forwardCommand } from "./forward.ts";
 import { hubCommand } from "./hub.ts";
+import { parityCommand } from "./parity.ts";
 import { pluginsCommand } from "./plugins.ts";
 import { referenceForwardCommand } from "./reference-forward.ts";
 import { shardsCommand } from "./shards.ts";
@@ -17,6 +18,7 @@ export const COMMANDS: readonly CliCommand[] = [
   compareCommand,
   pluginsCommand,
   configCommand,
+  parityCommand,
   forwardCommand,
   synthCommand,
   shardsCommand,

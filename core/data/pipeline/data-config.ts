@@ -47,7 +47,11 @@ export const DataConfig = z.strictObject({
    * them after every epoch, keep the best (`<run>/best/`) and evaluate `test`
    * once with it, as ALBEF's Retrieval.py and NLVR.py do
    */
-  val: z.string().min(1).optional(),
+  val: z
+    .string()
+    .min(1)
+    .nullish()
+    .transform((v) => v ?? undefined),
   /** build the built-in data set here first when it is absent */
   synth: SynthDataConfig.optional(),
   batchSize: z.number().int().positive().default(64),
