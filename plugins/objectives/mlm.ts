@@ -6,11 +6,18 @@
  *   L_mlm = (1 − α)·CE + α·CE(soft labels).
  * It owns no parameters (the head is the TextEncoder's, tied to its embeddings).
  */
-import { crossEntropy, type Objective, type Rng, softTargetCrossEntropy, type StepContext, tf, type Tensor, z } from "../../core/index.ts";
+import { crossEntropy, DataError, type Objective, type Rng, softTargetCrossEntropy, type StepContext, tf, type Tensor, z } from "../../core/index.ts";
 
 export const MlmOptions = z.strictObject({
   weight: z.number().min(0).default(1),
   probability: z.number().gt(0).lt(1).default(0.15),
+  /**
+   * also mask each token that names an object (`data.format.regions`) with this
+   * probability, as [MASK]: an object's attribute words masked together ask which
+   * colour is the circle's — what neither the bag of words nor exclusion answers
+   * (docs/study.md §8); 0 = ALBEF's masking only
+   */
+  groundedProbability: z.number().min(0).max(1).default(0),
 });
 export type MlmOptions = z.output<typeof MlmOptions>;
 
@@ -52,6 +59,26 @@ export function mlmMask(
   return { inputIds, labels, positions: Int32Array.from(positions) };
 }
 
+/**
+ * `masking` with every grounded position (`grounded[i]` = 1) that is not yet
+ * masked also masked, as [MASK], with probability `p` (drawn after ALBEF's
+ * draws, so p = 0 changes nothing); positions stay row-major.
+ */
+export function maskGrounded(masking: MlmMasking, ids: Int32Array, grounded: Uint8Array, p: number, maskId: number, rng: Rng): MlmMasking {
+  const inputIds = Int32Array.from(masking.inputIds);
+  const labels = Int32Array.from(masking.labels);
+  for (let i = 0; i < ids.length; i++) {
+    if (grounded[i] !== 1 || labels[i] !== -100) continue;
+    if (rng.uniform() < p) {
+      labels[i] = ids[i];
+      inputIds[i] = maskId;
+    }
+  }
+  const positions: number[] = [];
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== -100) positions.push(i);
+  return { inputIds, labels, positions: Int32Array.from(positions) };
+}
+
 interface Prepared {
   masking: MlmMasking;
   /** the masked ids [B, L] */
@@ -87,7 +114,14 @@ export class MlmObjective implements Objective {
     const { size: b, length: l } = step;
     const fixedMask = step.fixed("mlm_mask");
     const given = fixedMask ? { mask: fixedMask, replace: step.fixed("mlm_replace_ids") } : undefined;
-    const masking = mlmMask(step.tokenIds, step.special, step.vocabSize, this.options.probability, step.rng, given);
+    let masking = mlmMask(step.tokenIds, step.special, step.vocabSize, this.options.probability, step.rng, given);
+    const p = this.options.groundedProbability;
+    if (p > 0) {
+      const boxes = step.batch.tokenRegions;
+      if (!boxes) throw new DataError("mlm groundedProbability: the batches carry no token regions; set data.format.regions (the built-in set: json:objects)");
+      const grounded = Uint8Array.from({ length: step.tokenIds.length }, (_, i) => (Number.isNaN(boxes[i * 4]) ? 0 : 1));
+      masking = maskGrounded(masking, step.tokenIds, grounded, p, step.special.mask, step.rng);
+    }
     const ids = step.keep(tf.tensor2d(masking.inputIds, [b, l], "int32"));
     step.record("mlm_input_ids", ids);
     step.record("mlm_labels", { data: Int32Array.from(masking.labels), shape: [b, l] });

@@ -259,7 +259,11 @@ describe("cli: shards build on the real data sets' own layouts", function () {
         meta.refs.map((r) => r.split),
         "each query keeps its ref's split (grounding reports val / testA / testB apart)",
       );
-      assert.deepEqual((meta as unknown as { captions: string[] }).captions, qs.map((q) => q.expression), "the expressions as captions, to fine-tune on");
+      assert.deepEqual(
+        (meta as unknown as { captions: string[] }).captions,
+        qs.map((q) => q.expression),
+        "the expressions as captions, to fine-tune on",
+      );
       assert.equal(new TextDecoder().decode(s.files.txt), qs[0].expression, "a .txt, so the default format reads the sample");
       queries += qs.length;
     }

@@ -42,7 +42,7 @@ export function readDataPickle(file: string): Json {
   return toJson(unpickle(bytes, { globals, source: file, refusal }).value);
 }
 
-type Box = [number, number, number, number];
+type XywhBox = [number, number, number, number];
 const isBox = (v: unknown): v is number[] => Array.isArray(v) && v.length >= 4 && v.slice(0, 4).every((x) => typeof x === "number" && Number.isFinite(x));
 
 export interface RefcocoInput {
@@ -62,11 +62,11 @@ export function readRefcoco(input: RefcocoInput): SampleRecord[] {
     throw new SourceFormatError(`${input.instances}: not a COCO instances file (needs "images" and "annotations")`);
   const images = new Map<number, { file_name: string; width: number; height: number }>();
   for (const im of inst.images as { id: number; file_name: string; width: number; height: number }[]) images.set(im.id, im);
-  const annBox = new Map<number, Box>();
-  const imageBoxes = new Map<number, Box[]>();
+  const annBox = new Map<number, XywhBox>();
+  const imageBoxes = new Map<number, XywhBox[]>();
   for (const a of inst.annotations as { id: number; image_id: number; bbox: unknown }[]) {
     if (!isBox(a.bbox)) throw new SourceFormatError(`${input.instances}: annotation ${a.id} has no bbox [x, y, w, h]`);
-    const box = a.bbox.slice(0, 4) as Box;
+    const box = a.bbox.slice(0, 4) as XywhBox;
     annBox.set(a.id, box);
     imageBoxes.set(a.image_id, [...(imageBoxes.get(a.image_id) ?? []), box]);
   }

@@ -6,7 +6,7 @@
  *   each weighing its share); images at `<subtype>/COCO_<subtype>_<12-digit id>.jpg`;
  * - Visual Genome QA as ALBEF's `vg_qa.json` (`[{question, answer, image,
  *   dataset: "vg"}]`), whose one answer weighs 0.5 (ALBEF's vqa_dataset.py).
- * The sample's JSON: `{question_id, image_id, dataset, vqa: [{question,
+ * The sample's JSON: `{question_id, image_id, dataset ("vqa-v2" or "vg"), vqa: [{question,
  * answers, weight}]}` (`data.format.qa: json:vqa`).
  */
 import { resolve } from "node:path";
@@ -58,7 +58,7 @@ export function readVqaV2(questionsFile: string, annotationsFile: string | undef
       json: {
         question_id: item.question_id,
         image_id: item.image_id,
-        dataset: "vqa",
+        dataset: "vqa-v2",
         file,
         vqa: [{ question: item.question, answers: given ?? [], weight: 1 }],
       },

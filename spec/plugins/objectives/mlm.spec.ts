@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { AlignmentStep, Rng, tf } from "../../../core/index.ts";
-import { mlmMask } from "../../../plugins/objectives/mlm.ts";
+import { maskGrounded, mlmMask } from "../../../plugins/objectives/mlm.ts";
 import { useTestBackend } from "../../helpers.ts";
 import { tinyImageTextModel } from "../../tiny-model.ts";
 
@@ -58,6 +58,38 @@ describe("plugins/objectives/mlm", () => {
     });
     assert.deepEqual(Array.from(given.inputIds), [1, 9, 3, 0]);
     assert.deepEqual(Array.from(given.labels), [-100, 7, 8, -100]);
+  });
+
+  it("groundedProbability: tokens that name an object are also masked, as [MASK], at that rate, after ALBEF's draws (which it leaves alone)", () => {
+    const special = { pad: 0, cls: 1, mask: 3 };
+    const ids = Int32Array.from({ length: 4000 }, (_, i) => (i % 40 === 0 ? 1 : 5 + (i % 7)));
+    const grounded = Uint8Array.from(ids, (_, i) => (i % 3 === 0 ? 1 : 0));
+    const base = mlmMask(ids, special, 20, 0.15, new Rng(4));
+    const rng = new Rng(9);
+    const m = maskGrounded(base, ids, grounded, 0.5, 3, rng);
+    let extra = 0;
+    let free = 0;
+    for (let i = 0; i < ids.length; i++) {
+      if (base.labels[i] !== -100) {
+        assert.equal(m.labels[i], base.labels[i]);
+        assert.equal(m.inputIds[i], base.inputIds[i], "ALBEF's masked tokens keep their 80/10/10 replacement");
+        continue;
+      }
+      if (grounded[i] === 1) free++;
+      if (m.labels[i] !== -100) {
+        assert.equal(grounded[i], 1, "only grounded tokens are added");
+        assert.equal(m.inputIds[i], 3);
+        assert.equal(m.labels[i], ids[i]);
+        extra++;
+      }
+    }
+    assert.ok(Math.abs(extra / free - 0.5) < 0.05, `${extra} of ${free}`);
+    assert.deepEqual(
+      Array.from(m.positions),
+      [...m.labels.keys()].filter((i) => m.labels[i] !== -100),
+      "positions row-major",
+    );
+    assert.deepEqual(maskGrounded(base, ids, grounded, 0, 3, new Rng(9)).labels, base.labels);
   });
 
   it("the loss is (1 − α)·CE(labels) + α·CE(softmax of the momentum logits), recomputed from the reported logits", async () => {

@@ -102,7 +102,8 @@ describe("plugins/tasks/grounding", function () {
     for await (const s of readShards(expandShardSpec(join(tmp.path, "synth", "test-000000.tar")))) {
       const meta = JSON.parse(new TextDecoder().decode(s.files.json)) as Record<string, unknown>;
       const refs = groundingQueries(meta, s.key).map((q) => ({ expression: q.expression, box: q.box, split: splits[k++ % 3] }));
-      if (refs.length > 0) await writer.write({ key: s.key, files: { jpg: s.files.jpg, txt: refs[0].expression, json: JSON.stringify({ image_size: meta.image_size, refs }) } });
+      if (refs.length > 0)
+        await writer.write({ key: s.key, files: { jpg: s.files.jpg, txt: refs[0].expression, json: JSON.stringify({ image_size: meta.image_size, refs }) } });
     }
     await writer.close();
     const base = tinyConfig(tmp.path, { name: "hypergraph", knn: 3, clusters: 2, iterations: 2 }, { name: "g-splits" });
@@ -110,7 +111,11 @@ describe("plugins/tasks/grounding", function () {
     writeFileSync(join(tmp.path, "g-splits.yaml"), stringify(bySplit));
     const rs = await cli("train", "--config", join(tmp.path, "g-splits.yaml"));
     assert.equal(rs.code, 0, rs.out);
-    const sp = JSON.parse(readFileSync(join(tmp.path, "runs", "g-splits", "summary.json"), "utf8")) as { expressions: number; accuracy: number; accuracy_by_split: Record<string, number> };
+    const sp = JSON.parse(readFileSync(join(tmp.path, "runs", "g-splits", "summary.json"), "utf8")) as {
+      expressions: number;
+      accuracy: number;
+      accuracy_by_split: Record<string, number>;
+    };
     assert.equal(sp.expressions, expected);
     assert.deepEqual(Object.keys(sp.accuracy_by_split), ["testA", "testB", "val"]);
     const n = (i: number) => Math.floor(expected / 3) + (i < expected % 3 ? 1 : 0);
