@@ -12,6 +12,7 @@ import {
   readCocoCaptions,
   readCsv,
   readKarpathy,
+  readTsv,
   readNlvr2,
   readRefcoco,
   readVgQa,
@@ -33,6 +34,8 @@ SOURCE is one of
   --coco CAPTIONS.json --images DIR        COCO captions: one sample per image, all its captions
   --albef LIST.json [--images DIR]         ALBEF's lists: rows grouped by image_id (or path)
   --csv FILE.csv [--images DIR]            image,caption columns
+  --tsv FILE.tsv [--images DIR] [--columns caption,image]
+                                           tab-separated lists (CC3M / SBU after download)
   --karpathy dataset_coco.json --images DIR [--split train+restval]
                                            Karpathy's splits (COCO, Flickr30K); default split: all
   --vqa QUESTIONS.json [--annotations ANNOTATIONS.json] --images DIR
@@ -53,7 +56,7 @@ verify   decodes every image, parses every .json, checks every .txt is UTF-8;
 
 SHARDS is a path, brace pattern (x-{000000..000009}.tar), directory, glob, URL or pipe:CMD; join several with ::.`;
 
-const SOURCES = ["coco", "albef", "csv", "karpathy", "vqa", "vg-qa", "nlvr2", "refcoco"] as const;
+const SOURCES = ["coco", "albef", "csv", "tsv", "karpathy", "vqa", "vg-qa", "nlvr2", "refcoco"] as const;
 
 type BuildValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
@@ -78,6 +81,8 @@ function records(values: BuildValues): SampleRecord[] {
       return captions(readAlbefList(file, images));
     case "csv":
       return captions(readCsv(file, images));
+    case "tsv":
+      return captions(readTsv(file, images, typeof values.columns === "string" ? values.columns.split(",").map((c) => c.trim()) : undefined));
     case "karpathy":
       return captions(readKarpathy(file, needImages(), split ? parseKarpathySplits(split) : KARPATHY_SPLITS));
     case "vqa":
@@ -108,6 +113,7 @@ async function build(args: string[], io: CliIo): Promise<number> {
     annotations: { type: "string" },
     instances: { type: "string" },
     dets: { type: "string" },
+    columns: { type: "string" },
     maxcount: { type: "string", default: "10000" },
     maxsize: { type: "string", default: "1000000000" },
     "on-error": { type: "string", default: "skip" },

@@ -96,6 +96,17 @@ describe("core/cli data commands: synth, shards build/inspect/verify, tokenize",
     writeFileSync(join(tmp.path, "pairs.csv"), 'image,caption\na.b.jpg,"a red, square image"\n');
     const csv = await cli("shards", "build", "--out", join(tmp.path, "csv", "c-%03d.tar"), "--csv", join(tmp.path, "pairs.csv"));
     assert.match(csv.out, /wrote 1 samples/);
+    // CC3M's layout: caption TAB image, no header; or columns named
+    writeFileSync(join(tmp.path, "cc3m.tsv"), "a red square\ta.b.jpg\nanother caption\tmissing.jpg\n");
+    const tsv = await cli("shards", "build", "--out", join(tmp.path, "tsv", "t-%03d.tar"), "--tsv", join(tmp.path, "cc3m.tsv"));
+    assert.match(tsv.out, /wrote 1 samples in 1 shard\(s\); skipped 1/);
+    const [fromTsv] = await readAll(join(tmp.path, "tsv", "t-000.tar"));
+    assert.equal(new TextDecoder().decode(fromTsv.files.txt), "a red square");
+    writeFileSync(join(tmp.path, "sbu.tsv"), "image\tcaption\na.b.jpg\tone caption\n");
+    const named = await cli("shards", "build", "--out", join(tmp.path, "tsv2", "t-%03d.tar"), "--tsv", join(tmp.path, "sbu.tsv"), "--columns", "image,caption");
+    assert.match(named.out, /wrote 1 samples/);
+    const badTsv = await cli("shards", "build", "--out", join(tmp.path, "tsv3", "t-%03d.tar"), "--tsv", join(tmp.path, "sbu.tsv"), "--columns", "url,text");
+    assert.match(badTsv.out, /--columns must name "image" and "caption"/);
     const none = await cli("shards", "build", "--out", join(tmp.path, "x-%d.tar"));
     assert.match(none.out, /exactly one of --coco, --albef, --csv/);
   });

@@ -100,6 +100,30 @@ export function parseCsv(text: string): string[][] {
   return rows;
 }
 
+/**
+ * A tab-separated list, as CC3M's and SBU's come (`Train_GCC-training.tsv`:
+ * caption, then the image URL, no header): `columns` names the fields in
+ * order (default `caption,image`); a first row that names the columns is
+ * skipped. The image field is a path (relative to `imagesRoot`) to the file
+ * downloaded for that row.
+ */
+export function readTsv(file: string, imagesRoot = dirname(file), columns: readonly string[] = ["caption", "image"]): ImageTextRecord[] {
+  if (!existsSync(file)) throw new SourceFormatError(`${file}: no such file`);
+  const ic = columns.indexOf("image");
+  const cc = columns.indexOf("caption");
+  if (ic < 0 || cc < 0) throw new SourceFormatError(`--columns must name "image" and "caption" (got ${columns.join(",")})`);
+  const lines = readFileSync(file, "utf8").split(/\r?\n/);
+  const out: ImageTextRecord[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === "") return;
+    const f = line.split("\t");
+    if (i === 0 && f[ic]?.trim().toLowerCase() === "image" && f[cc]?.trim().toLowerCase() === "caption") return;
+    if (f.length < columns.length || !f[ic] || !f[cc]) throw new SourceFormatError(`${file}: line ${i + 1} has no ${columns.join(" / ")} fields`);
+    out.push({ image: isAbsolute(f[ic]) ? f[ic] : resolve(imagesRoot, f[ic]), captions: [f[cc]], meta: { file: f[ic] } });
+  });
+  return out;
+}
+
 export function readCsv(file: string, imagesRoot = dirname(file)): ImageTextRecord[] {
   if (!existsSync(file)) throw new SourceFormatError(`${file}: no such file`);
   const [header, ...rows] = parseCsv(readFileSync(file, "utf8"));
