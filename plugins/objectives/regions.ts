@@ -41,7 +41,7 @@ export function regionTargets(boxes: Float32Array, tokens: number, grid: number,
     if (!(x1 > x0 && y1 > y0)) continue;
     let best = -1;
     let bestCover = 0;
-    let any = false;
+    let covered = false;
     for (let r = 0; r < grid; r++) {
       for (let c = 0; c < grid; c++) {
         const w = Math.min(x1, (c + 1) * cell) - Math.max(x0, c * cell);
@@ -50,13 +50,13 @@ export function regionTargets(boxes: Float32Array, tokens: number, grid: number,
         const p = 1 + r * grid + c;
         if (cover >= minOverlap) {
           targets[t * n + p] = 1;
-          any = true;
+          covered = true;
         }
         if (cover > bestCover) [best, bestCover] = [p, cover];
       }
     }
-    if (!any && best > 0) targets[t * n + best] = 1;
-    grounded[t] = any || best > 0 ? 1 : 0;
+    if (!covered && best > 0) targets[t * n + best] = 1;
+    grounded[t] = covered || best > 0 ? 1 : 0;
   }
   return { targets, grounded };
 }
