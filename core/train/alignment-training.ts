@@ -17,7 +17,7 @@ import { gradsByName, type ModelSelection, runTrainingLoop, type TrainingOutcome
 import type { MicroPosition } from "../registry/kinds/objective.ts";
 
 export interface AlignmentTrainingOptions {
-  /** image id of each sample by key (fine-tuning on galleries; the model's setting must say `imageIds`) */
+  /** image id of each sample by its image key (`imageKeys`: the key, source-prefixed in a mixture; fine-tuning on galleries; the model's setting must say `imageIds`) */
   imageIds?: (keys: readonly string[]) => Int32Array;
   /** score the model on the validation split after each epoch and keep the best */
   selection?: ModelSelection;
@@ -41,7 +41,7 @@ export function alignmentMicroStep(
   const textNegatives = textNegativeTensors(batch);
   const step = new AlignmentStep(
     model,
-    { images, ids, mask, imageIds: options.imageIds?.(batch.keys), textNegatives, tokenRegions: batch.regions ?? undefined },
+    { images, ids, mask, imageIds: options.imageIds?.(imageKeys(batch)), textNegatives, tokenRegions: batch.regions ?? undefined },
     { alpha, rng, step: stepIndex, micro, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
   );
   try {
@@ -62,6 +62,15 @@ export function alignmentMicroStep(
     tf.dispose([images, ids, mask]);
     if (textNegatives) tf.dispose([textNegatives.ids, textNegatives.mask]);
   }
+}
+
+/**
+ * What names each sample's image: its key, prefixed by its mixture source when
+ * it has one — two sources may reuse keys (numeric ids), and their images are
+ * not one image. One source keeps the bare key (the ids of earlier runs).
+ */
+export function imageKeys(batch: Pick<ImageTextBatch, "keys" | "sources">): string[] {
+  return batch.keys.map((k, i) => (batch.sources[i] ? `${batch.sources[i]}/${k}` : k));
 }
 
 /** The batch's text negatives as [K, Ln] tensors over the K samples that have one. */

@@ -14,6 +14,7 @@ import {
   createTransformPool,
   DataConfig,
   type DataPosition,
+  imageKeys,
   type ImageTextBatch,
   ImageTransformConfig,
   readAlbefList,
@@ -193,6 +194,13 @@ describe("core/data/pipeline: per-caption samples and mixtures", function () {
       /the name x is taken/,
     );
     assert.throws(() => trainSources(data({ train: [{ shards: a }], resampled: true })), /already draws its sources/);
+  });
+
+  it("in a mixture an image is named by source and key: two sources' equal keys are two images (retrieval ids)", () => {
+    const keys = imageKeys({ keys: ["123", "123", "7"], sources: ["coco", "vg", "coco"] });
+    assert.deepEqual(keys, ["coco/123", "vg/123", "coco/7"]);
+    assert.notEqual(imageIdOf(keys[0]), imageIdOf(keys[1]));
+    assert.deepEqual(imageKeys({ keys: ["123"], sources: [""] }), ["123"], "one source: the bare key, as before");
   });
 
   it("a mixture resumed from a batch's position yields the same rest, sources and all", async () => {
