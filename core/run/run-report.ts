@@ -39,7 +39,7 @@ export function readLastLoss(file: string, objectives: readonly string[]): Recor
 /** What every training task's summary.json starts with, and its artifacts (metrics, checkpoint, loss curve). */
 export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { base: TrainingSummary; artifacts: Record<string, string> } {
   const { runDir, scope } = ctx;
-  const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, samplesBySource, selection, checkpoint, stepsRun, peakRssBytes } = outcome;
+  const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, skippedByKind, samplesBySource, selection, checkpoint, stepsRun, peakRssBytes } = outcome;
   const metricsFile = join(runDir, "metrics.jsonl");
   const artifacts: Record<string, string> = { metrics: metricsFile };
   if (checkpoint) artifacts.checkpoint = checkpoint;
@@ -61,6 +61,7 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
       fusion: scope.config.model?.fusion.name,
       final_loss: trainer.lastState ? readLastLoss(metricsFile, objectives) : null,
       skipped_samples: skippedSamples,
+      skipped_by_reason: skippedByKind,
       ...(samplesBySource ? { samples_by_source: samplesBySource } : {}),
       ...(selection
         ? {
@@ -81,6 +82,8 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
 
 export interface TrainingSummary {
   name: string;
+  /** the skipped training samples by kind of reason */
+  skipped_by_reason: Record<string, number>;
   /** a mixture's training samples by source (this process) */
   samples_by_source?: Record<string, number>;
   /** model selection on the validation split: the best epoch and its weights' folder, every epoch's score */

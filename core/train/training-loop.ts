@@ -33,6 +33,8 @@ export interface TrainingOutcome {
   trainSeconds: number;
   stepsPerEpoch: number | null;
   skippedSamples: number;
+  /** the skipped samples by kind of reason ("has no image member", ".jpg: cannot decode the image", …) */
+  skippedByKind: Record<string, number>;
   /** a mixture's training samples by source, in this process (null: one source) */
   samplesBySource: Record<string, number> | null;
   /** the validation scores and the best model, when the task selects one */
@@ -122,7 +124,10 @@ export async function runTrainingLoop(
   }
   let skipped = 0;
   const samplesBySource: Record<string, number> = {};
-  const onProblem = (p: { shard: string; key: string; reason: string }) => {
+  const skippedByKind: Record<string, number> = {};
+  const onProblem = (p: { shard: string; key: string; reason: string; kind?: string }) => {
+    const kind = p.kind ?? p.reason;
+    skippedByKind[kind] = (skippedByKind[kind] ?? 0) + 1;
     if (++skipped <= 20) log.warn(`skipped sample ${p.key} of ${p.shard}: ${p.reason}`);
   };
   const t0 = performance.now();
@@ -176,6 +181,7 @@ export async function runTrainingLoop(
     trainSeconds: (performance.now() - t0) / 1000,
     stepsPerEpoch,
     skippedSamples: skipped,
+    skippedByKind,
     samplesBySource: sources.length > 1 ? samplesBySource : null,
     selection,
     checkpoint,

@@ -7,6 +7,7 @@
  * stream position just after its last sample: save it with a checkpoint and a
  * resumed run continues with the next batch.
  */
+import { DataError } from "../../errors.ts";
 import { Rng } from "../../tensor/rng.ts";
 import type { DataPosition, SampleSource } from "./mixture-stream.ts";
 import type { SampleResult, WeightedAnswer } from "./sample-processor.ts";
@@ -44,6 +45,8 @@ export interface LoaderProblem {
   shard: string;
   key: string;
   reason: string;
+  /** the reason without the sample's address ("has no image member (.jpg/.png)"): what the counts group by */
+  kind?: string;
 }
 
 export interface LoaderStats {
@@ -62,6 +65,10 @@ export interface BatchLoaderOptions {
   maxInFlight?: number;
   /** the stream's copies of a sample are its captions (per-caption samples): copy c trains on caption c */
   perCaption?: boolean;
+  /** a sample that cannot be made: `skip` (counted, reported, default) or `fail` (the run stops, naming shard, key and reason) */
+  onError?: "skip" | "fail";
+  /** stop when more than this share of the samples pulled so far (from 20 on) could not be made: data that is mostly bad */
+  maxSkipFraction?: number;
   /** drop a last batch smaller than batchSize (default true) */
   dropLast?: boolean;
   onProblem?: (p: LoaderProblem) => void;
@@ -83,8 +90,30 @@ export function sampleSeed(seed: number, epoch: number, url: string, key: string
   return Rng.derive(seed, `sample:${epoch}:${shard}:${key}`).nextUint32();
 }
 
+/** A failure reason without the sample's address (`<url>: sample <key>` and `<url>: sample <key>.<ext>`) and without the decoder's detail, so that failures group by what went wrong. */
+export function problemKind(reason: string, url: string, key: string): string {
+  for (const head of [`${url}: sample ${key}.`, `${url}: sample ${key}`]) {
+    if (reason.startsWith(head)) {
+      const rest = reason.slice(head.length);
+      const ext = head.endsWith(".") ? /^[^:\s]+/.exec(rest)?.[0] : undefined;
+      return general((ext ? `.${ext}${rest.slice(ext.length)}` : rest).replace(/^[:\s]+/, ""));
+    }
+  }
+  return general(reason);
+}
+
+/** The general part of a reason: its first line, up to the decoder's own detail (`.jpg: cannot read the image: Input buffer …` → `.jpg: cannot read the image`). */
+function general(reason: string): string {
+  const parts = reason.split("\n")[0].split(/:\s/);
+  return (parts[0].startsWith(".") && parts.length > 1 ? `${parts[0]}: ${parts[1]}` : parts[0]).trim();
+}
+
 export class BatchLoader {
   readonly stats: LoaderStats = { pulled: 0, delivered: 0, failed: 0 };
+  /** failed samples by kind of reason */
+  readonly failedByKind = new Map<string, number>();
+  /** samples made or failed so far */
+  private results = 0;
 
   constructor(
     private readonly stream: SampleSource,
@@ -119,11 +148,17 @@ export class BatchLoader {
       const head = queue.shift();
       if (!head) break;
       const r = await head.result;
+      this.results++;
       if (!r.ok) {
         this.stats.failed++;
-        this.opts.onProblem?.({ shard: r.url, key: r.key, reason: r.reason });
+        const kind = problemKind(r.reason, r.url, r.key);
+        this.failedByKind.set(kind, (this.failedByKind.get(kind) ?? 0) + 1);
+        if (this.opts.onError === "fail") throw new DataError(`sample ${r.key} of ${r.url}: ${kind} (data.onError: fail; skip to go on without it)`);
+        this.opts.onProblem?.({ shard: r.url, key: r.key, reason: r.reason, kind });
+        this.checkSkipFraction();
         continue;
       }
+      this.checkSkipFraction();
       good.push({ r, position: head.position, source: head.source });
       if (good.length === batchSize) {
         yield this.collate(good, imageSize);
@@ -131,6 +166,18 @@ export class BatchLoader {
       }
     }
     if (good.length > 0 && this.opts.dropLast === false) yield this.collate(good, imageSize);
+  }
+
+  /** Mostly bad data stops the run (from 20 samples on): the failures so far against the samples made or failed so far. */
+  private checkSkipFraction(): void {
+    const max = this.opts.maxSkipFraction;
+    const seen = this.results;
+    if (max === undefined || seen < 20 || !(this.stats.failed > max * seen)) return;
+    const common = [...this.failedByKind].sort((a, b) => b[1] - a[1]).slice(0, 3);
+    throw new DataError(
+      `${this.stats.failed} of the first ${seen} samples could not be made, more than data.maxSkipFraction ${max}: ` +
+        common.map(([k, n]) => `${n} × ${k}`).join("; "),
+    );
   }
 
   private collate(items: { r: Extract<SampleResult, { ok: true }>; position: DataPosition; source: string }[], size: number): ImageTextBatch {

@@ -70,7 +70,10 @@ export const DataConfig = z.strictObject({
     .positive()
     .nullish()
     .transform((v) => v ?? undefined),
+  /** a damaged shard or sample: `skip` it (counted by reason in the summary) or `fail` the run, naming shard, key and reason */
   onError: z.enum(["skip", "fail"]).default("skip"),
+  /** with `skip`: stop a run when more than this share of the samples so far could not be made (from 20 samples on) */
+  maxSkipFraction: z.number().min(0).max(1).default(0.5),
   image: ImageTransformConfig.default(ImageTransformConfig.parse({})),
   format: SampleFormat.default(SampleFormat.parse({})),
 });

@@ -92,7 +92,8 @@ export async function openPool(scope: RunScope, data: DataConfig, mode: "train" 
   return createTransformPool(processorSpec(scope, data, mode), { threads, tasksPerThread: data.tasksPerWorker });
 }
 
-export type SkippedSample = (p: { shard: string; key: string; reason: string }) => void;
+/** A sample left out: where, why, and the kind of reason (the reason without the sample's address). */
+export type SkippedSample = (p: { shard: string; key: string; reason: string; kind?: string }) => void;
 
 /** One epoch of training batches: seeded shard order and shuffle (a mixture's draws), resumable from `position`; unusable samples go to `onProblem`. */
 export function trainBatches(
@@ -135,14 +136,32 @@ export function trainBatches(
     seed,
     epoch,
     onProblem,
+    onError: data.onError,
+    maxSkipFraction: data.maxSkipFraction,
     perCaption: data.captions === "each",
   }).batches();
 }
 
-/** Every test sample once, in shard order, as test-mode batches. */
-export function evalBatches(data: DataConfig, spec: string, pool: TransformPool, padId: number, batchSize: number): AsyncGenerator<ImageTextBatch> {
+/** Every test sample once, in shard order, as test-mode batches; a sample that cannot be made fails the evaluation under `data.onError: fail`, else goes to `onProblem`. */
+export function evalBatches(
+  data: DataConfig,
+  spec: string,
+  pool: TransformPool,
+  padId: number,
+  batchSize: number,
+  onProblem?: SkippedSample,
+): AsyncGenerator<ImageTextBatch> {
   const stream = new SampleStream({ shards: expandShardSpec(spec), seed: 0, shuffle: false, shuffleBuffer: 1, onError: data.onError }, 0);
-  return new BatchLoader(stream, pool, { batchSize, imageSize: data.image.size, padId, seed: 0, epoch: 0, dropLast: false }).batches();
+  return new BatchLoader(stream, pool, {
+    batchSize,
+    imageSize: data.image.size,
+    padId,
+    seed: 0,
+    epoch: 0,
+    dropLast: false,
+    onError: data.onError,
+    onProblem,
+  }).batches();
 }
 
 /** Each of the first `max` test samples' .json, parsed by `parse`, by key (shard order). */

@@ -113,6 +113,23 @@ describe("core/data/pipeline: worker pool and batches", function () {
     assert.ok(problems.every((p) => p.shard.endsWith(".tar")));
   });
 
+  it("the sample error policy: fail stops at the first bad sample naming shard, key and reason; skip counts by kind; mostly bad data stops the run", async () => {
+    const opts = { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 0 };
+    const failing = new BatchLoader(new SampleStream(streamOpts(), 0), await pool(0), { ...opts, onError: "fail" });
+    await assert.rejects(collectBatches(failing), /sample s0(05|09|13) of .*t-00000[0-2]\.tar: .*\(data\.onError: fail; skip to go on without it\)/);
+    const skipping = new BatchLoader(new SampleStream(streamOpts(), 0), await pool(0), opts);
+    await collectBatches(skipping);
+    const kinds = Object.fromEntries([...skipping.failedByKind].sort());
+    const jpeg = Object.keys(kinds).find((k) => k.startsWith(".jpg"));
+    assert.match(jpeg ?? "", /^\.jpg: cannot (decode|read) the image$/, "the decoder's own detail left out");
+    assert.deepEqual(kinds, { [jpeg as string]: 1, "has no image member (.jpg/.jpeg/.png/.webp)": 1, ".txt is not valid UTF-8": 1 });
+    // 3 of 20 bad: over a tenth
+    const strict = new BatchLoader(new SampleStream(streamOpts(), 0), await pool(0), { ...opts, maxSkipFraction: 0.1 });
+    await assert.rejects(collectBatches(strict), /3 of the first 20 samples could not be made, more than data\.maxSkipFraction 0\.1: 1 × /);
+    const lenient = new BatchLoader(new SampleStream(streamOpts(), 0), await pool(0), { ...opts, maxSkipFraction: 0.2 });
+    assert.equal((await collectBatches(lenient)).length, 4);
+  });
+
   it("text negatives (format.negatives): one drawn per sample after the other draws, padded rows, valid only where the sample has one", async () => {
     const w = new ShardWriter({ pattern: join(tmp.path, "neg-%06d.tar"), maxcount: 8 });
     const lists = [["red"], ["blue", "green"], [], ["square"]];
