@@ -26,8 +26,9 @@ export function resolveWeightsFile(path: string): string {
   const latest = join(path, "checkpoints", "latest.json");
   if (existsSync(latest)) {
     const { dir } = JSON.parse(readFileSync(latest, "utf8")) as { dir: string };
-    // latest.json names the folder as the run saw it (relative to where it ran); a moved run folder still holds it
-    for (const file of [join(dir, "model.safetensors"), join(path, "checkpoints", basename(dir), "model.safetensors")]) if (existsSync(file)) return file;
+    // latest.json names the folder relative to the run folder (older runs: as the run saw it, relative to where it ran)
+    for (const file of [join(path, dir, "model.safetensors"), join(dir, "model.safetensors"), join(path, "checkpoints", basename(dir), "model.safetensors")])
+      if (existsSync(file)) return file;
     throw new CheckpointError(`initial weights ${path}: latest.json points at ${dir}, which has no model.safetensors`, path);
   }
   throw new CheckpointError(`initial weights ${path}: a folder without model.safetensors or checkpoints/latest.json`, path);

@@ -5,12 +5,13 @@
  * atomically. A crash at any point leaves the previous checkpoint usable.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename, join, relative } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import { readSafetensors, type StoredTensor, writeSafetensors } from "../checkpoint/safetensors.ts";
 import { moduleToStored, loadStateDict } from "../checkpoint/state-dict.ts";
 import type { Module } from "../tensor/module.ts";
 import { writeFileAtomic } from "../util/atomic-file.ts";
+import { faultPoint } from "../util/fault-point.ts";
 import type { AdamW } from "./adamw.ts";
 
 export interface TrainerState {
@@ -29,12 +30,46 @@ export function checkpointDir(runDir: string, step: number): string {
   return join(runDir, "checkpoints", `step-${String(step).padStart(7, "0")}`);
 }
 
+/** Whether a process still runs (a temp folder of a live writer is not stale). */
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Temp and set-aside folders a killed writer left behind (`step-N.tmp-PID`, `step-N.old-PID` of a process that is gone). */
+export function removeStaleCheckpointFolders(runDir: string): string[] {
+  const dir = join(runDir, "checkpoints");
+  if (!existsSync(dir)) return [];
+  const removed: string[] = [];
+  for (const d of readdirSync(dir)) {
+    const m = /^step-\d+\.(tmp|old)-(\d+)$/.exec(d);
+    if (!m || alive(Number(m[2]))) continue;
+    rmSync(join(dir, d), { recursive: true, force: true });
+    removed.push(d);
+  }
+  return removed;
+}
+
+/**
+ * Write a checkpoint so that at every moment one is intact on disk: the new
+ * one into a temp folder; if the step was saved before, that folder moves
+ * aside, the new one takes its name, then the old one goes; then latest.json
+ * (a path relative to the run folder) switches, then older steps beyond `keep`
+ * are removed.
+ */
 export function saveCheckpoint(runDir: string, model: Module, optimizer: AdamW, state: TrainerState, keep = 2): string {
   const final = checkpointDir(runDir, state.step);
   const tmp = `${final}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
+  const old = `${final}.old-${process.pid}`;
   try {
+    removeStaleCheckpointFolders(runDir);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
     writeSafetensors(join(tmp, "model.safetensors"), moduleToStored(model), {
       format: "polyalign",
       step: String(state.step),
@@ -43,26 +78,53 @@ export function saveCheckpoint(runDir: string, model: Module, optimizer: AdamW, 
     const opt = optimizer.state();
     writeSafetensors(join(tmp, "optimizer.safetensors"), opt.tensors, { step: String(opt.step) });
     writeFileAtomic(join(tmp, "trainer.json"), JSON.stringify(state, null, 1) + "\n");
-    rmSync(final, { recursive: true, force: true });
+    faultPoint("checkpoint:written");
+    const again = existsSync(final);
+    if (again) renameSync(final, old);
+    faultPoint("checkpoint:set-aside");
     renameSync(tmp, final);
+    if (again) rmSync(old, { recursive: true, force: true });
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(final) && existsSync(old)) renameSync(old, final);
     throw new CheckpointError(`saving checkpoint ${final} failed (the previous one is untouched): ${(e as Error).message}`, final, { cause: e });
   }
-  writeFileAtomic(join(runDir, "checkpoints", "latest.json"), JSON.stringify({ step: state.step, dir: final }) + "\n");
+  faultPoint("checkpoint:renamed");
+  writeFileAtomic(join(runDir, "checkpoints", "latest.json"), JSON.stringify({ step: state.step, dir: relative(runDir, final) }) + "\n");
+  faultPoint("checkpoint:latest");
   const all = readdirSync(join(runDir, "checkpoints"))
     .filter((d) => /^step-\d+$/.test(d))
     .sort();
-  for (const old of all.slice(0, Math.max(0, all.length - keep))) rmSync(join(runDir, "checkpoints", old), { recursive: true, force: true });
+  for (const gone of all.slice(0, Math.max(0, all.length - keep))) rmSync(join(runDir, "checkpoints", gone), { recursive: true, force: true });
   return final;
 }
 
+const intact = (d: string) => ["trainer.json", "model.safetensors", "optimizer.safetensors"].every((f) => existsSync(join(d, f)));
+
+/**
+ * The checkpoint to resume from: latest.json's (relative to the run folder;
+ * older runs wrote the path as the run saw it), else — latest.json missing,
+ * damaged or naming a folder that is gone — the newest intact step folder.
+ */
 export function latestCheckpoint(runDir: string): string | null {
-  const file = join(runDir, "checkpoints", "latest.json");
-  if (!existsSync(file)) return null;
-  const { dir } = JSON.parse(readFileSync(file, "utf8")) as { dir: string };
-  // `dir` is as the run saw it (relative to where it ran); a run folder moved or used from elsewhere still holds it
-  return [dir, join(runDir, "checkpoints", basename(dir))].find((d) => existsSync(join(d, "trainer.json"))) ?? null;
+  const dir = join(runDir, "checkpoints");
+  const file = join(dir, "latest.json");
+  if (existsSync(file)) {
+    try {
+      const named = (JSON.parse(readFileSync(file, "utf8")) as { dir?: unknown }).dir;
+      if (typeof named === "string") {
+        const found = [join(runDir, named), named, join(dir, basename(named))].find((d) => existsSync(d) && intact(d));
+        if (found) return found;
+      }
+    } catch {
+      // a damaged latest.json: fall back to the folders themselves
+    }
+  }
+  if (!existsSync(dir)) return null;
+  const steps = readdirSync(dir)
+    .filter((d) => /^step-\d+$/.test(d) && intact(join(dir, d)))
+    .sort();
+  return steps.length ? join(dir, steps[steps.length - 1]) : null;
 }
 
 export function loadCheckpoint(dir: string, model: Module, optimizer: AdamW): TrainerState {

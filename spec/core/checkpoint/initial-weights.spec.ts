@@ -94,6 +94,8 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
       mkdirSync(step, { recursive: true });
       writeFileSync(join(step, "model.safetensors"), "x");
       writeFileSync(join(step, "trainer.json"), "{}");
+      // what resuming needs: the optimizer state too
+      writeFileSync(join(step, "optimizer.safetensors"), "x");
       writeFileSync(join(moved.path, "checkpoints", "latest.json"), JSON.stringify({ step: 7, dir: "runs/gone/checkpoints/step-0000007" }));
       assert.equal(resolveWeightsFile(moved.path), join(step, "model.safetensors"));
       assert.equal(latestCheckpoint(moved.path), step);
