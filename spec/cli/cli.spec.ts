@@ -37,7 +37,7 @@ describe("cli: polyalign", () => {
     assert.ok(json.some((p) => p.kind === "Backend" && p.name === "cpu"));
   });
 
-  it("a bad data: or optim: field fails at config time, before --fresh removes the run folder or anything is written", async () => {
+  it("a bad data:, optim: or task: field fails at config time, before --fresh removes the run folder or anything is written", async () => {
     const tmp = tempDir();
     try {
       const runs = join(tmp.path, "runs");
@@ -63,6 +63,11 @@ describe("cli: polyalign", () => {
       const lr = await cli(...base, "--set", "optim.lr=fast");
       assert.equal(lr.code, 2, lr.out);
       assert.match(lr.out, /optim\.lr: /);
+      const epochs = await cli(...base, "--set", "task.epochs=0");
+      assert.equal(epochs.code, 2, epochs.out);
+      assert.match(epochs.out, /task\.epochs: .*\(got 0\)/);
+      const config = await cli("config", "--config", join(REPO_ROOT, "configs/demo.yaml"), "--set", "task.epochs=0");
+      assert.equal(config.code, 2, "polyalign config validates what train validates");
       assert.ok(existsSync(join(old, "metrics.jsonl")), "the earlier run is still there");
       assert.ok(!existsSync(join(tmp.path, "synth")), "no data set was built");
     } finally {
