@@ -63,7 +63,9 @@ describe("plugins/tasks/nlvr-pretrain (text assignment)", function () {
     };
     assert.equal(summary.steps, 12, "48 pairs / batch 8, 2 epochs");
     assert.equal(summary.test_pairs, 16);
-    assert.ok(summary.majority_class >= 100 / 3 - 1e-9 && summary.accuracy >= 0 && summary.accuracy <= 100);
+    // the held-out draws mix the three answers (2/3 own image in either place, 1/3 neither): no class takes most of them
+    assert.ok(summary.majority_class < 60, `commonest class ${summary.majority_class} %`);
+    assert.ok(summary.accuracy >= 0 && summary.accuracy <= 100);
     const report = JSON.parse(readFileSync(join(run, "init-report.json"), "utf8")) as { fresh: string[] };
     assert.deepEqual(report.fresh.sort(), ["ta_head.bias", "ta_head.weight"], "all but the TA head from pre-training, vision_proj included");
     const tensors = readSafetensors(resolveWeightsFile(run)).tensors;
@@ -92,7 +94,7 @@ describe("plugins/tasks/nlvr-pretrain (text assignment)", function () {
       accuracy: number;
       majority_class: number;
     };
-    assert.ok(nlvrSummary.accuracy >= 0 && nlvrSummary.majority_class >= 50);
+    assert.ok(nlvrSummary.accuracy >= 0 && nlvrSummary.accuracy <= 100);
     const bad = { ...ta, name: "ta-bad", data: { ...ta.data, format: { imageMembers: ["img0.jpg", "img1.jpg"] } } };
     writeFileSync(join(tmp.path, "bad.yaml"), stringify(bad));
     const b = await cli("train", "--config", join(tmp.path, "bad.yaml"));
