@@ -4,7 +4,9 @@
  * optional step `{0..10..2}` (zero-padded to the wider bound when either
  * bound has a leading zero), descending and character ranges, nesting, and
  * several braces as a cartesian product, leftmost slowest. A brace with
- * neither comma nor range stays literal; `\` escapes. No cap on the count.
+ * neither comma nor range stays literal; `\` escapes. The number of names is
+ * counted before any is made: a pattern naming more than `limit` (default
+ * 1,000,000) is refused, so `x-{0..99999999}` or nested ranges fail at once.
  */
 import { PolyalignError } from "../../errors.ts";
 
@@ -51,6 +53,17 @@ function splitTopLevel(body: string): string[] | null {
 
 const INT_RANGE = /^(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?$/;
 const CHAR_RANGE = /^([A-Za-z])\.\.([A-Za-z])(?:\.\.(-?\d+))?$/;
+
+/** How many values a range body names, or null when it is not a range. */
+function rangeCount(body: string): number | null {
+  const m = INT_RANGE.exec(body) ?? CHAR_RANGE.exec(body);
+  if (!m) return null;
+  const numeric = INT_RANGE.test(body);
+  const a = numeric ? Number(m[1]) : m[1].charCodeAt(0);
+  const b = numeric ? Number(m[2]) : m[2].charCodeAt(0);
+  const step = Math.abs(Number(m[3] ?? 1)) || 1;
+  return Math.floor(Math.abs(b - a) / step) + 1;
+}
 
 function range(body: string): string[] | null {
   let m = INT_RANGE.exec(body);
@@ -116,7 +129,40 @@ function expand(s: string): string[] {
   return [unescapeBraces(s)];
 }
 
-/** Expand one pattern. */
-export function braceExpand(pattern: string): string[] {
+/** The number of names `expand(s)` makes, without making them (saturates at Infinity). */
+function count(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === "\\") {
+      i++;
+      continue;
+    }
+    if (c === "}") throw new BraceError(`unbalanced "}" at position ${i} in "${s}"`);
+    if (c !== "{") continue;
+    const end = closing(s, i);
+    if (end < 0) throw new BraceError(`unbalanced "{" at position ${i} in "${s}"`);
+    const body = s.slice(i + 1, end);
+    const alternatives = splitTopLevel(body);
+    const items = alternatives ? alternatives.reduce((n, a) => n + count(a), 0) : (rangeCount(body) ?? count(body));
+    return items * count(s.slice(end + 1));
+  }
+  return 1;
+}
+
+/** The most names one pattern may expand to unless the caller says otherwise. */
+export const BRACE_LIMIT = 1_000_000;
+
+/** The number of names a pattern expands to (checked for balance, nothing made). */
+export function braceCount(pattern: string): number {
+  return count(pattern);
+}
+
+/** Expand one pattern; more than `limit` names is a BraceError naming the count. */
+export function braceExpand(pattern: string, limit: number = BRACE_LIMIT): string[] {
+  const n = count(pattern);
+  if (n > limit)
+    throw new BraceError(
+      `"${pattern}" expands to ${n.toLocaleString("en-US")} names, more than the limit of ${limit.toLocaleString("en-US")}; list fewer shards`,
+    );
   return expand(pattern);
 }

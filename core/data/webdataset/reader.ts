@@ -5,7 +5,7 @@
  */
 import { openShard } from "./open.ts";
 import { groupSamples, type WdsSample } from "./samples.ts";
-import { readTarMembers } from "./tar-reader.ts";
+import { DEFAULT_MAX_MEMBER_BYTES, readTarMembers } from "./tar-reader.ts";
 
 export type ErrorPolicy = "skip" | "fail";
 
@@ -13,6 +13,8 @@ export interface ReadProblem {
   shard: string;
   key: string | null;
   reason: string;
+  /** `sample`: one sample is bad, the shard reads on; `shard`: the shard could not be opened or read to its end */
+  scope: "sample" | "shard";
 }
 
 export interface ReadStats {
@@ -26,6 +28,8 @@ export interface ReadOptions {
   /** called for every problem under `skip` */
   onProblem?: (p: ReadProblem) => void;
   stats?: ReadStats;
+  /** a member larger than this is not read (its sample is bad); default 64 MiB */
+  maxMemberBytes?: number;
 }
 
 export function newReadStats(): ReadStats {
@@ -35,22 +39,22 @@ export function newReadStats(): ReadStats {
 /** Samples of one shard; under `skip`, problems end the shard instead of the stream. */
 export async function* readShard(url: string, opts: ReadOptions = {}): AsyncGenerator<WdsSample> {
   const stats = opts.stats ?? newReadStats();
-  const report = (key: string | null, reason: string) => {
-    const p = { shard: url, key, reason };
+  const report = (key: string | null, reason: string, scope: ReadProblem["scope"]) => {
+    const p = { shard: url, key, reason, scope };
     stats.problems.push(p);
     opts.onProblem?.(p);
   };
   stats.shards++;
   try {
-    const onBad = opts.onError === "skip" ? (key: string, reason: string) => report(key, reason) : undefined;
-    for await (const s of groupSamples(readTarMembers(openShard(url), url), url, onBad)) {
+    const onBad = opts.onError === "skip" ? (key: string, reason: string) => report(key, reason, "sample") : undefined;
+    for await (const s of groupSamples(readTarMembers(openShard(url), url, opts.maxMemberBytes ?? DEFAULT_MAX_MEMBER_BYTES), url, onBad)) {
       stats.samples++;
       yield s;
     }
   } catch (e) {
     if (opts.onError !== "skip") throw e;
     const member = (e as { member?: string | null }).member ?? null;
-    report(member, (e as Error).message);
+    report(member, (e as Error).message, "shard");
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { braceExpand, BraceError, extProblem, isMetaMember, keyProblem, splitMemberName } from "../../../../core/index.ts";
+import { braceCount, braceExpand, BraceError, extProblem, isMetaMember, keyProblem, splitMemberName } from "../../../../core/index.ts";
 
 describe("core/data/webdataset: member names and brace patterns", () => {
   it("splits member names exactly as webdataset's base_plus_ext (the reference table)", () => {
@@ -54,12 +54,30 @@ describe("core/data/webdataset: member names and brace patterns", () => {
       ["a\\{b,c\\}", ["a{b,c}"]],
       ["plain.tar", ["plain.tar"]],
     ];
-    for (const [p, want] of cases) assert.deepEqual(braceExpand(p), want, p);
+    for (const [p, want] of cases) {
+      assert.deepEqual(braceExpand(p), want, p);
+      assert.equal(braceCount(p), want.length, `count of ${p}`);
+    }
     assert.throws(
       () => braceExpand("x{0..3"),
       (e: unknown) => e instanceof BraceError && /unbalanced "\{"/.test((e as Error).message),
     );
     assert.throws(() => braceExpand("x}"), /unbalanced "\}"/);
-    assert.equal(braceExpand("s-{000000..199999}.tar").length, 200000, "no cap on the count");
+    assert.equal(braceExpand("s-{000000..199999}.tar").length, 200000, "a large list within the limit");
+  });
+
+  it("refuses a pattern naming more than the limit before making any name (the hostile shard lists)", () => {
+    const tooMany = (p: string, n: string) =>
+      assert.throws(
+        () => braceExpand(p),
+        (e: unknown) => e instanceof BraceError && (e as Error).message.includes(`expands to ${n} names`) && /limit of 1,000,000/.test((e as Error).message),
+        p,
+      );
+    tooMany("x-{0..99999999}.tar", "100,000,000");
+    tooMany("{0..9}{0..9}{0..9}{0..9}{0..9}{0..9}{0..9}", "10,000,000");
+    tooMany("{{0..9},{0..9}{{0..9}{0..9}{0..9}{0..9}{0..9}{0..9}}}", "10,000,010");
+    assert.equal(braceCount("{0..9}".repeat(20)), 1e20);
+    assert.equal(braceExpand("{0..9}{0..9}", 100).length, 100, "a caller's own limit");
+    assert.throws(() => braceExpand("{0..9}{0..9}", 99), /expands to 100 names, more than the limit of 99/);
   });
 });

@@ -110,7 +110,7 @@ describe("core/data/webdataset: tar shards", () => {
     assert.equal(formatShardName("a-%d.tar", 42), "a-42.tar");
   });
 
-  it("a shard cut inside a member: an error under fail, a counted skip under skip; cut at a header boundary: a clean end", async () => {
+  it("a shard cut inside a member or at a member boundary: an error under fail, a damaged shard under skip", async () => {
     const [file] = await writeShards(3);
     const bytes = readFileSync(file);
     const cut = join(tmp.path, "cut.tar");
@@ -120,14 +120,26 @@ describe("core/data/webdataset: tar shards", () => {
     assert.deepEqual(await collect(readShard(cut, { onError: "skip", stats })), []);
     assert.equal(stats.problems.length, 1);
     assert.equal(stats.problems[0].shard, cut);
-    // boundary: the first sample's three members (each 512-byte header + padded data)
+    assert.equal(stats.problems[0].scope, "shard", "a damaged shard, not one bad sample");
+    // boundary: the first sample's three members (each 512-byte header + padded data); Python's
+    // streaming tarfile reads this as a clean end — the lost tail would go unnoticed
     const boundary = 512 + 512 + 512 + 512 + 512 + 512; // jpg(100 B) json txt: 1 block each
     writeFileSync(cut, bytes.subarray(0, boundary));
-    assert.deepEqual(await collect(readShard(cut)), [["k0000", ["jpg", "json", "txt"]]]);
+    await assert.rejects(collect(readShard(cut)), /cut\.tar: the tar ends without its end-of-archive blocks \(cut short after 3072 bytes\?\)/);
+    const atBoundary = newReadStats();
+    // the last sample before the cut may have lost members of its own: it is not kept
+    assert.deepEqual(await collect(readShard(cut, { onError: "skip", stats: atBoundary })), []);
+    assert.deepEqual(
+      atBoundary.problems.map((p) => [p.scope, p.key]),
+      [["shard", null]],
+    );
+    writeFileSync(cut, gzipSync(bytes.subarray(0, boundary)));
+    await assert.rejects(collect(readShard(cut)), /end-of-archive blocks/, "gzip'd: checked on the tar inside");
     writeFileSync(cut, new Uint8Array(0));
-    assert.deepEqual(await collect(readShard(cut)), [], "an empty file is an empty shard");
+    await assert.rejects(collect(readShard(cut)), /cut\.tar: empty file, not a tar/);
     writeFileSync(cut, new Uint8Array(1024));
     assert.deepEqual(await collect(readShard(cut)), [], "two zero blocks: an empty tar");
+    assert.equal((await collect(readShard(file))).length, 3, "the whole shard still reads");
   });
 
   it("a reader that stops early (break) ends cleanly, also while the tar parser applies back-pressure (plain, gzip, pipe:)", async () => {
