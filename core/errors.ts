@@ -42,3 +42,16 @@ export class UsageError extends PolyalignError {}
 
 /** Input data that cannot be used: a sample or file lacking what a task needs (the message names where). */
 export class DataError extends PolyalignError {}
+
+/** A run stopped by SIGINT or SIGTERM after writing a checkpoint; the process exits 128 + the signal's number (130, 143). */
+export class InterruptedError extends PolyalignError {
+  constructor(
+    message: string,
+    readonly signal: "SIGINT" | "SIGTERM",
+  ) {
+    super(message);
+  }
+  get exitCode(): number {
+    return this.signal === "SIGINT" ? 130 : 143;
+  }
+}

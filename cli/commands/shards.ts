@@ -51,8 +51,10 @@ build    writes KEY.<image ext> (the image's bytes; its type from the bytes), KE
          shards/coco-%06d.tar; sizes.json is written beside.
 inspect  shard and sample counts and the extensions present; --json prints
          {"shards": n, "samples": n, "extensions": {"jpg": n, ...}}.
-verify   decodes every image, parses every .json, checks every .txt is UTF-8;
-         lists bad samples (shard, key, reason) and exits 1 if there are any.
+verify   decodes every image, parses every .json, checks every .txt is UTF-8
+         and that every sample has an image and a text (.txt or .json) member;
+         lists bad samples and damaged shards (shard, key, reason) and exits 1
+         if there are any.
 
 SHARDS is a path, brace pattern (x-{000000..000009}.tar), directory, glob, URL or pipe:CMD; join several with ::.`;
 
@@ -134,6 +136,11 @@ async function build(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+/** A shard's damage is its reason (which names the shard); a sample's, shard: key: reason. */
+function describeProblem(p: ReadProblem): string {
+  return p.scope === "shard" ? p.reason : `${p.shard}: ${p.key ?? "-"}: ${p.reason}`;
+}
+
 async function inspect(spec: string, json: boolean, io: CliIo): Promise<number> {
   const shards = expandShardSpec(spec);
   const extensions: Record<string, number> = {};
@@ -157,7 +164,7 @@ async function inspect(spec: string, json: boolean, io: CliIo): Promise<number> 
     );
     io.out(`first keys: ${firstKeys.join(", ")}`);
   }
-  for (const p of stats.problems) io.out(`problem: ${p.shard}: ${p.key ?? "-"}: ${p.reason}`);
+  for (const p of stats.problems) io.out(`problem: ${describeProblem(p)}`);
   return stats.problems.length ? 1 : 0;
 }
 
@@ -174,15 +181,19 @@ async function verify(spec: string, json: boolean, io: CliIo): Promise<number> {
         else if (last === "json") JSON.parse(utf8.decode(bytes));
         else if (last === "txt") utf8.decode(bytes);
       } catch (e) {
-        bad.push({ shard: s.url, key: s.key, reason: `.${ext}: ${(e as Error).message}` });
+        bad.push({ shard: s.url, key: s.key, reason: `.${ext}: ${(e as Error).message}`, scope: "sample" });
       }
     }
+    const lasts = Object.keys(s.files).map((ext) => ext.split(".").pop() as string);
+    if (!lasts.some((e) => IMAGE_EXTS.has(e)))
+      bad.push({ shard: s.url, key: s.key, reason: `has no image member (${Object.keys(s.files).join(", ") || "no members"})`, scope: "sample" });
+    if (!lasts.some((e) => e === "txt" || e === "json")) bad.push({ shard: s.url, key: s.key, reason: "has no text member (.txt or .json)", scope: "sample" });
   }
   bad.unshift(...stats.problems);
   if (json) io.out(JSON.stringify({ shards: shards.length, samples: stats.samples, bad }));
   else {
     io.out(`${shards.length} shard(s), ${stats.samples} samples checked, ${bad.length} problem(s)`);
-    for (const p of bad) io.out(`  ${p.shard}: ${p.key ?? "-"}: ${p.reason}`);
+    for (const p of bad) io.out(`  ${describeProblem(p)}`);
   }
   return bad.length ? 1 : 0;
 }

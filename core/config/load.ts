@@ -34,7 +34,13 @@ export function readYamlFile(file: string): PlainObject {
     const at = pos ? `:${pos.line}:${pos.col}` : "";
     throw new ConfigError(`${file}${at}: invalid YAML: ${err.message.split("\n")[0]}`, "", file);
   }
-  const value: unknown = doc.toJS();
+  let value: unknown;
+  try {
+    // yaml refuses an alias bomb (maxAliasCount) with a ReferenceError; say so as a config error
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read the YAML: ${(e as Error).message}`, "", file);
+  }
   if (value === null || value === undefined) return {};
   if (!isPlainObject(value)) throw new ConfigError(`${file}: the top level must be a mapping`, "", file);
   return value;

@@ -1,5 +1,6 @@
 /** What a Task is handed when the CLI runs it. */
 import type { RunScope } from "../registry/run-scope.ts";
+import type { DroppedSamples } from "../data/pipeline/dropped-samples.ts";
 import type { BackendInfo } from "../tensor/backend.ts";
 
 export interface RunContext {
@@ -9,6 +10,8 @@ export interface RunContext {
   /** continue from the run folder's latest checkpoint */
   readonly resume: boolean;
   readonly backend: BackendInfo;
+  /** test samples and shards an evaluation of this run could not use (summary.json: evaluation_dropped) */
+  readonly dropped: DroppedSamples;
   /** user-facing output (the CLI prints it) */
   out(line: string): void;
 }

@@ -39,7 +39,7 @@ export function readLastLoss(file: string, objectives: readonly string[]): Recor
 /** What every training task's summary.json starts with, and its artifacts (metrics, checkpoint, loss curve). */
 export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { base: TrainingSummary; artifacts: Record<string, string> } {
   const { runDir, scope } = ctx;
-  const { trainer, trainSeconds, stepsPerEpoch, skippedSamples, skippedByKind, samplesBySource, selection, checkpoint, stepsRun, peakRssBytes } = outcome;
+  const { trainer, trainSeconds, stepsPerEpoch, skipped, samplesBySource, selection, checkpoint, stepsRun, peakRssBytes } = outcome;
   const metricsFile = join(runDir, "metrics.jsonl");
   const artifacts: Record<string, string> = { metrics: metricsFile };
   if (checkpoint) artifacts.checkpoint = checkpoint;
@@ -60,8 +60,9 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
       backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
       fusion: scope.config.model?.fusion.name,
       final_loss: trainer.lastState ? readLastLoss(metricsFile, objectives) : null,
-      skipped_samples: skippedSamples,
-      skipped_by_reason: skippedByKind,
+      skipped_samples: skipped.samples,
+      skipped_by_reason: skipped.by_reason,
+      damaged_shards: skipped.shards,
       ...(samplesBySource ? { samples_by_source: samplesBySource } : {}),
       ...(selection
         ? {
@@ -84,6 +85,8 @@ export interface TrainingSummary {
   name: string;
   /** the skipped training samples by kind of reason */
   skipped_by_reason: Record<string, number>;
+  /** training shards not read to their end (missing, truncated, corrupt): shard → reason; their lost samples are not counted in skipped_samples */
+  damaged_shards: Record<string, string>;
   /** a mixture's training samples by source (this process) */
   samples_by_source?: Record<string, number>;
   /** model selection on the validation split: the best epoch and its weights' folder, every epoch's score */
@@ -110,8 +113,10 @@ export interface TrainingSummary {
   checkpoint: string | null;
 }
 
-/** summary.json and summary.md in the run folder. */
-export function writeSummary(runDir: string, summary: object, markdown: string): void {
-  writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
-  writeFileSync(join(runDir, "summary.md"), markdown);
+/** summary.json and summary.md in the run folder, with what the run's evaluations dropped (`evaluation_dropped`). */
+export function writeSummary(ctx: Pick<RunContext, "runDir" | "dropped">, summary: object, markdown: string): void {
+  if (typeof ctx !== "object" || !ctx.dropped) throw new TypeError("writeSummary: pass the run context (ctx), not its folder: the summary carries what the evaluation dropped");
+  const full = { ...summary, evaluation_dropped: ctx.dropped.summary() };
+  writeFileSync(join(ctx.runDir, "summary.json"), JSON.stringify(full, null, 2) + "\n");
+  writeFileSync(join(ctx.runDir, "summary.md"), markdown + ctx.dropped.markdown());
 }

@@ -2,17 +2,21 @@
  * Running a config's task into its run folder — what `polyalign train` does
  * and what `polyalign compare` does for every stage of every variant.
  */
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { PlainObject } from "../config/merge.ts";
+import { DroppedSamples } from "../data/pipeline/dropped-samples.ts";
 import { writeEffectiveConfig } from "../config/write.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { Task, type TaskResult } from "../registry/kinds/task.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import type { RunConfig } from "../config/schema.ts";
+import { latestCheckpoint, readTrainerState } from "../train/checkpoints.ts";
+import { checkResumeConfig } from "../train/resume.ts";
 import { activateBackend, prepareRun } from "./prepare-run.ts";
+import { acquireRunLock, RUN_LOCK } from "./run-lock.ts";
 import type { RunContext } from "./run-context.ts";
 
 export interface RunTaskOptions {
@@ -21,6 +25,8 @@ export interface RunTaskOptions {
   resume?: boolean;
   /** delete an earlier run in the folder first */
   fresh?: boolean;
+  /** with resume: go on although the config's hyper-parameters differ from the checkpoint's */
+  allowConfigChange?: boolean;
   log: Logger;
   out(line: string): void;
 }
@@ -41,15 +47,36 @@ export async function runConfigTask(registry: PluginRegistry, source: string | P
   const { config, scope, file } = await prepareRun(registry, source, { sets: opts.sets ?? [], log: opts.log });
   if (!config.task) throw new ConfigError(`${file || "config"}: no task: section (e.g. task: {name: pretrain})`, "task", file);
   const runDir = join(config.runs, config.name);
+  if (opts.allowConfigChange && !opts.resume) throw new UsageError("--allow-config-change goes with --resume");
   if (holdsRun(runDir) && !opts.resume && !opts.fresh) {
     throw new UsageError(`${runDir} already holds a run; --resume continues it, --fresh starts over, --set name=... picks another folder`);
   }
-  if (opts.fresh) rmSync(runDir, { recursive: true, force: true });
-  const workers = Number((config.data as { workers?: number } | undefined)?.workers ?? 2);
-  const threads = config.threads ?? Math.max(1, availableParallelism() - workers);
-  const backend = await activateBackend(scope, threads);
-  writeEffectiveConfig(runDir, config);
-  const task = scope.resolve(Task);
-  const ctx: RunContext = { scope, runDir, resume: !!opts.resume, backend, out: opts.out };
-  return { config, runDir, result: await task.run(ctx) };
+  const release = acquireRunLock(runDir, opts.log);
+  try {
+    if (opts.resume) checkResumable(runDir, config, !!opts.allowConfigChange, opts.log);
+    if (opts.fresh) clearRunFolder(runDir);
+    const workers = Number((config.data as { workers?: number } | undefined)?.workers ?? 2);
+    const threads = config.threads ?? Math.max(1, availableParallelism() - workers);
+    const backend = await activateBackend(scope, threads);
+    writeEffectiveConfig(runDir, config);
+    const task = scope.resolve(Task);
+    const ctx: RunContext = { scope, runDir, resume: !!opts.resume, backend, out: opts.out, dropped: new DroppedSamples(scope.log, "evaluation") };
+    return { config, runDir, result: await task.run(ctx) };
+  } finally {
+    release();
+  }
+}
+
+/** Before anything is written: the latest checkpoint's config against this one (RESUMABLE_CHANGES may differ). */
+function checkResumable(runDir: string, config: RunConfig, allow: boolean, log: Logger): void {
+  const dir = latestCheckpoint(runDir);
+  if (!dir) return; // the task says there is nothing to resume from
+  const changed = checkResumeConfig(readTrainerState(dir).config, config, allow);
+  if (changed.length > 0) log.warn(`--resume --allow-config-change: going on with ${changed.join(", ")} changed since the checkpoint`);
+}
+
+/** An earlier run's files go (--fresh); the lock this run holds stays. */
+function clearRunFolder(runDir: string): void {
+  if (!existsSync(runDir)) return;
+  for (const f of readdirSync(runDir)) if (f !== RUN_LOCK) rmSync(join(runDir, f), { recursive: true, force: true });
 }

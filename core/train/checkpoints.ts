@@ -99,7 +99,30 @@ export function saveCheckpoint(runDir: string, model: Module, optimizer: AdamW, 
   return final;
 }
 
-const intact = (d: string) => ["trainer.json", "model.safetensors", "optimizer.safetensors"].every((f) => existsSync(join(d, f)));
+/** A checkpoint folder's trainer.json, or a CheckpointError naming the file (missing, unreadable, not JSON, no step). */
+export function readTrainerState(dir: string): TrainerState {
+  const file = join(dir, "trainer.json");
+  let state: unknown;
+  try {
+    state = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new CheckpointError(`${file}: cannot read the checkpoint's trainer state: ${(e as Error).message.split("\n")[0]}`, file);
+  }
+  if (typeof state !== "object" || state === null || typeof (state as TrainerState).step !== "number")
+    throw new CheckpointError(`${file}: not a trainer state (no step)`, file);
+  return state as TrainerState;
+}
+
+/** All three files there, and trainer.json readable (a damaged one does not count). */
+const intact = (d: string) => {
+  if (!["trainer.json", "model.safetensors", "optimizer.safetensors"].every((f) => existsSync(join(d, f)))) return false;
+  try {
+    readTrainerState(d);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /**
  * The checkpoint to resume from: latest.json's (relative to the run folder;
@@ -128,7 +151,7 @@ export function latestCheckpoint(runDir: string): string | null {
 }
 
 export function loadCheckpoint(dir: string, model: Module, optimizer: AdamW): TrainerState {
-  const state = JSON.parse(readFileSync(join(dir, "trainer.json"), "utf8")) as TrainerState;
+  const state = readTrainerState(dir);
   loadStateDict(model, readSafetensors(join(dir, "model.safetensors")).tensors, { source: join(dir, "model.safetensors") });
   const opt = readSafetensors(join(dir, "optimizer.safetensors"));
   optimizer.load({ tensors: opt.tensors as ReadonlyMap<string, StoredTensor>, step: Number(opt.metadata.step) }, join(dir, "optimizer.safetensors"));

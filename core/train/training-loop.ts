@@ -4,18 +4,21 @@
  * accumulation, schedule, checkpoints and resume, the α ramp of momentum
  * distillation over the first epoch.
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import type { ImageTextBatch } from "../data/pipeline/batch-loader.ts";
 import type { DataConfig } from "../data/pipeline/data-config.ts";
+import { DroppedSamples, type DroppedSummary } from "../data/pipeline/dropped-samples.ts";
 import { openPool, samplesPerTrainingEpoch, trainBatches, trainSources } from "../data/pipeline/loaders.ts";
 import type { DataPosition } from "../data/pipeline/mixture-stream.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, InterruptedError } from "../errors.ts";
 import type { RunContext } from "../run/run-context.ts";
 import type { Module } from "../tensor/module.ts";
 import { Rng } from "../tensor/rng.ts";
 import type { Tensor, Variable } from "../tensor/tf.ts";
 import { type BestModel, latestCheckpoint, loadCheckpoint, readBestModel, saveBestModel } from "./checkpoints.ts";
 import type { OptimConfig } from "./schedule.ts";
+import { truncateMetrics } from "./resume.ts";
+import { type StopSignal, StopSignals } from "./stop-signals.ts";
 import { type MicroStepResult, Trainer } from "./trainer.ts";
 import type { MicroPosition } from "../registry/kinds/objective.ts";
 
@@ -32,9 +35,8 @@ export interface TrainingOutcome {
   trainer: Trainer;
   trainSeconds: number;
   stepsPerEpoch: number | null;
-  skippedSamples: number;
-  /** the skipped samples by kind of reason ("has no image member", ".jpg: cannot decode the image", …) */
-  skippedByKind: Record<string, number>;
+  /** the training samples and shards that could not be used: by kind of reason ("has no image member", ".jpg: cannot decode the image", …), shards apart */
+  skipped: DroppedSummary;
   /** a mixture's training samples by source, in this process (null: one source) */
   samplesBySource: Record<string, number> | null;
   /** the validation scores and the best model, when the task selects one */
@@ -119,17 +121,13 @@ export async function runTrainingLoop(
     if (!dir) throw new ConfigError(`--resume: no checkpoint in ${join(runDir, "checkpoints")}`, "");
     const state = loadCheckpoint(dir, spec.model, trainer.optimizer);
     trainer.restore(state);
+    const cut = truncateMetrics(join(runDir, "metrics.jsonl"), state.step);
+    if (cut > 0) log.info(`metrics.jsonl: ${cut} line(s) after step ${state.step} removed; those steps run again`);
     position = (state.data as DataPosition | null) ?? undefined;
     ctx.out(`resumed from ${dir} (step ${state.step}, epoch ${state.epoch})`);
   }
-  let skipped = 0;
   const samplesBySource: Record<string, number> = {};
-  const skippedByKind: Record<string, number> = {};
-  const onProblem = (p: { shard: string; key: string; reason: string; kind?: string }) => {
-    const kind = p.kind ?? p.reason;
-    skippedByKind[kind] = (skippedByKind[kind] ?? 0) + 1;
-    if (++skipped <= 20) log.warn(`skipped sample ${p.key} of ${p.shard}: ${p.reason}`);
-  };
+  const skipped = new DroppedSamples(log, "training");
   const t0 = performance.now();
   const firstStep = trainer.step;
   let peakRssBytes = process.memoryUsage().rss;
@@ -151,11 +149,14 @@ export async function runTrainingLoop(
     );
   };
   const pool = await openPool(scope, data, "train", data.workers);
+  const signals = new StopSignals(log);
   try {
     while (!trainer.done) {
       const epoch = trainer.epoch;
+      // a checkpoint written after an epoch's last step resumes at that epoch's end: no batch is left in it
+      const resumedInEpoch = position !== undefined;
       let microInEpoch = 0;
-      for await (const batch of trainBatches(data, sources, pool, config.seed, epoch, spec.padId, position, onProblem)) {
+      for await (const batch of trainBatches(data, sources, pool, config.seed, epoch, spec.padId, position, skipped)) {
         position = undefined;
         if (trainer.done) break;
         trainer.beginMicroStep();
@@ -166,13 +167,17 @@ export async function runTrainingLoop(
         peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss);
         microInEpoch++;
         if (sources.length > 1) for (const src of batch.sources) samplesBySource[src] = (samplesBySource[src] ?? 0) + 1;
+        if (signals.requested && trainer.microPosition.first) throw interrupted(trainer, signals.requested, runDir);
       }
+      position = undefined;
       if (microInEpoch > 0) await select(epoch);
       if (trainer.done) break;
-      if (microInEpoch === 0) throw new ConfigError(`epoch ${epoch} produced no batch (fewer samples than data.batchSize?)`, "data.batchSize");
+      if (microInEpoch === 0 && !resumedInEpoch)
+        throw new ConfigError(`epoch ${epoch} produced no batch (fewer samples than data.batchSize?)`, "data.batchSize");
       trainer.epoch++;
     }
   } finally {
+    signals.dispose();
     await pool.close();
   }
   const checkpoint = trainer.checkpoint();
@@ -180,14 +185,24 @@ export async function runTrainingLoop(
     trainer,
     trainSeconds: (performance.now() - t0) / 1000,
     stepsPerEpoch,
-    skippedSamples: skipped,
-    skippedByKind,
+    skipped: skipped.summary(),
     samplesBySource: sources.length > 1 ? samplesBySource : null,
     selection,
     checkpoint,
     stepsRun: trainer.step - firstStep,
     peakRssBytes,
   };
+}
+
+/** After a stop signal, between optimizer steps: the checkpoint of the step just finished, and the error that ends the run. */
+function interrupted(trainer: Trainer, signal: StopSignal, runDir: string): InterruptedError {
+  const dir = trainer.checkpoint();
+  return new InterruptedError(
+    dir
+      ? `stopped by ${signal} after step ${trainer.step}; checkpoint ${relative(runDir, dir)} written in ${runDir}: --resume continues the run`
+      : `stopped by ${signal} before the first step finished; nothing to save`,
+    signal,
+  );
 }
 
 /** The tape's gradients by parameter name; parameters no loss reaches get none (and, as in PyTorch, no update). */

@@ -62,7 +62,7 @@ export default function register(registry, polyalign) {
         let unknown = 0;
         const pool = await polyalign.openPool(scope, data, "test", Math.min(1, data.workers));
         try {
-          for await (const b of polyalign.evalBatches(data, data.test, pool, tokenizer.special.pad, cfg.batchSize)) {
+          for await (const b of polyalign.evalBatches(data, data.test, pool, tokenizer.special.pad, cfg.batchSize, ctx.dropped)) {
             const take = Math.min(b.batch, cfg.maxImages - predictions.length - unknown);
             if (take <= 0) break;
             const scores = tf.tidy(() => {
@@ -110,7 +110,7 @@ export default function register(registry, polyalign) {
           seconds,
         };
         polyalign.writeSummary(
-          runDir,
+          ctx,
           summary,
           [
             `# ${scope.config.name}: zero-shot classification`,

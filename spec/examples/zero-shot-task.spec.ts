@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import {
+  DroppedSamples,
   buildVisionLanguageModel,
   createLogger,
   evalBatches,
@@ -77,7 +78,7 @@ describe("examples/zero-shot-task", function () {
     const data = scope.config.data!;
     const pool = await openPool(scope, data, "test", 0);
     try {
-      for await (const b of evalBatches(data, data.test!, pool, tokenizer.special.pad, 8)) {
+      for await (const b of evalBatches(data, data.test!, pool, tokenizer.special.pad, 8, new DroppedSamples())) {
         const scores = tf.tidy(() => {
           const text = head.textFeatures(
             model.encodeText(tf.tensor2d(enc.ids, [enc.batch, enc.length], "int32"), tf.tensor2d(enc.mask, [enc.batch, enc.length], "int32")),

@@ -58,6 +58,8 @@ export const DataConfig = z.strictObject({
   /** transform worker threads (0 = in the main thread) */
   workers: z.number().int().min(0).default(2),
   tasksPerWorker: z.number().int().positive().default(2),
+  /** seconds a worker may take over one sample before it is stopped, replaced and the sample counted as failed (workers > 0) */
+  sampleTimeout: z.number().positive().default(120),
   /** shuffle buffer size (1 = off) */
   shuffle: z.number().int().positive().default(1000),
   shuffleInitial: z.number().int().positive().optional(),
@@ -74,6 +76,12 @@ export const DataConfig = z.strictObject({
   onError: z.enum(["skip", "fail"]).default("skip"),
   /** with `skip`: stop a run when more than this share of the samples so far could not be made (from 20 samples on) */
   maxSkipFraction: z.number().min(0).max(1).default(0.5),
+  /** a tar member larger than this many bytes is not read: its sample counts as bad (image pixels: image.maxPixels) */
+  maxMemberBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
   image: ImageTransformConfig.default(ImageTransformConfig.parse({})),
   format: SampleFormat.default(SampleFormat.parse({})),
 });

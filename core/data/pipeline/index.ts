@@ -8,3 +8,4 @@ export * from "./batch-loader.ts";
 export * from "./data-config.ts";
 export * from "./loaders.ts";
 export * from "./mixture-stream.ts";
+export * from "./dropped-samples.ts";

@@ -14,6 +14,7 @@ import type { WdsSample } from "../webdataset/samples.ts";
 import { readCountIndex } from "../webdataset/writer.ts";
 import { BatchLoader, type ImageTextBatch } from "./batch-loader.ts";
 import type { DataConfig } from "./data-config.ts";
+import type { DroppedSamples } from "./dropped-samples.ts";
 import type { ProcessorSpec } from "./sample-processor.ts";
 import { type DataPosition, isMixturePosition, type MixtureSource, MixtureStream, type SampleSource } from "./mixture-stream.ts";
 import { sampleCaptions } from "./sample-processor.ts";
@@ -89,13 +90,15 @@ export function processorSpec(scope: RunScope, data: DataConfig, mode: "train" |
 }
 
 export async function openPool(scope: RunScope, data: DataConfig, mode: "train" | "test", threads: number): Promise<TransformPool> {
-  return createTransformPool(processorSpec(scope, data, mode), { threads, tasksPerThread: data.tasksPerWorker });
+  return createTransformPool(processorSpec(scope, data, mode), { threads, tasksPerThread: data.tasksPerWorker, taskTimeoutMs: data.sampleTimeout * 1000 });
 }
 
-/** A sample left out: where, why, and the kind of reason (the reason without the sample's address). */
-export type SkippedSample = (p: { shard: string; key: string; reason: string; kind?: string }) => void;
+/** A read problem to its ledger: a bad sample counts as one, a damaged or missing shard as a shard. */
+function toLedger(dropped: DroppedSamples): (p: ReadProblem) => void {
+  return (p) => (p.scope === "shard" ? dropped.shard(p.shard, p.reason) : dropped.sample({ shard: p.shard, key: p.key ?? "-", reason: p.reason }));
+}
 
-/** One epoch of training batches: seeded shard order and shuffle (a mixture's draws), resumable from `position`; unusable samples go to `onProblem`. */
+/** One epoch of training batches: seeded shard order and shuffle (a mixture's draws), resumable from `position`; unusable samples and shards go to `dropped`. */
 export function trainBatches(
   data: DataConfig,
   sources: readonly TrainSource[],
@@ -104,7 +107,7 @@ export function trainBatches(
   epoch: number,
   padId: number,
   position: DataPosition | undefined,
-  onProblem: SkippedSample,
+  dropped: DroppedSamples,
 ): AsyncGenerator<ImageTextBatch> {
   if (data.captions === "each" && !data.format.text.startsWith("json:"))
     throw new ConfigError('data.captions: each needs the captions as a list: data.format.text "json:FIELD" (e.g. json:captions)', "data.captions");
@@ -113,7 +116,8 @@ export function trainBatches(
     shuffleBuffer: data.shuffle,
     shuffleInitial: data.shuffleInitial,
     onError: data.onError,
-    onProblem: (p: ReadProblem) => onProblem({ shard: p.shard, key: p.key ?? "-", reason: p.reason }),
+    maxMemberBytes: data.maxMemberBytes,
+    onProblem: toLedger(dropped),
     copies: data.captions === "each" ? (s: WdsSample) => sampleCaptions(s.files, data.format, `${s.url}: sample ${s.key}`).length : undefined,
   };
   let stream: SampleSource;
@@ -135,23 +139,36 @@ export function trainBatches(
     padId,
     seed,
     epoch,
-    onProblem,
+    onProblem: (p) => dropped.sample(p),
     onError: data.onError,
     maxSkipFraction: data.maxSkipFraction,
     perCaption: data.captions === "each",
   }).batches();
 }
 
-/** Every test sample once, in shard order, as test-mode batches; a sample that cannot be made fails the evaluation under `data.onError: fail`, else goes to `onProblem`. */
+/** Every test sample once, in shard order, as test-mode batches; a sample or shard that cannot be read fails the evaluation under `data.onError: fail`, else goes to `dropped` (the run's evaluation ledger). */
 export function evalBatches(
   data: DataConfig,
   spec: string,
   pool: TransformPool,
   padId: number,
   batchSize: number,
-  onProblem?: SkippedSample,
+  dropped: DroppedSamples,
 ): AsyncGenerator<ImageTextBatch> {
-  const stream = new SampleStream({ shards: expandShardSpec(spec), seed: 0, shuffle: false, shuffleBuffer: 1, onError: data.onError }, 0);
+  // plugins in JavaScript get no type check: say what is missing rather than fail later
+  if (!dropped) throw new TypeError("evalBatches: pass the run's ledger of dropped samples (ctx.dropped) as the last argument");
+  const stream = new SampleStream(
+    {
+      shards: expandShardSpec(spec),
+      seed: 0,
+      shuffle: false,
+      shuffleBuffer: 1,
+      onError: data.onError,
+      maxMemberBytes: data.maxMemberBytes,
+      onProblem: toLedger(dropped),
+    },
+    0,
+  );
   return new BatchLoader(stream, pool, {
     batchSize,
     imageSize: data.image.size,
@@ -160,14 +177,14 @@ export function evalBatches(
     epoch: 0,
     dropLast: false,
     onError: data.onError,
-    onProblem,
+    onProblem: (p) => dropped.sample(p),
   }).batches();
 }
 
 /** Each of the first `max` test samples' .json, parsed by `parse`, by key (shard order). */
 export async function testSampleMeta<T>(data: DataConfig, max: number, parse: (meta: Record<string, unknown>, where: string) => T): Promise<Map<string, T>> {
   const out = new Map<string, T>();
-  for await (const s of readShards(expandShardSpec(data.test as string), { onError: data.onError })) {
+  for await (const s of readShards(expandShardSpec(data.test as string), { onError: data.onError, maxMemberBytes: data.maxMemberBytes })) {
     if (out.size >= max) break;
     const where = `${s.url}: sample ${s.key}`;
     if (!s.files.json) throw new DataError(`${where} has no .json member`);

@@ -39,6 +39,8 @@ export interface SampleStreamOptions extends ShardOrderOptions {
   samplesPerEpoch?: number;
   onError?: ErrorPolicy;
   onProblem?: (p: ReadProblem) => void;
+  /** a tar member above this many bytes makes its sample bad (default 64 MiB) */
+  maxMemberBytes?: number;
   /**
    * how many training samples a shard sample is (per-caption samples: its
    * caption count); each copy is a sample of its own, shuffled apart; default 1
@@ -91,6 +93,10 @@ export class SampleStream {
     return { ...structuredClone(this.pos), buffer: this.buffer.items.map((s) => s.ref), rng: this.rng.getState() };
   }
 
+  private readOptions() {
+    return { onError: this.opts.onError, onProblem: this.opts.onProblem, maxMemberBytes: this.opts.maxMemberBytes };
+  }
+
   private async *readFrom(): AsyncGenerator<StreamSample> {
     for (;;) {
       const order = this.order(this.pos.pass);
@@ -99,7 +105,7 @@ export class SampleStream {
         const url = order.shardAt(this.pos.cursor);
         const skip = this.pos.inShard;
         let seen = 0;
-        for await (const s of readShard(url, { onError: this.opts.onError, onProblem: this.opts.onProblem })) {
+        for await (const s of readShard(url, this.readOptions())) {
           if (seen++ < skip) continue;
           const copies = this.opts.copies ? this.copiesOf(s) : 1;
           for (let c = this.pos.copy ?? 0; c < copies; c++) {
@@ -155,7 +161,7 @@ export class SampleStream {
     for (const [k, wanted] of byShard) {
       const [pass, cursor] = k.split(":").map(Number);
       const url = this.order(pass).shardAt(cursor);
-      for await (const s of readShard(url, { onError: this.opts.onError, onProblem: this.opts.onProblem })) {
+      for await (const s of readShard(url, this.readOptions())) {
         for (const slot of wanted.get(s.index) ?? []) items[slot] = { ...s, ref: refs[slot], copy: refs[slot][3] ?? 0 };
       }
     }

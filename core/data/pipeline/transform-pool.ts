@@ -3,7 +3,9 @@
  * threads on Node, Web Workers on Deno (its node:worker_threads messaging is
  * ~20x slower), or inline in the calling thread. Sample bytes go in and
  * pixels/ids come back as transferred buffers. A task whose worker dies
- * comes back as a failed sample (the pool replaces the worker); a worker that
+ * comes back as a failed sample (the pool replaces the worker), and so does a
+ * task not answered within `taskTimeoutMs` (its worker is stopped and
+ * replaced: a stuck decoder or plugin cannot stall training); a worker that
  * cannot even load is a fatal error raised at start-up.
  */
 import { fileURLToPath } from "node:url";
@@ -28,11 +30,14 @@ export interface PoolOptions {
   /** give up starting a worker after this long */
   startTimeoutMs?: number;
   /**
-   * Web Workers: a task not answered within this long counts as failed and
-   * its worker is replaced (a worker can end without an error event). Default 120 s.
+   * a task not answered within this long counts as a failed sample and its
+   * worker is replaced (a worker stuck in a loop, or a Web Worker that ended
+   * without an error event). Default 120 s; the inline pool has none.
    */
   taskTimeoutMs?: number;
 }
+
+const DEFAULT_TASK_TIMEOUT_MS = 120_000;
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 
@@ -98,10 +103,14 @@ async function piscinaPool(spec: ProcessorSpec, opts: PoolOptions): Promise<Tran
     threads: opts.threads,
     async run(task) {
       if (fatal) throw new WorkerPoolError(`the data worker pool failed: ${(fatal as Error).message}`);
+      const timeout = opts.taskTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS;
       try {
         const transferList = transferOf(task) as unknown as NonNullable<Parameters<typeof pool.run>[1]>["transferList"];
-        return (await pool.run(task, { transferList })) as SampleResult;
+        // an aborted task's worker is terminated, and Piscina starts another
+        return (await pool.run(task, { transferList, signal: AbortSignal.timeout(timeout) })) as SampleResult;
       } catch (e) {
+        if ((e as Error).name === "AbortError")
+          return failed(task, `data worker gave no answer within ${timeout} ms (stopped and replaced; data.sampleTimeout)`);
         return failed(task, `data worker died: ${(e as Error).message}`);
       }
     },
@@ -192,7 +201,7 @@ async function webWorkerPool(spec: ProcessorSpec, opts: PoolOptions): Promise<Tr
     };
   };
   slots.forEach(watch);
-  const taskTimeout = opts.taskTimeoutMs ?? 120_000;
+  const taskTimeout = opts.taskTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS;
   let next = 0;
   return {
     kind: "web-worker",
@@ -206,7 +215,7 @@ async function webWorkerPool(spec: ProcessorSpec, opts: PoolOptions): Promise<Tr
       if (live.length === 0) return failed(task, "no data worker could be restarted");
       const slot = live.reduce((best, s) => (s.pending.size < best.pending.size ? s : best), live[next++ % live.length]);
       return new Promise<SampleResult>((resolve) => {
-        const timer = setTimeout(() => replace(slot, `no answer within ${taskTimeout} ms`), taskTimeout);
+        const timer = setTimeout(() => replace(slot, `no answer within ${taskTimeout} ms (data.sampleTimeout)`), taskTimeout);
         slot.pending.set(task.seq, { task, resolve, timer });
         slot.worker.postMessage({ type: "task", task }, transferOf(task));
       });

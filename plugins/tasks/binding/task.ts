@@ -27,18 +27,18 @@ export class BindingTask implements Task<RunContext> {
   constructor(readonly cfg: BindingConfig) {}
 
   async run(ctx: RunContext): Promise<TaskResult> {
-    const { scope, runDir } = ctx;
+    const { scope } = ctx;
     const { config, log } = scope;
     const { data } = await taskSections(ctx, "binding", "whose .json carries captions and binding negatives");
     const test = data.test as string;
     const t0 = performance.now();
     const { model, tokenizer, file } = await loadEvaluationModel(ctx, "binding", this.cfg.init);
-    const scores = await measureBinding(model, scope, data, tokenizer, this.cfg);
+    const scores = await measureBinding(model, scope, ctx.dropped, data, tokenizer, this.cfg);
     if (!scores) throw new ConfigError(`no image in ${test} has binding negatives`, "data.test");
     const seconds = Math.round(((performance.now() - t0) / 1000) * 10) / 10;
     log.info(`binding: ${scores.pairs} caption/negative pairs over ${scores.images} images`);
     writeSummary(
-      runDir,
+      ctx,
       { name: config.name, task: "binding", weights: file, fusion: config.model?.fusion.name, ...scores, seconds },
       [
         `# ${config.name}: attribute binding`,

@@ -80,7 +80,7 @@ export class GroundingTask implements Task<RunContext> {
     let images = 0;
     let last = performance.now();
     try {
-      for await (const b of evalBatches(data, test, pool, tokenizer.special.pad, 16)) {
+      for await (const b of evalBatches(data, test, pool, tokenizer.special.pad, 16, ctx.dropped)) {
         const plane = 3 * b.size * b.size;
         const jobs: { image: number; key: string; q: GroundingQuery }[] = [];
         for (let i = 0; i < b.batch && images + i < this.cfg.maxImages; i++)
@@ -144,7 +144,7 @@ export class GroundingTask implements Task<RunContext> {
       examples,
     };
     writeSummary(
-      runDir,
+      ctx,
       summary,
       [
         `# ${config.name}: weakly-supervised grounding`,

@@ -137,7 +137,7 @@ export class NlvrPretrainTask implements Task<RunContext> {
     const { base, artifacts } = trainingReport(ctx, outcome);
     const summary = { ...base, task: "nlvr-pretrain", init: this.cfg.init, test_pairs: held.n, accuracy: held.accuracy, majority_class: held.majority };
     writeSummary(
-      runDir,
+      ctx,
       summary,
       [
         `# ${config.name}: text-assignment pre-training (ALBEF's NLVR2 stage)`,
@@ -167,7 +167,7 @@ export class NlvrPretrainTask implements Task<RunContext> {
     let n = 0;
     ta.eval();
     try {
-      for await (const b of evalBatches(data, data.test as string, pool, padId, this.cfg.evalBatchSize)) {
+      for await (const b of evalBatches(data, data.test as string, pool, padId, this.cfg.evalBatchSize, ctx.dropped)) {
         if (b.batch < 3) continue;
         const { pred, labels } = tf.tidy(() => {
           const embeds = ta.visual_encoder.forward(tf.tensor4d(b.images, [b.batch, 3, b.size, b.size]));

@@ -11,6 +11,7 @@ import {
   ConfigError,
   crossEntropy,
   type DataConfig,
+  type DroppedSamples,
   distillOptions,
   evalBatches,
   gradsByName,
@@ -57,14 +58,21 @@ interface Accuracy {
   majority: number;
 }
 
-async function testAccuracy(model: NlvrModel, scope: RunScope, data: DataConfig, tokenizer: Tokenizer, batchSize: number): Promise<Accuracy> {
+async function testAccuracy(
+  model: NlvrModel,
+  scope: RunScope,
+  dropped: DroppedSamples,
+  data: DataConfig,
+  tokenizer: Tokenizer,
+  batchSize: number,
+): Promise<Accuracy> {
   const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
   let right = 0;
   let n = 0;
   const counts = new Map<number, number>();
   model.eval();
   try {
-    for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, batchSize)) {
+    for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, batchSize, dropped)) {
       const pred = tf.tidy(() => {
         const images = tf.tensor5d(b.images, [b.batch, 2, 3, b.size, b.size]);
         const ids = tf.tensor2d(b.ids, [b.batch, b.length], "int32");
@@ -90,7 +98,7 @@ export class NlvrTask implements Task<RunContext> {
   constructor(readonly cfg: NlvrConfig) {}
 
   async run(ctx: RunContext): Promise<TaskResult> {
-    const { scope, runDir } = ctx;
+    const { scope } = ctx;
     const { config, log } = scope;
     const { data, optim } = await taskSections(ctx, "NLVR2", "of pairs to evaluate on");
     if (data.format.imageMembers?.length !== 2)
@@ -112,14 +120,14 @@ export class NlvrTask implements Task<RunContext> {
     } else if (!this.cfg.init) {
       log.warn("task.init is null: NLVR2 starts from random weights");
     }
-    const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, scope, data, tokenizer, this.cfg.evalBatchSize) : null;
+    const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, scope, ctx.dropped, data, tokenizer, this.cfg.evalBatchSize) : null;
     const vars = [...model.trainable()];
     const { distill } = this.cfg;
     // ALBEF's NLVR.py: the val accuracy picks the epoch whose model is tested
     const selection = data.val
       ? {
           metric: "val accuracy",
-          evaluate: async () => (await testAccuracy(model, scope, { ...data, test: data.val }, tokenizer, this.cfg.evalBatchSize)).accuracy,
+          evaluate: async () => (await testAccuracy(model, scope, ctx.dropped, { ...data, test: data.val }, tokenizer, this.cfg.evalBatchSize)).accuracy,
         }
       : undefined;
     const outcome = await runTrainingLoop(ctx, data, optim, this.cfg, {
@@ -158,7 +166,7 @@ export class NlvrTask implements Task<RunContext> {
       },
     });
     useBestModel(ctx, outcome, model);
-    const after = await testAccuracy(model, scope, data, tokenizer, this.cfg.evalBatchSize);
+    const after = await testAccuracy(model, scope, ctx.dropped, data, tokenizer, this.cfg.evalBatchSize);
     const { base, artifacts } = trainingReport(ctx, outcome);
     const summary = {
       ...base,
@@ -170,7 +178,7 @@ export class NlvrTask implements Task<RunContext> {
       majority_class: after.majority,
     };
     writeSummary(
-      runDir,
+      ctx,
       summary,
       [
         `# ${config.name}: NLVR2 fine-tuning`,

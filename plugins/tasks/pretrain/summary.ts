@@ -10,6 +10,8 @@ export function summaryMarkdown(
       t2i: { r1: number; r5: number; r10: number };
       r_mean: number;
       chance: { r1: number; r5: number; r10: number };
+      ties: { i2t: number; t2i: number };
+      shared_captions: number;
     } | null;
     binding: BindingScores | null;
   },
@@ -40,7 +42,8 @@ export function summaryMarkdown(
       `| text → image | ${f(r.t2i.r1)} | ${f(r.t2i.r5)} | ${f(r.t2i.r10)} |`,
       `| chance | ${f(r.chance.r1)} | ${f(r.chance.r5)} | ${f(r.chance.r10)} |`,
       "",
-      `Mean recall ${f(r.r_mean)} %; a random ranking gives R@K = K / ${r.n}.`,
+      `Mean recall ${f(r.r_mean)} %. ${r.shared_captions} captions are also another image's (identical text counts as correct for both); ` +
+        `exact ties with a wrong answer in the top 10, ranked behind it: ${r.ties.i2t} image → text, ${r.ties.t2i} text → image.`,
       "",
     );
   }

@@ -41,7 +41,7 @@ export class PretrainTask implements Task<RunContext> {
   constructor(readonly cfg: PretrainConfig) {}
 
   async run(ctx: RunContext): Promise<TaskResult> {
-    const { scope, runDir } = ctx;
+    const { scope } = ctx;
     const { log } = scope;
     const { data, optim } = await taskSections(ctx, "pretraining");
     const { model, tokenizer } = await setUpModel(ctx, "pretraining", { batchSize: data.batchSize });
@@ -63,7 +63,7 @@ export class PretrainTask implements Task<RunContext> {
       if (evalRetrieval && data.test) {
         const evalPool = await openPool(scope, data, "test", Math.min(1, data.workers));
         try {
-          retrieval = await zeroShotRetrieval(model, evalBatches(data, data.test, evalPool, tokenizer.special.pad, 64), this.cfg.evalMaxImages);
+          retrieval = await zeroShotRetrieval(model, evalBatches(data, data.test, evalPool, tokenizer.special.pad, 64, ctx.dropped), this.cfg.evalMaxImages);
         } finally {
           await evalPool.close();
         }
@@ -81,7 +81,7 @@ export class PretrainTask implements Task<RunContext> {
         });
       }
       const binding = evalBinding
-        ? await measureBinding(model, scope, data, tokenizer, {
+        ? await measureBinding(model, scope, ctx.dropped, data, tokenizer, {
             captionField: "captions",
             negativesField: "negatives",
             maxImages: this.cfg.evalMaxImages,
@@ -92,10 +92,18 @@ export class PretrainTask implements Task<RunContext> {
       if (binding) Object.assign(metrics, { binding_itc: binding.itcPairs, binding_itm: binding.itmPairs });
       const summary = {
         ...base,
-        retrieval: retrieval && { n: retrieval.n, i2t: retrieval.i2t, t2i: retrieval.t2i, r_mean: retrieval.rMean, chance: retrieval.chance },
+        retrieval: retrieval && {
+          n: retrieval.n,
+          i2t: retrieval.i2t,
+          t2i: retrieval.t2i,
+          r_mean: retrieval.rMean,
+          chance: retrieval.chance,
+          ties: retrieval.ties,
+          shared_captions: retrieval.sharedTexts,
+        },
         binding,
       };
-      writeSummary(runDir, summary, summaryMarkdown(summary));
+      writeSummary(ctx, summary, summaryMarkdown(summary));
       outcome.trainer.dispose();
       return { metrics, artifacts };
     } finally {

@@ -1,15 +1,17 @@
 /** Zero-shot image–text retrieval after pre-training: each held-out image with its one caption, ranked by the embedding head's similarities. */
-import { type ImageTextBatch, retrievalMetrics, type RetrievalMetrics, tf, type VisionLanguageModel } from "../../../core/index.ts";
+import { type ImageTextBatch, retrievalMetrics, type RetrievalMetrics, tf, tokenKey, type VisionLanguageModel } from "../../../core/index.ts";
 
 export async function zeroShotRetrieval(model: VisionLanguageModel, batches: AsyncIterable<ImageTextBatch>, max: number): Promise<RetrievalMetrics> {
   const imageFeats: Float32Array[] = [];
   const textFeats: Float32Array[] = [];
+  const textKeys: string[] = [];
   let n = 0;
   const head = model.requireEmbedding("zero-shot retrieval");
   model.eval();
   for await (const b of batches) {
     if (n >= max) break;
     const take = Math.min(b.batch, max - n);
+    for (let r = 0; r < take; r++) textKeys.push(tokenKey(b.ids.subarray(r * b.length, (r + 1) * b.length), b.mask.subarray(r * b.length, (r + 1) * b.length)));
     tf.tidy(() => {
       const images = tf.tensor4d(b.images.subarray(0, take * 3 * b.size * b.size), [take, 3, b.size, b.size]);
       const ids = tf.tensor2d(b.ids.subarray(0, take * b.length), [take, b.length], "int32");
@@ -26,7 +28,7 @@ export async function zeroShotRetrieval(model: VisionLanguageModel, batches: Asy
     const txt = tf.tensor2d(concat(textFeats), [n, dim]);
     return tf.matMul(img, txt, false, true).dataSync() as Float32Array;
   });
-  return retrievalMetrics(sim, n);
+  return retrievalMetrics(sim, n, textKeys);
 }
 
 function concat(parts: Float32Array[]): Float32Array {

@@ -6,10 +6,12 @@
  */
 import {
   type DataConfig,
+  type DroppedSamples,
   DataError,
   evalBatches,
   expandShardSpec,
   galleryRetrievalMetrics,
+  tokenKey,
   type GalleryRetrievalMetrics,
   type Logger,
   openPool,
@@ -44,7 +46,7 @@ export interface GalleryOptions {
 /** Captions of the first `max` test samples, by key, in shard order. */
 async function galleryCaptions(data: DataConfig, max: number): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  for await (const s of readShards(expandShardSpec(data.test as string), { onError: data.onError })) {
+  for await (const s of readShards(expandShardSpec(data.test as string), { onError: data.onError, maxMemberBytes: data.maxMemberBytes })) {
     if (out.size >= max) break;
     out.set(
       s.key,
@@ -63,6 +65,7 @@ function concatRows(parts: Tensor[]): Tensor {
 export async function evaluateGallery(
   model: VisionLanguageModel,
   scope: RunScope,
+  dropped: DroppedSamples,
   data: DataConfig,
   tokenizer: Tokenizer,
   opts: GalleryOptions,
@@ -79,7 +82,7 @@ export async function evaluateGallery(
   const keys: string[] = [];
   const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
   try {
-    for await (const b of evalBatches(data, data.test, pool, tokenizer.special.pad, opts.batchSize)) {
+    for await (const b of evalBatches(data, data.test, pool, tokenizer.special.pad, opts.batchSize, dropped)) {
       const take = Math.min(b.batch, opts.maxImages - keys.length);
       if (take <= 0) break;
       const [emb, feat] = tf.tidy(() => {
@@ -132,7 +135,11 @@ export async function evaluateGallery(
     const simT = new Float32Array(nT * nI);
     for (let i = 0; i < nI; i++) for (let t = 0; t < nT; t++) simT[t * nI + i] = sim[i * nT + t];
     const ids = Int32Array.from(textImage);
-    const itc = galleryRetrievalMetrics(sim, simT, ids, nI);
+    // captions identical after tokenisation score identically: each is correct for every image it belongs to
+    const textKeys = Array.from({ length: nT }, (_, t) =>
+      tokenKey(all.ids.subarray(t * length, (t + 1) * length), all.mask.subarray(t * length, (t + 1) * length)),
+    );
+    const itc = galleryRetrievalMetrics(sim, simT, ids, nI, textKeys);
     log.info(`retrieval gallery: ${nI} images, ${nT} captions; ITM re-ranking of the top ${opts.kTest}`);
     let last = performance.now();
     const reranked = itmRerank(model, gallery, sim, {
@@ -146,7 +153,7 @@ export async function evaluateGallery(
         }
       },
     });
-    const itm = galleryRetrievalMetrics(reranked.i2t, reranked.t2i, ids, nI);
+    const itm = galleryRetrievalMetrics(reranked.i2t, reranked.t2i, ids, nI, textKeys);
     return { itc, itm, kTest: opts.kTest, rerankScore: opts.rerankScore, seconds: (performance.now() - t0) / 1000 };
   } finally {
     tf.dispose([gallery.imageEmbeds, gallery.textEmbeds, gallery.textMask, imgF, txtF]);

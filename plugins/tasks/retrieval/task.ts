@@ -60,7 +60,7 @@ export class RetrievalTask implements Task<RunContext> {
   constructor(readonly cfg: RetrievalConfig) {}
 
   async run(ctx: RunContext): Promise<TaskResult> {
-    const { scope, runDir } = ctx;
+    const { scope } = ctx;
     const { config, log } = scope;
     const { data, optim } = await taskSections(ctx, "retrieval fine-tuning", "to evaluate on");
     const { model, tokenizer } = await setUpModel(ctx, "retrieval fine-tuning", { batchSize: data.batchSize, imageIds: true });
@@ -72,17 +72,17 @@ export class RetrievalTask implements Task<RunContext> {
       log.warn("task.init is null: fine-tuning starts from random weights");
     }
     const gallery = { maxImages: this.cfg.evalMaxImages, kTest: this.cfg.kTest, batchSize: this.cfg.evalBatchSize, rerankScore: this.cfg.rerankScore };
-    const before = this.cfg.evalBefore && !ctx.resume ? await evaluateGallery(model, scope, data, tokenizer, gallery, log) : null;
+    const before = this.cfg.evalBefore && !ctx.resume ? await evaluateGallery(model, scope, ctx.dropped, data, tokenizer, gallery, log) : null;
     // ALBEF's Retrieval.py: the val split's mean recall of the ITM-re-ranked scores picks the epoch whose model is tested
     const selection = data.val
       ? {
           metric: "val mean recall (ITM re-ranked)",
-          evaluate: async () => (await evaluateGallery(model, scope, { ...data, test: data.val }, tokenizer, gallery, log)).itm.rMean,
+          evaluate: async () => (await evaluateGallery(model, scope, ctx.dropped, { ...data, test: data.val }, tokenizer, gallery, log)).itm.rMean,
         }
       : undefined;
     const outcome = await trainAlignment(ctx, model, tokenizer, data, optim, this.cfg, { imageIds: (keys) => Int32Array.from(keys, imageIdOf), selection });
     useBestModel(ctx, outcome, model);
-    const after = await evaluateGallery(model, scope, data, tokenizer, gallery, log);
+    const after = await evaluateGallery(model, scope, ctx.dropped, data, tokenizer, gallery, log);
     const { base, artifacts } = trainingReport(ctx, outcome);
     const metrics: Record<string, number> = {
       steps: base.steps,
@@ -102,7 +102,7 @@ export class RetrievalTask implements Task<RunContext> {
       after: { itc: after.itc, itm: after.itm },
       eval_seconds: Math.round(after.seconds * 10) / 10,
     };
-    writeSummary(runDir, summary, summaryMarkdown(config.name, summary.steps, summary.wall_time_s, this.cfg, before, after));
+    writeSummary(ctx, summary, summaryMarkdown(config.name, summary.steps, summary.wall_time_s, this.cfg, before, after));
     const { trainer } = outcome;
     model.dispose();
     trainer.dispose();
@@ -149,6 +149,8 @@ function summaryMarkdown(
     `| chance | ${f(m.chance.i2t.r1)} | ${f(m.chance.i2t.r5)} | ${f(m.chance.i2t.r10)} | ${f(m.chance.t2i.r1)} | ${f(m.chance.t2i.r5)} | ${f(m.chance.t2i.r10)} | |`,
     "",
     "TR@K (image → text): an image counts when its best-ranked caption is in the top K; IR@K (text → image): the caption's image is in the top K.",
+    `A caption identical to another image's (${m.sharedTexts} of ${m.texts}) is correct for both; any other exact tie ranks the wrong answer first ` +
+      `(fine-tuned ITC: ${after.itc.ties.i2t} image → text and ${after.itc.ties.t2i} text → image queries had one in their top 10).`,
     "",
   ].join("\n");
 }

@@ -7,6 +7,7 @@
  */
 import {
   type DataConfig,
+  type DroppedSamples,
   DataError,
   type EmbeddingHead,
   evalBatches,
@@ -110,6 +111,7 @@ export interface BindingScores {
 export async function measureBinding(
   model: VisionLanguageModel,
   scope: RunScope,
+  dropped: DroppedSamples,
   data: DataConfig,
   tokenizer: Tokenizer,
   opts: BindingOptions,
@@ -129,7 +131,7 @@ export async function measureBinding(
     const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
     let seen = 0;
     try {
-      for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, opts.batchSize)) {
+      for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, opts.batchSize, dropped)) {
         const plane = 3 * b.size * b.size;
         for (let i = 0; i < b.batch && seen < opts.maxImages; i++, seen++) {
           const c = cases.get(b.keys[i]);
@@ -167,7 +169,7 @@ export async function measureBinding(
     }
     if (won.pairs === 0) return null;
     const pct = (n: number, d: number) => (100 * n) / d;
-    const winoground = await measureWinoground(model, head, scope, data, tokenizer, opts, cases, onFirstImage);
+    const winoground = await measureWinoground(model, head, scope, dropped, data, tokenizer, opts, cases, onFirstImage);
     return {
       ...(winoground ? { winogroundPairs: winoground.pairs, winogroundItc: winoground.itc, winogroundItm: winoground.itm } : {}),
       pairs: won.pairs,
@@ -188,6 +190,7 @@ async function measureWinoground(
   model: VisionLanguageModel,
   head: EmbeddingHead,
   scope: RunScope,
+  dropped: DroppedSamples,
   data: DataConfig,
   tokenizer: Tokenizer,
   opts: BindingOptions,
@@ -200,7 +203,7 @@ async function measureWinoground(
   const counts = { itc: { text: 0, image: 0, group: 0 }, itm: { text: 0, image: 0, group: 0 }, pairs: 0 };
   const pool = await openPool(scope, swapData, "test", Math.min(1, data.workers));
   try {
-    for await (const b of evalBatches(swapData, data.test as string, pool, tokenizer.special.pad, opts.batchSize)) {
+    for await (const b of evalBatches(swapData, data.test as string, pool, tokenizer.special.pad, opts.batchSize, dropped)) {
       const plane = 3 * b.size * b.size;
       for (let i = 0; i < b.batch; i++) {
         const first = onFirstImage.get(b.keys[i]);

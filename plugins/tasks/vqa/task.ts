@@ -13,6 +13,7 @@ import { z } from "zod";
 import {
   ConfigError,
   type DataConfig,
+  type DroppedSamples,
   distillOptions,
   evalBatches,
   trainSources,
@@ -82,7 +83,7 @@ async function answerListOf(cfg: VqaConfig, data: DataConfig): Promise<string[]>
   const seen = new Set<string>();
   for await (const s of readShards(
     trainSources(data).flatMap((src) => src.shards),
-    { onError: data.onError },
+    { onError: data.onError, maxMemberBytes: data.maxMemberBytes },
   )) {
     for (const q of sampleQuestions(s.files, data.format, `${s.url}: sample ${s.key}`)) for (const a of q.answers) seen.add(a.answer);
   }
@@ -99,7 +100,15 @@ interface VqaAccuracy {
   predictions: { key: string; answer: string }[];
 }
 
-async function testAccuracy(model: VqaModel, scope: RunScope, data: DataConfig, tokenizer: Tokenizer, cfg: VqaConfig, answers: string[]): Promise<VqaAccuracy> {
+async function testAccuracy(
+  model: VqaModel,
+  scope: RunScope,
+  dropped: DroppedSamples,
+  data: DataConfig,
+  tokenizer: Tokenizer,
+  cfg: VqaConfig,
+  answers: string[],
+): Promise<VqaAccuracy> {
   const candidates = encodeAnswers(tokenizer, answers);
   const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
   let score = 0;
@@ -108,7 +117,7 @@ async function testAccuracy(model: VqaModel, scope: RunScope, data: DataConfig, 
   const predictions: { key: string; answer: string }[] = [];
   model.eval();
   try {
-    for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, cfg.evalBatchSize)) {
+    for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, cfg.evalBatchSize, dropped)) {
       const take = Math.min(b.batch, cfg.evalMaxQuestions - n);
       const best = tf.tidy(() => {
         const images = tf.tensor4d(b.images.subarray(0, take * 3 * b.size * b.size), [take, 3, b.size, b.size]);
@@ -180,7 +189,7 @@ export class VqaTask implements Task<RunContext> {
       log.warn("task.init is null: VQA starts from random weights");
     }
     log.info(`answer list: ${answers.length} answers`);
-    const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, scope, data, tokenizer, this.cfg, answers) : null;
+    const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, scope, ctx.dropped, data, tokenizer, this.cfg, answers) : null;
     const vars = [...model.trainable()];
     const { distill } = this.cfg;
     const outcome = await runTrainingLoop(ctx, data, optim, this.cfg, {
@@ -227,7 +236,7 @@ export class VqaTask implements Task<RunContext> {
         return { loss, parts: { vqa: loss }, grads: gradsByName(vars, grads) };
       },
     });
-    const after = await testAccuracy(model, scope, data, tokenizer, this.cfg, answers);
+    const after = await testAccuracy(model, scope, ctx.dropped, data, tokenizer, this.cfg, answers);
     const { base, artifacts } = trainingReport(ctx, outcome);
     artifacts.result = await writeVqaResult(runDir, data, after.predictions);
     const summary = {
@@ -242,7 +251,7 @@ export class VqaTask implements Task<RunContext> {
       accuracy: after.accuracy,
     };
     writeSummary(
-      runDir,
+      ctx,
       summary,
       [
         `# ${config.name}: VQA fine-tuning`,

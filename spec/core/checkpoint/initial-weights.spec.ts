@@ -93,7 +93,7 @@ describe("core/checkpoint: initial weights for fine-tuning", () => {
       const step = join(moved.path, "checkpoints", "step-0000007");
       mkdirSync(step, { recursive: true });
       writeFileSync(join(step, "model.safetensors"), "x");
-      writeFileSync(join(step, "trainer.json"), "{}");
+      writeFileSync(join(step, "trainer.json"), JSON.stringify({ step: 7 }));
       // what resuming needs: the optimizer state too
       writeFileSync(join(step, "optimizer.safetensors"), "x");
       writeFileSync(join(moved.path, "checkpoints", "latest.json"), JSON.stringify({ step: 7, dir: "runs/gone/checkpoints/step-0000007" }));

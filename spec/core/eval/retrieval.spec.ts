@@ -20,7 +20,7 @@ describe("core/eval: gallery retrieval metrics", () => {
       0.9,
       0.1, // caption 1: image 0 first
       0.3,
-      0.3, // caption 2: a tie, broken by the lower index (image 0) first → image 1 second
+      0.3, // caption 2: a tie with the wrong image 0, ranked behind it (pessimistic) → image 1 second
     ]);
     const m = galleryRetrievalMetrics(i2t, t2i, textImage, 2);
     assert.deepEqual(m.i2t, { r1: 50, r5: 100, r10: 100 });
@@ -28,7 +28,34 @@ describe("core/eval: gallery retrieval metrics", () => {
     assert.equal(m.t2i.r5, 100);
     assert.equal(m.images, 2);
     assert.equal(m.texts, 3);
+    assert.deepEqual(m.ties, { i2t: 0, t2i: 1 });
     assert.throws(() => galleryRetrievalMetrics(i2t, t2i, Int32Array.from([0, 0, 2]), 2), /caption 2 points at image 2/);
+  });
+
+  it("ties: a caption identical to an image's own is correct for it; other exact ties rank the wrong answer first; the order of the gallery does not matter", () => {
+    // 3 images, one caption each; captions 1 and 2 are the same text ("b"), so they score alike everywhere
+    const keys = ["a", "b", "b"];
+    const i2t = Float32Array.from([0.9, 0.2, 0.2, 0.1, 0.7, 0.7, 0.1, 0.6, 0.6]);
+    const t2i = new Float32Array(9);
+    for (let i = 0; i < 3; i++) for (let t = 0; t < 3; t++) t2i[t * 3 + i] = i2t[i * 3 + t];
+    const withKeys = galleryRetrievalMetrics(i2t, t2i, Int32Array.from([0, 1, 2]), 3, keys);
+    // image 2's best correct caption is 1 or 2 (both "b"): first; caption 2 → images 1 and 2 both correct: image 1 first
+    assert.deepEqual(withKeys.i2t, { r1: 100, r5: 100, r10: 100 });
+    assert.deepEqual(withKeys.t2i, { r1: 100, r5: 100, r10: 100 });
+    assert.equal(withKeys.sharedTexts, 2);
+    assert.deepEqual(withKeys.ties, { i2t: 0, t2i: 0 });
+    // without the texts: the identical captions are exact ties, ranked behind — whichever comes first in the gallery
+    const blind = galleryRetrievalMetrics(i2t, t2i, Int32Array.from([0, 1, 2]), 3);
+    assert.ok(Math.abs(blind.i2t.r1 - 100 / 3) < 1e-9, "images 1 and 2 each tie their caption with the other's");
+    assert.deepEqual(blind.ties, { i2t: 2, t2i: 0 });
+    // the same gallery in another order gives the same figures
+    const perm = [2, 0, 1];
+    const pI2t = new Float32Array(9);
+    for (let i = 0; i < 3; i++) for (let t = 0; t < 3; t++) pI2t[i * 3 + t] = i2t[perm[i] * 3 + perm[t]];
+    const pT2i = new Float32Array(9);
+    for (let i = 0; i < 3; i++) for (let t = 0; t < 3; t++) pT2i[t * 3 + i] = pI2t[i * 3 + t];
+    const moved = galleryRetrievalMetrics(pI2t, pT2i, Int32Array.from([0, 1, 2]), 3);
+    assert.deepEqual([moved.i2t, moved.t2i, moved.ties], [blind.i2t, blind.t2i, blind.ties]);
   });
 
   it("chance: 1 − C(n−c, K)/C(n, K) per image for TR@K (checked by enumeration), K/n for IR@K", () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import sharp from "sharp";
 import { CORE_API_MODULE } from "../../../../plugins/index.ts";
@@ -231,7 +231,7 @@ describe("core/data/pipeline: worker pool and batches", function () {
     assert.deepEqual(rest[0].images, all[2].images);
   });
 
-  it("a worker that dies mid-task costs that sample only; a worker that cannot load is a fatal error", async () => {
+  it("a worker that dies or hangs mid-task costs that sample only (a hung one is replaced after the timeout); a worker that cannot load is a fatal error", async () => {
     const crashy = join(tmp.path, "crashy-tokenizer.mjs");
     writeFileSync(
       crashy,
@@ -265,6 +265,30 @@ describe("core/data/pipeline: worker pool and batches", function () {
     assert.deepEqual(keys, ["c0", "c1", "c3", "c4", "c5"]);
     assert.equal(problems.length, 1);
     assert.match(problems[0].reason, /data worker died/);
+
+    // a worker stuck in a loop (a plugin's, a decoder's): that sample fails after the timeout, the worker is replaced, the rest go on
+    const stuck = join(tmp.path, "stuck-tokenizer.mjs");
+    writeFileSync(stuck, readFileSync(crashy, "utf8").replace('"crashy"', '"stuck"').replace("process.exit(3);", "for (;;);"));
+    const stuckSpec: ProcessorSpec = { ...crashSpec, tokenizer: { ...crashSpec.tokenizer, name: "stuck" }, plugins: [stuck] };
+    const stuckProblems: LoaderProblem[] = [];
+    const stuckLoader = new BatchLoader(new SampleStream({ shards: crashShards, seed: 1, shuffle: false }, 0), await pool(1, stuckSpec, 3000), {
+      batchSize: 1,
+      imageSize: 16,
+      padId: 0,
+      seed: 1,
+      epoch: 0,
+      maxInFlight: 1,
+      onProblem: (p) => stuckProblems.push(p),
+    });
+    assert.deepEqual(
+      (await collectBatches(stuckLoader)).map((b) => b.keys[0]),
+      ["c0", "c1", "c3", "c4", "c5"],
+    );
+    assert.deepEqual(
+      stuckProblems.map((p) => p.key),
+      ["c2"],
+    );
+    assert.match(stuckProblems[0].reason, /data worker (gave no answer within 3000 ms \(stopped and replaced|died: no answer within 3000 ms)/);
 
     const broken: ProcessorSpec = { ...spec, plugins: [join(tmp.path, "no-such-plugin.mjs")] };
     await assert.rejects(

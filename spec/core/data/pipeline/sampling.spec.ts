@@ -10,6 +10,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import {
+  DroppedSamples,
   captionSample,
   createTransformPool,
   DataConfig,
@@ -89,7 +90,7 @@ describe("core/data/pipeline: per-caption samples and mixtures", function () {
 
   async function epoch(d: DataConfig, e = 0, position?: DataPosition, stopAfter = Infinity): Promise<ImageTextBatch[]> {
     const out: ImageTextBatch[] = [];
-    for await (const b of trainBatches(d, trainSources(d), pool, 7, e, 0, position, () => {})) {
+    for await (const b of trainBatches(d, trainSources(d), pool, 7, e, 0, position, new DroppedSamples())) {
       out.push(b);
       if (out.length >= stopAfter) break;
     }
@@ -133,7 +134,7 @@ describe("core/data/pipeline: per-caption samples and mixtures", function () {
       "some batch holds three different images",
     );
     assert.throws(
-      () => trainBatches(data({ train: d.train, captions: "each", format: { text: "txt" } }), trainSources(d), pool, 7, 0, 0, undefined, () => {}),
+      () => trainBatches(data({ train: d.train, captions: "each", format: { text: "txt" } }), trainSources(d), pool, 7, 0, 0, undefined, new DroppedSamples()),
       /json:FIELD/,
     );
   });
