@@ -17,6 +17,21 @@ export function additiveMask(mask: Tensor, fill = -10000): Tensor {
   });
 }
 
+/**
+ * A symmetric ALiBi bias (Press et al., 2022, without causal masking) [1, h, L, L]:
+ * −slope_h · |i − j|, with slopes maxSlope · 2^(−8·h/heads) — the first head
+ * looks mostly at its neighbours, the later ones ever wider. Added to the
+ * additive key mask, it makes each token's context its own phrase first.
+ */
+export function alibiBias(heads: number, length: number, maxSlope: number): Tensor {
+  const out = new Float32Array(heads * length * length);
+  for (let h = 0; h < heads; h++) {
+    const slope = maxSlope * 2 ** ((-8 * h) / heads);
+    for (let i = 0; i < length; i++) for (let j = 0; j < length; j++) out[(h * length + i) * length + j] = 0 - slope * Math.abs(i - j);
+  }
+  return tf.tensor4d(out, [1, heads, length, length]);
+}
+
 /** [B, N, h·d] → [B, h, N, d]. */
 export function splitHeads(x: Tensor, heads: number): Tensor {
   const [b, n, w] = x.shape as number[];

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import {
   additiveMask,
+  alibiBias,
   BertLayer,
   Dropout,
   Embedding,
@@ -42,6 +43,12 @@ export const BertConfig = z.strictObject({
    * a narrow model trained from scratch keeps BERT's gain with about 0.02·√(768 / width).
    */
   initStd: z.number().positive().default(0.02),
+  /**
+   * a symmetric ALiBi bias in the self-attention (−slope·|i − j|, the first head's
+   * slope this, each later head's smaller): tokens read their own phrase first, so
+   * a noun's state carries its own adjectives; absent = BERT (no bias)
+   */
+  alibi: z.number().positive().optional(),
 });
 export type BertConfig = z.output<typeof BertConfig>;
 
@@ -175,7 +182,8 @@ export class BertTextEncoder extends Module implements TextEncoder {
     }
     return tf.tidy(() => {
       let x = this.bert.embeddings.forward(ids);
-      const m = additiveMask(mask);
+      const keys = additiveMask(mask);
+      const m = this.cfg.alibi ? tf.add(keys, alibiBias(this.cfg.heads, ids.shape[1] as number, this.cfg.alibi)) : keys;
       for (const layer of this.bert.encoder.layer.items) x = layer.forward(x, m);
       return x;
     });

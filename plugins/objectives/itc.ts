@@ -13,6 +13,7 @@
 import {
   ConfigError,
   constant,
+  DataError,
   type EmbeddingHead,
   l2normalize,
   Linear,
@@ -51,6 +52,13 @@ export const ItcOptions = z.strictObject({
   pooling: z
     .strictObject({ image: z.enum(["cls", "mean"]).default("cls"), text: z.enum(["cls", "mean"]).default("cls") })
     .default({ image: "cls", text: "cls" }),
+  /**
+   * also ask each image to prefer its caption to its sample's text negative
+   * (`data.format.negatives`: the same words, a wrong binding): −log softmax over
+   * the two similarities, averaged over the rows that have one and added to the
+   * loss — NegCLIP's hard text negatives, as a pair; false = ALBEF
+   */
+  textNegatives: z.boolean().default(false),
 });
 export type ItcOptions = z.output<typeof ItcOptions>;
 
@@ -236,6 +244,24 @@ export class ItcObjective implements Objective, EmbeddingHead {
     step.record("loss_t2i", t2i);
     const loss = tf.div(tf.add(i2t, t2i), 2);
     step.record("loss_ita", loss);
+    if (!this.options.textNegatives) return loss;
+    const negative = this.textNegativeLoss(step);
+    return negative ? tf.add(loss, negative) : loss;
+  }
+
+  /** −log of the caption's share against its text negative, per image that has one (mean), or null when none has. */
+  private textNegativeLoss(step: StepContext): Tensor | null {
+    const tn = step.batch.textNegatives;
+    if (!tn) throw new DataError("itc textNegatives: the batches carry no text negatives; set data.format.negatives (e.g. json:negatives)");
+    if (tn.rows.length === 0) return null;
+    const { imageEmbeds, textEmbeds } = step.online();
+    const rows = tf.tensor1d(tn.rows, "int32");
+    const imageFeat = this.imageFeatures(tf.gather(imageEmbeds, rows));
+    const positive = this.textFeatures(tf.gather(textEmbeds, rows), tf.gather(step.batch.mask, rows));
+    const negative = this.textFeatures(step.model.encodeText(tn.ids, tn.mask), tn.mask);
+    const logits = this.scaleSimilarity(tf.stack([tf.sum(tf.mul(imageFeat, positive), -1), tf.sum(tf.mul(imageFeat, negative), -1)], 1));
+    const loss = tf.neg(tf.mean(tf.slice(tf.logSoftmax(logits, -1), [0, 0], [-1, 1])));
+    step.record("loss_ita_text_negatives", loss);
     return loss;
   }
 

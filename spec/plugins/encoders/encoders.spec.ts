@@ -5,7 +5,7 @@
  * the errors for inputs that do not fit.
  */
 import assert from "node:assert/strict";
-import { createLogger, Fusion, prepareRun, type RunScope, TextEncoder, type Tensor, tf, VisionEncoder } from "../../../core/index.ts";
+import { alibiBias, createLogger, Fusion, prepareRun, type RunScope, TextEncoder, type Tensor, tf, VisionEncoder } from "../../../core/index.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
 import { useTestBackend } from "../../helpers.ts";
 import { tinyModelConfig } from "../../tiny-model.ts";
@@ -76,5 +76,25 @@ describe("plugins/encoders: vit and bert", () => {
         assert.ok(Math.abs(got - initStd) < 0.15 * initStd, `${what}: std ${got} for initStd ${initStd}`);
       }
     }
+  });
+  it("alibiBias: −slope_h · |i − j| with slopes maxSlope · 2^(−8h/heads) (the worked example)", () => {
+    const b = alibiBias(2, 3, 1);
+    assert.deepEqual(b.shape, [1, 2, 3, 3]);
+    const s = 2 ** -4;
+    assert.deepEqual(Array.from(b.dataSync()), [0, -1, -2, -1, 0, -1, -2, -1, 0, 0, -s, -2 * s, -s, 0, -s, -2 * s, -s, 0]);
+    b.dispose();
+  });
+
+  it("bert alibi: with a steep bias each token reads only itself, so another word leaves its state alone; without it, it does not", async () => {
+    const base = tinyModelConfig({ name: "cross-attention" });
+    const stateAt0 = async (alibi: number | undefined, second: number) => {
+      const cfg = { ...base, model: { ...base.model, text: { ...base.model.text, heads: 1, alibi } } };
+      const bert = (await prepareRun(builtinRegistry(), cfg, { log: createLogger({ level: "error" }) })).scope.resolve(TextEncoder);
+      bert.eval();
+      return tf.tidy(() => Array.from(bert.forward(tf.tensor2d([[1, 7, second, 9]], [1, 4], "int32"), tf.ones([1, 4], "int32")).slice([0, 1, 0], [1, 1, -1]).dataSync()));
+    };
+    const gap = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+    assert.ok(gap(await stateAt0(1e4, 8), await stateAt0(1e4, 12)) < 1e-6, "token 1 does not see token 2 through a bias of −10⁴");
+    assert.ok(gap(await stateAt0(undefined, 8), await stateAt0(undefined, 12)) > 1e-4, "BERT's token 1 sees token 2");
   });
 });

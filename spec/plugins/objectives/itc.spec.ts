@@ -169,4 +169,61 @@ describe("plugins/objectives/itc", () => {
     for (const c of [4, 5, 6, 7]) assert.deepEqual(column(q, c), column(queue0, c), `column ${c} untouched`);
     model.dispose();
   });
+  it("textNegatives: each image with a text negative adds −log of its caption's share against it (by ITC's scaled similarity), averaged; without batch negatives it names data.format.negatives", async () => {
+    const b = 3;
+    const make = (textNegatives: boolean) =>
+      tinyImageTextModel({ name: "cross-attention" }, { objectives: [{ name: "itc", queue: 0, embedDim: 8, textNegatives }], batchSize: b });
+    const batch = {
+      images: tf.randomNormal([b, 3, 16, 16], 0, 1, "float32", 4),
+      ids: tf.tensor2d([1, 7, 8, 2, 1, 9, 2, 0, 1, 10, 11, 2], [b, 4], "int32"),
+      mask: tf.tensor2d([1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1], [b, 4], "int32"),
+    };
+    const negatives = {
+      ids: tf.tensor2d([1, 12, 13, 2, 1, 14, 2, 0], [2, 4], "int32"),
+      mask: tf.tensor2d([1, 1, 1, 1, 1, 1, 1, 0], [2, 4], "int32"),
+      rows: Int32Array.of(0, 2),
+    };
+    const lossOf = (model: Awaited<ReturnType<typeof make>>, withNegatives: boolean) => {
+      let term = Number.NaN;
+      const step = new AlignmentStep(model, withNegatives ? { ...batch, textNegatives: negatives } : batch, {
+        alpha: 0,
+        rng: new Rng(2),
+        special,
+        vocabSize: 40,
+        record: (name, v) => {
+          if (name === "loss_ita_text_negatives" && v instanceof tf.Tensor) term = v.dataSync()[0];
+        },
+      });
+      step.prepare();
+      const loss = tf.tidy(() => step.loss().dataSync()[0]);
+      step.finish();
+      return { loss, term };
+    };
+    const plain = await make(false);
+    plain.eval();
+    const withTerm = await make(true);
+    withTerm.eval();
+    const base = lossOf(plain, true).loss;
+    const got = lossOf(withTerm, true);
+    // by hand: the caption's and the negative's scaled similarity to each image that has a negative
+    const expected = tf.tidy(() => {
+      const head = withTerm.requireEmbedding("the spec");
+      const rows = tf.tensor1d([0, 2], "int32");
+      const img = head.imageFeatures(tf.gather(withTerm.encodeImage(batch.images), rows));
+      const cap = head.textFeatures(tf.gather(withTerm.encodeText(batch.ids, batch.mask), rows), tf.gather(batch.mask, rows));
+      const neg = head.textFeatures(withTerm.encodeText(negatives.ids, negatives.mask), negatives.mask);
+      const pos = head.scaleSimilarity(tf.sum(tf.mul(img, cap), -1)).arraySync() as number[];
+      const bad = head.scaleSimilarity(tf.sum(tf.mul(img, neg), -1)).arraySync() as number[];
+      return pos.reduce((a, p, i) => a - (p - Math.log(Math.exp(p) + Math.exp(bad[i]))), 0) / pos.length;
+    });
+    assert.ok(Math.abs(got.term - expected) < 1e-5, `${got.term} vs ${expected}`);
+    assert.ok(Math.abs(got.loss - (base + expected)) < 1e-4, `the term is added to ITC's loss: ${got.loss} vs ${base} + ${expected}`);
+    const without = new AlignmentStep(withTerm, batch, { alpha: 0, rng: new Rng(2), special, vocabSize: 40 });
+    without.prepare();
+    assert.throws(() => tf.tidy(() => without.loss()), /itc textNegatives: .*set data\.format\.negatives/);
+    without.release();
+    plain.dispose();
+    withTerm.dispose();
+    tf.dispose([batch.images, batch.ids, batch.mask, negatives.ids, negatives.mask]);
+  });
 });
