@@ -8,6 +8,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { PolyalignError } from "../errors.ts";
+import { processAlive } from "../util/process-alive.ts";
 import type { Logger } from "../log.ts";
 
 export const RUN_LOCK = "run.lock";
@@ -18,15 +19,6 @@ interface LockOwner {
   pid: number;
   host: string;
   started: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function readOwner(file: string): LockOwner | null {
@@ -65,7 +57,7 @@ export function acquireRunLock(runDir: string, log?: Logger): () => void {
       throw new RunFolderBusyError(
         `${runDir} is in use by process ${owner.pid} on ${owner.host} (since ${owner.started}); if that run is gone, delete ${file}`,
       );
-    if (owner && owner.pid !== me.pid && alive(owner.pid))
+    if (owner && owner.pid !== me.pid && processAlive(owner.pid))
       throw new RunFolderBusyError(
         `${runDir} is in use by process ${owner.pid} (since ${owner.started}); wait for it, stop it, or --set name=... to use another folder`,
       );

@@ -115,7 +115,8 @@ export interface TrainingSummary {
 
 /** summary.json and summary.md in the run folder, with what the run's evaluations dropped (`evaluation_dropped`). */
 export function writeSummary(ctx: Pick<RunContext, "runDir" | "dropped">, summary: object, markdown: string): void {
-  if (typeof ctx !== "object" || !ctx.dropped) throw new TypeError("writeSummary: pass the run context (ctx), not its folder: the summary carries what the evaluation dropped");
+  if (typeof ctx !== "object" || !ctx.dropped)
+    throw new TypeError("writeSummary: pass the run context (ctx), not its folder: the summary carries what the evaluation dropped");
   const full = { ...summary, evaluation_dropped: ctx.dropped.summary() };
   writeFileSync(join(ctx.runDir, "summary.json"), JSON.stringify(full, null, 2) + "\n");
   writeFileSync(join(ctx.runDir, "summary.md"), markdown + ctx.dropped.markdown());

@@ -13,7 +13,7 @@ import type { Logger } from "../log.ts";
 import { Task, type TaskResult } from "../registry/kinds/task.ts";
 import type { PluginRegistry } from "../registry/registry.ts";
 import type { RunConfig } from "../config/schema.ts";
-import { latestCheckpoint, readTrainerState } from "../train/checkpoints.ts";
+import { latestCheckpoint, readTrainerState, removeStaleCheckpointFolders } from "../train/checkpoints.ts";
 import { checkResumeConfig } from "../train/resume.ts";
 import { activateBackend, prepareRun } from "./prepare-run.ts";
 import { acquireRunLock, RUN_LOCK } from "./run-lock.ts";
@@ -53,6 +53,9 @@ export async function runConfigTask(registry: PluginRegistry, source: string | P
   }
   const release = acquireRunLock(runDir, opts.log);
   try {
+    // under the lock, a temp folder of a writer that is gone is debris of a crash
+    const debris = removeStaleCheckpointFolders(runDir);
+    if (debris.length > 0) opts.log.info(`removed ${debris.length} unfinished checkpoint folder(s) of a crashed run: ${debris.join(", ")}`);
     if (opts.resume) checkResumable(runDir, config, !!opts.allowConfigChange, opts.log);
     if (opts.fresh) clearRunFolder(runDir);
     const workers = Number((config.data as { workers?: number } | undefined)?.workers ?? 2);

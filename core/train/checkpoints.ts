@@ -5,6 +5,7 @@
  * atomically. A crash at any point leaves the previous checkpoint usable.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { processAlive } from "../util/process-alive.ts";
 import { basename, join, relative } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import { readSafetensors, type StoredTensor, writeSafetensors } from "../checkpoint/safetensors.ts";
@@ -30,25 +31,19 @@ export function checkpointDir(runDir: string, step: number): string {
   return join(runDir, "checkpoints", `step-${String(step).padStart(7, "0")}`);
 }
 
-/** Whether a process still runs (a temp folder of a live writer is not stale). */
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Temp and set-aside folders a killed writer left behind (`step-N.tmp-PID`, `step-N.old-PID` of a process that is gone). */
+/** Temp and set-aside folders a killed writer left behind (`step-N.tmp-PID`, `step-N.old-PID` of a process that is gone) go; a set-aside step whose new copy never got its name is put back. Returns what went. */
 export function removeStaleCheckpointFolders(runDir: string): string[] {
   const dir = join(runDir, "checkpoints");
   if (!existsSync(dir)) return [];
   const removed: string[] = [];
   for (const d of readdirSync(dir)) {
-    const m = /^step-\d+\.(tmp|old)-(\d+)$/.exec(d);
-    if (!m || alive(Number(m[2]))) continue;
+    const m = /^(step-\d+)\.(tmp|old)-(\d+)$/.exec(d);
+    if (!m || processAlive(Number(m[3]))) continue;
+    // a set-aside copy whose replacement never got its name is that step's checkpoint: it goes back
+    if (m[2] === "old" && !existsSync(join(dir, m[1]))) {
+      renameSync(join(dir, d), join(dir, m[1]));
+      continue;
+    }
     rmSync(join(dir, d), { recursive: true, force: true });
     removed.push(d);
   }

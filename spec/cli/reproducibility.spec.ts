@@ -45,7 +45,7 @@ describe("cli: a run is reproducible to the bit on one build, also under load", 
     const quiet = await run("quiet");
     // a busy loop on every core while the second run trains
     const burners = Array.from({ length: availableParallelism() }, () =>
-      spawn(process.argv0.includes("deno") ? "node" : process.execPath, ["-e", "for(;;){}"], { stdio: "ignore" }),
+      spawn("Deno" in globalThis ? "node" : process.execPath, ["-e", "for(;;){}"], { stdio: "ignore" }),
     );
     let loaded: Awaited<ReturnType<typeof run>>;
     try {

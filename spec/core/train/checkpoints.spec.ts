@@ -5,9 +5,9 @@
  * falls back to the newest intact step; a dead writer's temp folders go.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AdamW, checkpointDir, latestCheckpoint, Linear, Rng, saveCheckpoint, type TrainerState } from "../../../core/index.ts";
+import { AdamW, checkpointDir, latestCheckpoint, Linear, removeStaleCheckpointFolders, Rng, saveCheckpoint, type TrainerState } from "../../../core/index.ts";
 import { tempDir, useTestBackend } from "../../helpers.ts";
 
 const state = (step: number): TrainerState => ({ step, epoch: 0, samples: step * 8, rng: [1, 2, 3, 4], data: null, config: {}, savedAt: "now" });
@@ -84,5 +84,17 @@ describe("core/train/checkpoints: nothing lost at any moment of a write", () => 
     saveCheckpoint(tmp.path, model, opt, state(1));
     assert.ok(!existsSync(dead));
     assert.ok(existsSync(live));
+  });
+
+  it("a dead writer's set-aside copy of a step whose new copy never got its name goes back, not away", () => {
+    saveCheckpoint(tmp.path, model, opt, state(1));
+    saveCheckpoint(tmp.path, model, opt, state(2));
+    // killed between setting step 2 aside and renaming the new one in
+    const aside = `${checkpointDir(tmp.path, 2)}.old-999999999`;
+    renameSync(checkpointDir(tmp.path, 2), aside);
+    mkdirSync(`${checkpointDir(tmp.path, 2)}.tmp-999999999`);
+    assert.deepEqual(removeStaleCheckpointFolders(tmp.path), ["step-0000002.tmp-999999999"]);
+    assert.ok(!existsSync(aside));
+    assert.equal(latestCheckpoint(tmp.path), checkpointDir(tmp.path, 2), "step 2 is back");
   });
 });

@@ -91,7 +91,14 @@ describe("plugins/encoders: vit and bert", () => {
       const cfg = { ...base, model: { ...base.model, text: { ...base.model.text, heads: 1, alibi } } };
       const bert = (await prepareRun(builtinRegistry(), cfg, { log: createLogger({ level: "error" }) })).scope.resolve(TextEncoder);
       bert.eval();
-      return tf.tidy(() => Array.from(bert.forward(tf.tensor2d([[1, 7, second, 9]], [1, 4], "int32"), tf.ones([1, 4], "int32")).slice([0, 1, 0], [1, 1, -1]).dataSync()));
+      return tf.tidy(() =>
+        Array.from(
+          bert
+            .forward(tf.tensor2d([[1, 7, second, 9]], [1, 4], "int32"), tf.ones([1, 4], "int32"))
+            .slice([0, 1, 0], [1, 1, -1])
+            .dataSync(),
+        ),
+      );
     };
     const gap = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i])));
     assert.ok(gap(await stateAt0(1e4, 8), await stateAt0(1e4, 12)) < 1e-6, "token 1 does not see token 2 through a bias of −10⁴");
