@@ -12,8 +12,8 @@ export interface RetrievalMetrics {
   i2t: { r1: number; r5: number; r10: number };
   t2i: { r1: number; r5: number; r10: number };
   rMean: number;
-  /** recall@K of a random ranking (text → image) */
-  chance: { r1: number; r5: number; r10: number };
+  /** recall@K of a random ranking, each way (a shared caption widens what counts as correct) */
+  chance: { i2t: Recalls; t2i: Recalls };
   /** queries whose best correct answer ties exactly with a wrong one inside the top 10 (ranked behind it) */
   ties: { i2t: number; t2i: number };
   /** captions whose text is also another image's caption (each counts as correct for both images) */
@@ -48,7 +48,7 @@ export function retrievalMetrics(sim: Float32Array, n: number, textKeys?: readon
     i2t: m.i2t,
     t2i: m.t2i,
     rMean: m.rMean,
-    chance: { r1: m.chance.t2i.r1, r5: m.chance.t2i.r5, r10: m.chance.t2i.r10 },
+    chance: m.chance,
     ties: m.ties,
     sharedTexts: m.sharedTexts,
   };

@@ -46,9 +46,13 @@ export const BertConfig = z.strictObject({
   /**
    * a symmetric ALiBi bias in the self-attention (−slope·|i − j|, the first head's
    * slope this, each later head's smaller): tokens read their own phrase first, so
-   * a noun's state carries its own adjectives; absent = BERT (no bias)
+   * a noun's state carries its own adjectives; absent or null = BERT (no bias)
    */
-  alibi: z.number().positive().optional(),
+  alibi: z
+    .number()
+    .positive()
+    .nullish()
+    .transform((v) => v ?? undefined),
 });
 export type BertConfig = z.output<typeof BertConfig>;
 

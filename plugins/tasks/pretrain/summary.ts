@@ -9,7 +9,7 @@ export function summaryMarkdown(
       i2t: { r1: number; r5: number; r10: number };
       t2i: { r1: number; r5: number; r10: number };
       r_mean: number;
-      chance: { r1: number; r5: number; r10: number };
+      chance: { i2t: { r1: number; r5: number; r10: number }; t2i: { r1: number; r5: number; r10: number } };
       ties: { i2t: number; t2i: number };
       shared_captions: number;
     } | null;
@@ -36,11 +36,10 @@ export function summaryMarkdown(
     lines.push(
       `## Zero-shot retrieval on ${r.n} held-out images (one caption each)`,
       "",
-      "| direction | R@1 | R@5 | R@10 |",
-      "| --- | --- | --- | --- |",
-      `| image → text | ${f(r.i2t.r1)} | ${f(r.i2t.r5)} | ${f(r.i2t.r10)} |`,
-      `| text → image | ${f(r.t2i.r1)} | ${f(r.t2i.r5)} | ${f(r.t2i.r10)} |`,
-      `| chance | ${f(r.chance.r1)} | ${f(r.chance.r5)} | ${f(r.chance.r10)} |`,
+      "| direction | R@1 | R@5 | R@10 | chance R@1 / 5 / 10 |",
+      "| --- | --- | --- | --- | --- |",
+      `| image → text | ${f(r.i2t.r1)} | ${f(r.i2t.r5)} | ${f(r.i2t.r10)} | ${f(r.chance.i2t.r1)} / ${f(r.chance.i2t.r5)} / ${f(r.chance.i2t.r10)} |`,
+      `| text → image | ${f(r.t2i.r1)} | ${f(r.t2i.r5)} | ${f(r.t2i.r10)} | ${f(r.chance.t2i.r1)} / ${f(r.chance.t2i.r5)} / ${f(r.chance.t2i.r10)} |`,
       "",
       `Mean recall ${f(r.r_mean)} %. ${r.shared_captions} captions are also another image's (identical text counts as correct for both); ` +
         `exact ties with a wrong answer in the top 10, ranked behind it: ${r.ties.i2t} image → text, ${r.ties.t2i} text → image.`,

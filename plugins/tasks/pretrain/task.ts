@@ -75,9 +75,8 @@ export class PretrainTask implements Task<RunContext> {
           t2i_r5: retrieval.t2i.r5,
           t2i_r10: retrieval.t2i.r10,
           r_mean: retrieval.rMean,
-          chance_r1: retrieval.chance.r1,
-          chance_r5: retrieval.chance.r5,
-          chance_r10: retrieval.chance.r10,
+          chance_i2t_r1: retrieval.chance.i2t.r1,
+          chance_t2i_r1: retrieval.chance.t2i.r1,
         });
       }
       const binding = evalBinding
