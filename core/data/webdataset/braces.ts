@@ -100,7 +100,8 @@ function unescapeBraces(s: string): string {
   return s.replace(/\\(.)/g, "$1");
 }
 
-function expand(s: string): string[] {
+/** The first unescaped top-level brace of `s`: its position, its closing one's, its inside; null when none. */
+function firstBrace(s: string): { open: number; close: number; body: string } | null {
   for (let i = 0; i < s.length; i++) {
     const c = s[i];
     if (c === "\\") {
@@ -109,44 +110,38 @@ function expand(s: string): string[] {
     }
     if (c === "}") throw new BraceError(`unbalanced "}" at position ${i} in "${s}"`);
     if (c !== "{") continue;
-    const end = closing(s, i);
-    if (end < 0) throw new BraceError(`unbalanced "{" at position ${i} in "${s}"`);
-    const prefix = s.slice(0, i);
-    const body = s.slice(i + 1, end);
-    const tails = expand(s.slice(end + 1));
-    const alternatives = splitTopLevel(body);
-    let items: string[];
-    if (alternatives) items = alternatives.flatMap((a) => expand(a));
-    else {
-      const r = range(body);
-      // no comma, no range: the braces stay literal, their inside still expands
-      items = r ?? expand(body).map((x) => `{${x}}`);
-    }
-    const out: string[] = [];
-    for (const it of items) for (const t of tails) out.push(unescapeBraces(prefix) + it + t);
-    return out;
+    const close = closing(s, i);
+    if (close < 0) throw new BraceError(`unbalanced "{" at position ${i} in "${s}"`);
+    return { open: i, close, body: s.slice(i + 1, close) };
   }
-  return [unescapeBraces(s)];
+  return null;
+}
+
+function expand(s: string): string[] {
+  const brace = firstBrace(s);
+  if (!brace) return [unescapeBraces(s)];
+  const { open, close, body } = brace;
+  const prefix = unescapeBraces(s.slice(0, open));
+  const tails = expand(s.slice(close + 1));
+  const alternatives = splitTopLevel(body);
+  let items: string[];
+  if (alternatives) items = alternatives.flatMap((a) => expand(a));
+  else {
+    // no comma, no range: the braces stay literal, their inside still expands
+    items = range(body) ?? expand(body).map((x) => `{${x}}`);
+  }
+  const out: string[] = [];
+  for (const it of items) for (const t of tails) out.push(prefix + it + t);
+  return out;
 }
 
 /** The number of names `expand(s)` makes, without making them (saturates at Infinity). */
 function count(s: string): number {
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (c === "\\") {
-      i++;
-      continue;
-    }
-    if (c === "}") throw new BraceError(`unbalanced "}" at position ${i} in "${s}"`);
-    if (c !== "{") continue;
-    const end = closing(s, i);
-    if (end < 0) throw new BraceError(`unbalanced "{" at position ${i} in "${s}"`);
-    const body = s.slice(i + 1, end);
-    const alternatives = splitTopLevel(body);
-    const items = alternatives ? alternatives.reduce((n, a) => n + count(a), 0) : (rangeCount(body) ?? count(body));
-    return items * count(s.slice(end + 1));
-  }
-  return 1;
+  const brace = firstBrace(s);
+  if (!brace) return 1;
+  const alternatives = splitTopLevel(brace.body);
+  const items = alternatives ? alternatives.reduce((n, a) => n + count(a), 0) : (rangeCount(brace.body) ?? count(brace.body));
+  return items * count(s.slice(brace.close + 1));
 }
 
 /** The most names one pattern may expand to unless the caller says otherwise. */
