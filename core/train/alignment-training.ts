@@ -11,6 +11,7 @@ import type { Tokenizer } from "../registry/kinds/tokenizer.ts";
 import type { RunContext } from "../run/run-context.ts";
 import type { Rng } from "../tensor/rng.ts";
 import { type Tensor, tf, type Variable } from "../tensor/tf.ts";
+import { unfrozenParameters } from "./frozen.ts";
 import type { OptimConfig } from "./schedule.ts";
 import type { MicroStepResult } from "./trainer.ts";
 import { gradsByName, type ModelSelection, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
@@ -95,7 +96,7 @@ export async function trainAlignment(
   schedule: TrainingSchedule,
   options: AlignmentTrainingOptions = {},
 ): Promise<TrainingOutcome> {
-  const vars = [...model.trainable()];
+  const vars = unfrozenParameters(model.trainable(), optim.freeze);
   model.fusion.collectStats?.(true);
   try {
     return await runTrainingLoop(ctx, data, optim, schedule, {

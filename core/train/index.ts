@@ -6,3 +6,4 @@ export * from "./trainer.ts";
 export * from "./schedule-options.ts";
 export * from "./training-loop.ts";
 export * from "./alignment-training.ts";
+export * from "./frozen.ts";

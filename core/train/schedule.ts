@@ -21,6 +21,8 @@ export const OptimConfig = z.strictObject({
   clip: z.number().min(0).default(0),
   /** micro-batches per optimiser step */
   accumulate: z.number().int().min(1).default(1),
+  /** module paths whose parameters are not trained (`visual_encoder`, `text_encoder.layer.0`); see frozen.ts */
+  freeze: z.array(z.string().min(1)).default([]),
 });
 export type OptimConfig = z.output<typeof OptimConfig>;
 

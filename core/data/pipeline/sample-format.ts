@@ -33,8 +33,10 @@ export const SampleFormat = z.strictObject({
     .default(null),
   /**
    * text negatives: `json:FIELD` holding a list of texts false of the image (the
-   * built-in set's binding negatives); one is drawn per pass and becomes the
-   * sample's text negative (an empty list: none); null = none
+   * built-in set's binding negatives of its first caption, `negatives`), or one such
+   * list per caption (`caption_negatives`: each caption's own, so that a negative differs
+   * from the drawn caption only in what it gets wrong); one is drawn per pass and becomes
+   * the sample's text negative (an empty list: none); null = none
    */
   negatives: z
     .string()

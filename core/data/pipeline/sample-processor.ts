@@ -127,16 +127,25 @@ export function sampleQuestions(files: Record<string, Uint8Array>, format: Sampl
   });
 }
 
-/** The texts under `format.negatives` (`json:FIELD`, a list of strings; absent or empty: none). */
-export function sampleTextNegatives(files: Record<string, Uint8Array>, format: SampleFormat, where: string): string[] {
+/**
+ * The texts under `format.negatives` (`json:FIELD`; absent or empty: none): a list of
+ * texts false of the image, or one such list per caption (the caption's own negatives —
+ * the built-in set's `caption_negatives`), of which the drawn caption's is taken.
+ */
+export function sampleTextNegatives(files: Record<string, Uint8Array>, format: SampleFormat, where: string, captionIndex = 0): string[] {
   if (!format.negatives) return [];
   const field = format.negatives.slice("json:".length);
   const bytes = files.json;
   if (!bytes) throw new Error(`${where} has no .json member for its text negatives`);
   const v = (JSON.parse(utf8.decode(bytes)) as Record<string, unknown>)[field];
   if (v === undefined) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new Error(`${where}: .json field "${field}" is no list of texts`);
-  return v as string[];
+  const texts = (x: unknown): x is string[] => Array.isArray(x) && x.every((t) => typeof t === "string");
+  if (texts(v)) return v;
+  if (Array.isArray(v) && v.every(texts)) {
+    if (captionIndex >= v.length) throw new Error(`${where}: .json field "${field}" has negatives for ${v.length} caption(s), not for caption ${captionIndex}`);
+    return v[captionIndex];
+  }
+  throw new Error(`${where}: .json field "${field}" is no list of texts (nor one list per caption)`);
 }
 
 /** The sample's class label from `format.label` (`json:FIELD`). */
@@ -153,14 +162,16 @@ export function sampleLabel(files: Record<string, Uint8Array>, format: SampleFor
   throw new Error(`${where}: .json field "${field}" is no label (an integer ≥ 0, a boolean or "True"/"False"; got ${JSON.stringify(v)})`);
 }
 
-function caption(task: SampleTask, format: SampleFormat, rng: Rng): string {
+/** The sample's caption (the copy's own, or one drawn) and its index among the sample's captions. */
+function caption(task: SampleTask, format: SampleFormat, rng: Rng): { text: string; index: number } {
   const where = `${task.url}: sample ${task.key}`;
   const all = sampleCaptions(task.files, format, where);
   if (task.caption !== undefined) {
     if (task.caption >= all.length) throw new Error(`${where} has ${all.length} captions, no caption ${task.caption}`);
-    return all[task.caption];
+    return { text: all[task.caption], index: task.caption };
   }
-  return all.length === 1 ? all[0] : all[rng.int(all.length)];
+  const index = all.length === 1 ? 0 : rng.int(all.length);
+  return { text: all[index], index };
 }
 
 export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task: SampleTask) => Promise<SampleResult>> {
@@ -186,12 +197,13 @@ export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task:
       if (members[0] === undefined) throw new Error(`${where} has no image member (.${spec.format.imageExts.join("/.")})`);
       let answers: WeightedAnswer[] = [];
       let raw: string;
+      let captionIndex = 0;
       if (spec.format.qa) {
         const items = sampleQuestions(task.files, spec.format, where);
         const item = items[items.length === 1 ? 0 : rng.int(items.length)];
         raw = item.question;
         answers = item.answers;
-      } else raw = caption(task, spec.format, rng);
+      } else ({ text: raw, index: captionIndex } = caption(task, spec.format, rng));
       const text = preCaption(raw, spec.format.maxWords);
       const label = sampleLabel(task.files, spec.format, where);
       const images: Float32Array[] = [];
@@ -207,7 +219,7 @@ export async function createSampleProcessor(spec: ProcessorSpec): Promise<(task:
       const pixels = images.length === 1 ? images[0] : new Float32Array(images.reduce((a, p) => a + p.length, 0));
       if (images.length > 1) images.forEach((p, i) => pixels.set(p, i * p.length));
       // drawn after everything else, so that a format without negatives makes the same draws as before
-      const negatives = sampleTextNegatives(task.files, spec.format, where);
+      const negatives = sampleTextNegatives(task.files, spec.format, where, captionIndex);
       const negative = negatives.length === 0 ? "" : preCaption(negatives[negatives.length === 1 ? 0 : rng.int(negatives.length)], spec.format.maxWords);
       const tokens = (t: string) => {
         const enc = tokenizer.encode([t]);

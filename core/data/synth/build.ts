@@ -39,8 +39,8 @@ export interface SynthSummary {
   vocabSize: number;
 }
 
-/** 2: test samples carry `swap.jpg`, the scene their first binding negative describes */
-export const SYNTH_VERSION = 2;
+/** 2: test samples carry `swap.jpg`, the scene their first binding negative describes; 3: `caption_negatives`, each caption's own binding negatives */
+export const SYNTH_VERSION = 3;
 
 export const SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] as const;
 
@@ -83,6 +83,8 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
       const caps = captions(scene, rng);
       const swaps = counterfactuals(scene, caps[0]);
       const negatives = swaps.map((c) => c.caption);
+      // each caption's own binding negatives (the first's are `negatives`): a text negative in the caption's own words
+      const captionNegatives = caps.map((c, k) => (k === 0 ? negatives : counterfactuals(scene, c).map((x) => x.caption)));
       const qa = questions(scene, rng);
       addWords(...caps, ...negatives, ...qa.flatMap((q) => [q.question, q.answer]));
       const files: Record<string, Uint8Array | string> = { jpg: await jpeg(scene, rng), txt: caps[0] };
@@ -94,6 +96,7 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
         objects: objectsOf(scene),
         captions: caps,
         negatives,
+        caption_negatives: captionNegatives,
         vqa: qa,
         ...(counterfactual ? { counterfactual: { caption: counterfactual.caption, objects: objectsOf(counterfactual.scene) } } : {}),
       };

@@ -29,6 +29,7 @@ import {
   type Task,
   type TaskResult,
   taskSections,
+  unfrozenParameters,
   TextEncoder,
   tf,
   trainingReport,
@@ -103,7 +104,7 @@ export class NlvrPretrainTask implements Task<RunContext> {
         log.warn("the initial weights have no vision_proj (ITC's image projection): pairs are drawn by the similarity of a random projection");
       for (const p of r.parts) ctx.out(`initial weights${p.part === "checkpoint" ? "" : ` (${p.part})`}: ${p.loaded} tensors from ${p.file}`);
     } else if (!this.cfg.init) log.warn("task.init is null: text assignment starts from random weights");
-    const vars = [...ta.trainable()];
+    const vars = unfrozenParameters(ta.trainable(), optim.freeze);
     const drawRng = Rng.derive(config.seed, "ta-pairs");
     const outcome = await runTrainingLoop(ctx, data, optim, this.cfg, {
       model: ta,

@@ -29,6 +29,7 @@ import {
   type Task,
   type TaskResult,
   taskSections,
+  unfrozenParameters,
   tf,
   type Tokenizer,
   trainingReport,
@@ -121,7 +122,7 @@ export class NlvrTask implements Task<RunContext> {
       log.warn("task.init is null: NLVR2 starts from random weights");
     }
     const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, scope, ctx.dropped, data, tokenizer, this.cfg.evalBatchSize) : null;
-    const vars = [...model.trainable()];
+    const vars = unfrozenParameters(model.trainable(), optim.freeze);
     const { distill } = this.cfg;
     // ALBEF's NLVR.py: the val accuracy picks the epoch whose model is tested
     const selection = data.val

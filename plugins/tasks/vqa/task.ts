@@ -34,6 +34,7 @@ import {
   type Task,
   type TaskResult,
   taskSections,
+  unfrozenParameters,
   testSampleMeta,
   tf,
   type Tokenizer,
@@ -190,7 +191,7 @@ export class VqaTask implements Task<RunContext> {
     }
     log.info(`answer list: ${answers.length} answers`);
     const before = this.cfg.evalBefore && !ctx.resume ? await testAccuracy(model, scope, ctx.dropped, data, tokenizer, this.cfg, answers) : null;
-    const vars = [...model.trainable()];
+    const vars = unfrozenParameters(model.trainable(), optim.freeze);
     const { distill } = this.cfg;
     const outcome = await runTrainingLoop(ctx, data, optim, this.cfg, {
       model,

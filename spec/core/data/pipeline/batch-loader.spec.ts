@@ -174,6 +174,44 @@ describe("core/data/pipeline: worker pool and batches", function () {
     }
   });
 
+  it("per-caption text negatives (a list per caption): the drawn caption's own list; a list short of the drawn caption is a bad sample, named", async () => {
+    const w = new ShardWriter({ pattern: join(tmp.path, "capneg-%06d.tar"), maxcount: 8 });
+    // caption k's negatives are all word k + 6 (red, blue, green)
+    const captions = ["a red circle", "a blue circle", "a green circle"];
+    const perCaption = [["red"], ["blue"], ["green"]];
+    for (let i = 0; i < 8; i++) {
+      const json = { captions, caption_negatives: i >= 6 ? perCaption.slice(0, 1) : perCaption };
+      await w.write({ key: `c${i}`, files: { jpg: await solidJpeg(10 * i, 0, 0), json: JSON.stringify(json) } });
+    }
+    const shards = (await w.close()).map((x) => x.file);
+    const format = SampleFormat.parse({ text: "json:captions", negatives: "json:caption_negatives" });
+    const p = await pool(0, { ...spec, format });
+    const problems: LoaderProblem[] = [];
+    const loader = new BatchLoader(new SampleStream({ shards, seed: 5, shuffleBuffer: 1 }, 0), p, {
+      batchSize: 1,
+      imageSize: 16,
+      padId: 0,
+      seed: 2,
+      epoch: 0,
+      onError: "skip",
+      onProblem: (x) => problems.push(x),
+    });
+    const drawn = new Set<number>();
+    let rows = 0;
+    for (const b of await collectBatches(loader)) {
+      for (let i = 0; i < b.batch; i++, rows++) {
+        const captionWord = b.ids[i * b.length + 2];
+        assert.equal(b.negatives!.ids[i * b.negatives!.length + 1], captionWord, `${b.keys[i]}: the negative is not its caption's`);
+        drawn.add(captionWord);
+      }
+    }
+    assert.equal(rows + problems.length, 8);
+    assert.ok(drawn.size >= 2, "draws pick different captions");
+    // c6 and c7 carry negatives for their first caption only: a draw of another caption is a bad sample, named
+    assert.ok(problems.length >= 1, "one of c6, c7 drew a caption without negatives");
+    for (const x of problems) assert.match(x.reason, /c[67]: \.json field "caption_negatives" has negatives for 1 caption\(s\), not for caption [12]/);
+  });
+
   it("worker threads (Piscina on Node, Web Workers on Deno) produce exactly the batches the inline pool does", async () => {
     const inline = await collectBatches(
       new BatchLoader(new SampleStream(streamOpts(), 1), await pool(0), { batchSize: 4, imageSize: 16, padId: 0, seed: 1, epoch: 1 }),

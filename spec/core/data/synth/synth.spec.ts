@@ -52,7 +52,13 @@ describe("core/data/synth: the built-in multi-entity data set", function () {
     const counts = new Set<number>();
     for (const smp of samples) {
       assert.deepEqual(Object.keys(smp.files).sort(), ["jpg", "json", "txt"]);
-      const meta = JSON.parse(text(smp.files.json)) as { objects: Obj[]; captions: string[]; negatives: string[]; vqa: { question: string; answer: string }[] };
+      const meta = JSON.parse(text(smp.files.json)) as {
+        objects: Obj[];
+        captions: string[];
+        negatives: string[];
+        caption_negatives: string[][];
+        vqa: { question: string; answer: string }[];
+      };
       const img = await decodeImage(smp.files.jpg, smp.key);
       assert.deepEqual([img.width, img.height], [48, 48]);
       counts.add(meta.objects.length);
@@ -72,6 +78,22 @@ describe("core/data/synth: the built-in multi-entity data set", function () {
           `${smp.key}: negative "${neg}" names only present objects`,
         );
       }
+      // each caption's own negatives: its words with one or two object phrases changed, each false of the image
+      assert.equal(meta.caption_negatives.length, meta.captions.length);
+      assert.deepEqual(meta.caption_negatives[0], meta.negatives);
+      meta.caption_negatives.forEach((negs, k) => {
+        const phrases = (t: string) => t.replace(/(red|green|blue|yellow|purple|orange) (circle|square|triangle|diamond)/g, "X");
+        for (const neg of negs) {
+          negatives++;
+          assert.equal(phrases(neg), phrases(meta.captions[k]), `${smp.key}: "${neg}" is not caption ${k} with its objects changed`);
+          const named = [...neg.matchAll(/(red|green|blue|yellow|purple|orange) (circle|square|triangle|diamond)/g)].map((m) => m[0]);
+          assert.ok(
+            named.some((n) => !present.has(n)),
+            `${smp.key}: caption ${k}'s negative "${neg}" names only present objects`,
+          );
+          assert.ok(covered(neg));
+        }
+      });
       const count = meta.vqa.find((q) => q.question === "how many shapes are there");
       assert.equal(count?.answer, ["zero", "one", "two", "three", "four"][meta.objects.length]);
       for (const t of [...meta.captions, ...meta.negatives, ...meta.vqa.flatMap((q) => [q.question, q.answer])])
