@@ -12,7 +12,7 @@ import { Rng } from "../../tensor/rng.ts";
 import { writeFileAtomic } from "../../util/atomic-file.ts";
 import { preCaption } from "../text/clean.ts";
 import { ShardWriter } from "../webdataset/writer.ts";
-import { captions, counterfactuals, pairStatement, questions } from "./language.ts";
+import { captions, counterfactuals, pairStatement, questions, REPLACED_ATTRIBUTES, replacements } from "./language.ts";
 import { renderScene } from "./render.ts";
 import { DEFAULT_OBJECTS, randomScene, type Scene } from "./scene.ts";
 
@@ -39,7 +39,7 @@ export interface SynthSummary {
   vocabSize: number;
 }
 
-/** 2: test samples carry `swap.jpg`, the scene their first binding negative describes; 3: `caption_negatives`, each caption's own binding negatives */
+/** 2: test samples carry `swap.jpg`, the scene their first binding negative describes; 3: `caption_negatives`, each caption's own binding negatives; `replacements` (one object's colour, shape or size wrong) and `hard_negatives` (the swaps and the replacements true word by word of the scene) */
 export const SYNTH_VERSION = 3;
 
 export const SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] as const;
@@ -85,8 +85,13 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
       const negatives = swaps.map((c) => c.caption);
       // each caption's own binding negatives (the first's are `negatives`): a text negative in the caption's own words
       const captionNegatives = caps.map((c, k) => (k === 0 ? negatives : counterfactuals(scene, c).map((x) => x.caption)));
+      // the first caption with one object's colour, shape or size wrong, by kind (what the binding task probes);
+      // hard negatives for training: the swaps and the replacements whose every word is true of something in the scene
+      const replaced = replacements(scene, caps[0]);
+      const byKind = Object.fromEntries(REPLACED_ATTRIBUTES.map((k) => [k, replaced.filter((r) => r.kind === k).map((r) => r.caption)]));
+      const hardNegatives = [...negatives, ...replaced.filter((r) => r.inScene).map((r) => r.caption)];
       const qa = questions(scene, rng);
-      addWords(...caps, ...negatives, ...qa.flatMap((q) => [q.question, q.answer]));
+      addWords(...caps, ...hardNegatives, ...replaced.map((r) => r.caption), ...qa.flatMap((q) => [q.question, q.answer]));
       const files: Record<string, Uint8Array | string> = { jpg: await jpeg(scene, rng), txt: caps[0] };
       // the test split's Winoground pairs: the scene the first negative describes, rendered with its own noise
       const counterfactual = split === "test" && swaps.length > 0 ? swaps[0] : null;
@@ -97,6 +102,8 @@ export async function buildSynthDataset(opts: SynthOptions): Promise<SynthSummar
         captions: caps,
         negatives,
         caption_negatives: captionNegatives,
+        replacements: byKind,
+        hard_negatives: hardNegatives,
         vqa: qa,
         ...(counterfactual ? { counterfactual: { caption: counterfactual.caption, objects: objectsOf(counterfactual.scene) } } : {}),
       };

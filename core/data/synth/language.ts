@@ -4,7 +4,7 @@
  * answers, and NLVR2-style statements about a pair of scenes.
  */
 import type { Rng } from "../../tensor/rng.ts";
-import { relation, type Scene, type SceneObject, SHAPES } from "./scene.ts";
+import { COLOURS, relation, type Scene, type SceneObject, SHAPES, SIZES } from "./scene.ts";
 
 const NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"];
 
@@ -68,6 +68,67 @@ export function counterfactuals(scene: Scene, caption: string): Counterfactual[]
 /** The binding negatives of a caption (see `counterfactuals`). */
 export function bindingNegatives(scene: Scene, caption: string): string[] {
   return counterfactuals(scene, caption).map((c) => c.caption);
+}
+
+/** What a replacement negative gets wrong: one object's colour, shape or size. */
+export const REPLACED_ATTRIBUTES = ["colour", "shape", "size"] as const;
+export type ReplacedAttribute = (typeof REPLACED_ATTRIBUTES)[number];
+
+/** A replacement negative: the caption with one object's attribute replaced (see `replacements`). */
+export interface Replacement {
+  kind: ReplacedAttribute;
+  caption: string;
+  /** the new value is another object's in the scene: every word is true of something there, only the binding is wrong */
+  inScene: boolean;
+}
+
+/**
+ * The caption with one object's colour, shape or size replaced by a value that
+ * makes it false of the scene — every other shape (colour) no object of that
+ * colour (shape) has, and the other size: a negative that asks whether that one
+ * attribute is seen (the "replace" negatives of ARO/CREPE, beside the swaps of
+ * `counterfactuals`). An object is replaced where the caption names it with its
+ * size ("a large red circle").
+ */
+export function replacements(scene: Scene, caption: string): Replacement[] {
+  const out: Replacement[] = [];
+  const objs = scene.objects;
+  const exists = (colour: string, shape: string) => objs.some((o) => o.colour === colour && o.shape === shape);
+  for (const o of objs) {
+    const phrase = `${o.size} ${o.colour} ${o.shape}`;
+    const at = new RegExp(`\\b${phrase}\\b`);
+    if (!at.test(caption)) continue;
+    const others = objs.filter((x) => x !== o);
+    const put = (kind: ReplacedAttribute, size: string, colour: string, shape: string, inScene: boolean) =>
+      out.push({ kind, caption: caption.replace(at, `${size} ${colour} ${shape}`), inScene });
+    for (const shape of SHAPES)
+      if (shape !== o.shape && !exists(o.colour, shape))
+        put(
+          "shape",
+          o.size,
+          o.colour,
+          shape,
+          others.some((x) => x.shape === shape),
+        );
+    for (const colour of Object.keys(COLOURS))
+      if (colour !== o.colour && !exists(colour, o.shape))
+        put(
+          "colour",
+          o.size,
+          colour,
+          o.shape,
+          others.some((x) => x.colour === colour),
+        );
+    const size = SIZES.find((z) => z !== o.size) as string;
+    put(
+      "size",
+      size,
+      o.colour,
+      o.shape,
+      others.some((x) => x.size === size),
+    );
+  }
+  return out;
 }
 
 export interface QuestionAnswer {

@@ -9,7 +9,7 @@
  */
 import { ConfigError, type RunContext, type Task, type TaskResult, taskSections, writeSummary, z } from "../../../core/index.ts";
 import { loadEvaluationModel } from "../shared/albef-model.ts";
-import { measureBinding } from "../shared/binding.ts";
+import { DEFAULT_REPLACEMENTS_PER_KIND, measureBinding, replacedMarkdown } from "../shared/binding.ts";
 
 export const BindingConfig = z.strictObject({
   /** the model to evaluate: a run folder, a checkpoint folder or a safetensors file */
@@ -17,6 +17,9 @@ export const BindingConfig = z.strictObject({
   /** the .json fields: the caption (a string, or a list whose first entry the negatives were made from) and the negatives */
   captionField: z.string().min(1).default("captions"),
   negativesField: z.string().min(1).default("negatives"),
+  /** the .json field of replacement negatives by attribute (`{"colour": [...], "shape": [...]}`), scored by kind where present */
+  replacementsField: z.string().min(1).default("replacements"),
+  replacementsPerKind: z.number().int().positive().default(DEFAULT_REPLACEMENTS_PER_KIND),
   maxImages: z.number().int().positive().default(1000),
   batchSize: z.number().int().positive().default(32),
 });
@@ -51,6 +54,7 @@ export class BindingTask implements Task<RunContext> {
         `| ITM logit | ${scores.itmPairs.toFixed(1)} % | ${scores.itmImages.toFixed(1)} % |`,
         `| chance (random scores) | 50 % | ${scores.chanceImages.toFixed(1)} % |`,
         "",
+        ...replacedMarkdown(scores),
       ].join("\n"),
     );
     model.dispose();

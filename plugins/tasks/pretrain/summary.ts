@@ -1,6 +1,6 @@
 /** summary.md of a pre-training run: losses, zero-shot retrieval, attribute binding. */
 import type { TrainingSummary } from "../../../core/index.ts";
-import type { BindingScores } from "../shared/binding.ts";
+import { type BindingScores, replacedMarkdown } from "../shared/binding.ts";
 
 export function summaryMarkdown(
   s: TrainingSummary & {
@@ -53,6 +53,7 @@ export function summaryMarkdown(
       "",
       `The caption beats its negative in ${f(b.itcPairs)} % of pairs by ITC similarity and ${f(b.itmPairs)} % by the ITM logit; chance is 50 %.`,
       "",
+      ...replacedMarkdown(b),
     );
   }
   return lines.join("\n");

@@ -30,13 +30,39 @@ export interface BindingOptions {
   /** the .json field `{caption}` naming the counterfactual image's caption, and that image's member */
   counterfactualField?: string;
   counterfactualMember?: string;
+  /** the .json field `{kind: [texts]}` of replacement negatives (the caption with one attribute wrong), scored by kind where samples carry it */
+  replacementsField?: string;
+  /** replacement negatives scored per kind and image, evenly spaced over the sample's list */
+  replacementsPerKind?: number;
 }
+
+/** Replacement negatives scored per kind and image unless the options say otherwise. */
+export const DEFAULT_REPLACEMENTS_PER_KIND = 3;
 
 interface BindingCase {
   caption: string;
   negatives: string[];
   /** the caption the counterfactual image shows (Winoground's second caption), when the sample has one */
   counterfactual: string | null;
+  /** replacement negatives by the attribute they get wrong, at most `replacementsPerKind` each */
+  replacements: [kind: string, texts: string[]][];
+}
+
+/** `n` of `list`'s entries, evenly spaced (all of them when it has no more). */
+export function evenlySpaced<T>(list: readonly T[], n: number): T[] {
+  if (list.length <= n) return [...list];
+  return Array.from({ length: n }, (_, i) => list[Math.floor((i * list.length) / n)]);
+}
+
+function replacementLists(meta: Record<string, unknown>, cfg: BindingOptions, where: string): [string, string[]][] {
+  const field = cfg.replacementsField ?? "replacements";
+  const v = meta[field];
+  if (v === undefined) return [];
+  const lists = v !== null && typeof v === "object" && !Array.isArray(v) ? Object.entries(v as Record<string, unknown>) : null;
+  if (!lists || !lists.every(([, l]) => Array.isArray(l) && l.every((t) => typeof t === "string")))
+    throw new DataError(`${where}: "${field}" is not an object of text lists by attribute ({"colour": [...], ...})`);
+  const n = cfg.replacementsPerKind ?? DEFAULT_REPLACEMENTS_PER_KIND;
+  return (lists as [string, string[]][]).map(([kind, texts]) => [kind, evenlySpaced(texts, n)] as [string, string[]]).filter(([, t]) => t.length > 0);
 }
 
 function bindingCase(meta: Record<string, unknown>, cfg: BindingOptions, where: string): BindingCase | null {
@@ -54,7 +80,8 @@ function bindingCase(meta: Record<string, unknown>, cfg: BindingOptions, where: 
     if (typeof c2 !== "string") throw new DataError(`${where}: "${cfg.counterfactualField ?? "counterfactual"}" has no caption string`);
     counterfactual = c2;
   }
-  return negatives.length > 0 ? { caption, negatives, counterfactual } : null;
+  const replacements = replacementLists(meta, cfg, where);
+  return negatives.length > 0 || replacements.length > 0 ? { caption, negatives, counterfactual, replacements } : null;
 }
 
 /** ITC similarity and the ITM class-1 logit of one image against several texts. */
@@ -101,6 +128,12 @@ export interface BindingScores {
   itmImages: number;
   /** what random scores give per image: mean of 1 / (negatives + 1) */
   chanceImages: number;
+  /**
+   * where the samples carry replacement negatives: by the attribute replaced, how many
+   * (caption, replacement) pairs and in how many % the caption scores higher —
+   * whether the model sees that attribute of each object at all
+   */
+  replaced?: Record<string, { pairs: number; itc: number; itm: number }>;
   /** Winoground scores, where the samples carry counterfactual images */
   winogroundPairs?: number;
   winogroundItc?: WinogroundScores;
@@ -128,6 +161,7 @@ export async function measureBinding(
     const cases = await testSampleMeta(data, opts.maxImages, read);
     const onFirstImage = new Map<string, { itc: Float32Array; itm: Float32Array }>();
     const won = { itcPairs: 0, itmPairs: 0, itcImages: 0, itmImages: 0, pairs: 0, images: 0, chanceImages: 0 };
+    const replaced: Record<string, { pairs: number; itc: number; itm: number }> = {};
     const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
     let seen = 0;
     try {
@@ -136,8 +170,22 @@ export async function measureBinding(
         for (let i = 0; i < b.batch && seen < opts.maxImages; i++, seen++) {
           const c = cases.get(b.keys[i]);
           if (!c) continue;
-          const texts = [c.caption, ...c.negatives].map((t) => preCaption(t, data.format.maxWords));
-          const { itc, itm } = scoreTexts(model, head, tokenizer, b.images.subarray(i * plane, (i + 1) * plane), b.size, texts);
+          const replacedTexts = c.replacements.flatMap(([, t]) => t);
+          const texts = [c.caption, ...c.negatives, ...replacedTexts].map((t) => preCaption(t, data.format.maxWords));
+          const all = scoreTexts(model, head, tokenizer, b.images.subarray(i * plane, (i + 1) * plane), b.size, texts);
+          let at = 1 + c.negatives.length;
+          for (const [kind, list] of c.replacements) {
+            const r = (replaced[kind] ??= { pairs: 0, itc: 0, itm: 0 });
+            for (let j = 0; j < list.length; j++, at++) {
+              r.pairs++;
+              if (all.itc[0] > all.itc[at]) r.itc++;
+              if (all.itm[0] > all.itm[at]) r.itm++;
+            }
+          }
+          const upTo = 1 + c.negatives.length;
+          const itc = all.itc.subarray(0, upTo);
+          const itm = all.itm.subarray(0, upTo);
+          if (c.negatives.length === 0) continue;
           if (c.counterfactual !== null) {
             // the counterfactual caption is (on the built-in set) the first negative, already scored
             const k = c.negatives.indexOf(c.counterfactual) + 1;
@@ -170,7 +218,9 @@ export async function measureBinding(
     if (won.pairs === 0) return null;
     const pct = (n: number, d: number) => (100 * n) / d;
     const winoground = await measureWinoground(model, head, scope, dropped, data, tokenizer, opts, cases, onFirstImage);
+    const byKind = Object.entries(replaced).map(([k, r]) => [k, { pairs: r.pairs, itc: pct(r.itc, r.pairs), itm: pct(r.itm, r.pairs) }]);
     return {
+      ...(byKind.length > 0 ? { replaced: Object.fromEntries(byKind) } : {}),
       ...(winoground ? { winogroundPairs: winoground.pairs, winogroundItc: winoground.itc, winogroundItm: winoground.itm } : {}),
       pairs: won.pairs,
       images: won.images,
@@ -238,4 +288,18 @@ async function measureWinoground(
     group: (100 * k.group) / counts.pairs,
   });
   return { pairs: counts.pairs, itc: pct(counts.itc), itm: pct(counts.itm) };
+}
+
+/** summary.md lines for the replacement negatives by kind (none when the samples carry none). */
+export function replacedMarkdown(b: BindingScores): string[] {
+  if (!b.replaced) return [];
+  const f = (v: number) => v.toFixed(1);
+  return [
+    "Replacement negatives — the caption with one object's attribute wrong (does the model see that attribute at all?); chance 50 %:",
+    "",
+    "| attribute replaced | pairs | caption wins by ITC | by ITM |",
+    "| --- | --- | --- | --- |",
+    ...Object.entries(b.replaced).map(([k, r]) => `| ${k} | ${r.pairs} | ${f(r.itc)} % | ${f(r.itm)} % |`),
+    "",
+  ];
 }
