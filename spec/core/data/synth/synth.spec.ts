@@ -57,6 +57,8 @@ describe("core/data/synth: the built-in multi-entity data set", function () {
         captions: string[];
         negatives: string[];
         caption_negatives: string[][];
+        replacements: Record<string, string[]>;
+        hard_negatives: string[];
         vqa: { question: string; answer: string }[];
       };
       const img = await decodeImage(smp.files.jpg, smp.key);
@@ -94,6 +96,39 @@ describe("core/data/synth: the built-in multi-entity data set", function () {
           assert.ok(covered(neg));
         }
       });
+      // replacements: the first caption with exactly one word changed — a colour, a shape or a size, as filed — false of the scene
+      const described = new Set(meta.objects.map((o) => `${o.size} ${o.colour} ${o.shape}`));
+      const words = meta.captions[0].split(" ");
+      const kindOf: Record<string, string> = { red: "colour", green: "colour", blue: "colour", yellow: "colour", purple: "colour", orange: "colour" };
+      for (const w of ["circle", "square", "triangle", "diamond"]) kindOf[w] = "shape";
+      for (const w of ["small", "large"]) kindOf[w] = "size";
+      for (const [kind, list] of Object.entries(meta.replacements)) {
+        for (const r of list) {
+          const rw = r.split(" ");
+          const changed = rw.map((w, i) => i).filter((i) => rw[i] !== words[i]);
+          assert.equal(rw.length, words.length, r);
+          assert.equal(changed.length, 1, `${smp.key}: "${r}" changes ${changed.length} words`);
+          assert.equal(kindOf[rw[changed[0]]], kind, `${smp.key}: "${r}" filed under ${kind}`);
+          const phrases = [...r.matchAll(/(small|large) (red|green|blue|yellow|purple|orange) (circle|square|triangle|diamond)/g)].map((m) => m[0]);
+          assert.ok(
+            phrases.some((p) => !described.has(p)),
+            `${smp.key}: replacement "${r}" is true of the scene`,
+          );
+        }
+      }
+      // hard negatives: the swaps, then replacements only
+      assert.deepEqual(meta.hard_negatives.slice(0, meta.negatives.length), meta.negatives);
+      const allReplacements = new Set(Object.values(meta.replacements).flat());
+      for (const h of meta.hard_negatives.slice(meta.negatives.length)) {
+        assert.ok(allReplacements.has(h), h);
+        // the new word is some object's in the scene: only its binding is wrong
+        const hw = h.split(" ");
+        const i = hw.findIndex((w, k) => w !== words[k]);
+        assert.ok(
+          meta.objects.some((o) => [o.size, o.colour, o.shape].includes(hw[i])),
+          `${smp.key}: hard negative "${h}" brings "${hw[i]}", which no object has`,
+        );
+      }
       const count = meta.vqa.find((q) => q.question === "how many shapes are there");
       assert.equal(count?.answer, ["zero", "one", "two", "three", "four"][meta.objects.length]);
       for (const t of [...meta.captions, ...meta.negatives, ...meta.vqa.flatMap((q) => [q.question, q.answer])])
