@@ -80,8 +80,8 @@ export function pythonWith(...modules: string[]): string | null {
 }
 
 /** Run a Python snippet; throws with its stderr on failure. */
-export function runPython(py: string, code: string, args: string[] = []): string {
-  const r = spawnSync(py, ["-c", code, ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
+export function runPython(py: string, code: string, args: string[] = [], input?: string): string {
+  const r = spawnSync(py, ["-c", code, ...args], { encoding: "utf8", maxBuffer: 64 << 20, input });
   if (r.status !== 0) throw new Error(`python failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 }

@@ -355,6 +355,47 @@ function concatKernel(ctx: KernelContext): KernelFunc {
   };
 }
 
+/** PadV2 with a constant: the input's contiguous runs copied into a filled output (stock walks element by element). */
+function padKernel(ctx: KernelContext): KernelFunc {
+  return (args: Args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    if (!copyable(x) || x.shape.length === 0) return ctx.stock(tf.PadV2)(args);
+    const { paddings, constantValue } = args.attrs as unknown as { paddings: [number, number][]; constantValue: number };
+    const rank = x.shape.length;
+    const outShape = x.shape.map((n, d) => paddings[d][0] + n + paddings[d][1]);
+    const backend = args.backend as CpuBackendLike;
+    const vals = backend.data.get(x.dataId).values as Flat;
+    const out = new (vals.constructor as new (n: number) => Flat)(sizeOf(outShape));
+    if (constantValue !== 0) out.fill(constantValue);
+    if (vals.length > 0) {
+      const outStrides = new Array<number>(rank);
+      let s = 1;
+      for (let d = rank - 1; d >= 0; d--) {
+        outStrides[d] = s;
+        s *= outShape[d];
+      }
+      // the innermost unpadded dims are whole runs in both arrays
+      let c = rank - 1;
+      while (c > 0 && paddings[c][0] === 0 && paddings[c][1] === 0) c--;
+      const run = sizeOf(x.shape.slice(c));
+      const outer = vals.length / run;
+      const idx = new Array<number>(c).fill(0);
+      let dst = 0;
+      for (let d = 0; d < rank; d++) dst += paddings[d][0] * outStrides[d];
+      for (let it = 0; it < outer; it++) {
+        let o = dst;
+        for (let d = 0; d < c; d++) o += idx[d] * outStrides[d];
+        out.set(vals.subarray(it * run, (it + 1) * run), o);
+        for (let d = c - 1; d >= 0; d--) {
+          if (++idx[d] < x.shape[d]) break;
+          idx[d] = 0;
+        }
+      }
+    }
+    return backend.makeTensorInfo(outShape, x.dtype, out as Float32Array);
+  };
+}
+
 // ---- gather / scatter (embedding lookups and their gradients) ---------------------
 
 function gatherKernel(ctx: KernelContext): KernelFunc {
@@ -482,6 +523,7 @@ export function buildKernels(ctx: KernelContext): Map<string, KernelFunc> {
     [tf.Slice, sliceKernel(ctx)],
     [tf.SplitV, splitKernel(ctx)],
     [tf.Concat, concatKernel(ctx)],
+    [tf.PadV2, padKernel(ctx)],
     [tf.GatherV2, gatherKernel(ctx)],
     [tf.UnsortedSegmentSum, segmentSumKernel(ctx)],
     [tf.TopK, topKKernel(ctx)],

@@ -33,10 +33,57 @@ export const VitConfig = z.strictObject({
   heads: z.number().int().positive().default(12),
   mlpRatio: z.number().positive().default(4),
   eps: z.number().positive().default(1e-6),
+  /**
+   * a convolutional stem before the patch projection: the output channels of each
+   * 3×3 convolution (stride 1, zero padding 1, GELU after each), e.g. [32, 32]; [] = none
+   * (ALBEF's ViT). A tiny ViT trained from scratch does not see small shapes through
+   * its linear patches alone ("Early convolutions help transformers see better",
+   * Xiao et al. 2021; docs/study.md §10 measures it on the built-in set)
+   */
+  stem: z.array(z.number().int().positive()).default([]),
 });
 export type VitConfig = z.output<typeof VitConfig>;
 
-/** Conv2d(3, width, kernel = stride = patch) written as a matmul over flattened patches. */
+/**
+ * Conv2d(cin, cout, 3, stride 1, padding 1) — PyTorch's weight layout [cout, cin, 3, 3] and
+ * default initialisation — as the sum of nine matmuls, one per kernel tap, each over the
+ * zero-padded input shifted by that tap. It works channels-first over the whole batch
+ * (CNHW: [cin, B, H, W] in, [cout, B, H, W] out), so every tap is one plain matmul.
+ */
+export class Conv3x3 extends Module {
+  readonly weight: Variable;
+  readonly bias: Variable;
+  constructor(
+    readonly cin: number,
+    readonly cout: number,
+    rng: Rng,
+  ) {
+    super();
+    this.weight = this.param("weight", [cout, cin, 3, 3], uniformFanIn(cin * 9), rng);
+    this.bias = this.param("bias", [cout], uniformFanIn(cin * 9), rng);
+  }
+  forward(x: Tensor): Tensor {
+    return tf.tidy(() => {
+      const [c, b, h, w] = x.shape as number[];
+      const padded = tf.pad(x, [
+        [0, 0],
+        [0, 0],
+        [1, 1],
+        [1, 1],
+      ]);
+      const taps = tf.reshape(this.weight, [this.cout, c, 9]);
+      let out: Tensor = tf.reshape(this.bias, [this.cout, 1]);
+      for (let t = 0; t < 9; t++) {
+        const shifted = tf.reshape(tf.slice(padded, [0, 0, Math.floor(t / 3), t % 3], [c, b, h, w]), [c, b * h * w]);
+        const tap = tf.reshape(tf.slice(taps, [0, 0, t], [this.cout, c, 1]), [this.cout, c]);
+        out = tf.add(out, tf.matMul(tap, shifted));
+      }
+      return tf.reshape(out, [this.cout, b, h, w]);
+    });
+  }
+}
+
+/** Conv2d(channels, width, kernel = stride = patch) written as a matmul over flattened patches. */
 class PatchProjection extends Module {
   readonly weight: Variable;
   readonly bias: Variable;
@@ -44,11 +91,12 @@ class PatchProjection extends Module {
     readonly patch: number,
     readonly width: number,
     rng: Rng,
+    readonly channels = 3,
   ) {
     super();
     // timm's _init_weights re-initialises Linear and LayerNorm only: the patch conv keeps PyTorch's default
-    this.weight = this.param("weight", [width, 3, patch, patch], uniformFanIn(3 * patch * patch), rng);
-    this.bias = this.param("bias", [width], uniformFanIn(3 * patch * patch), rng);
+    this.weight = this.param("weight", [width, channels, patch, patch], uniformFanIn(channels * patch * patch), rng);
+    this.bias = this.param("bias", [width], uniformFanIn(channels * patch * patch), rng);
   }
   forward(images: Tensor): Tensor {
     return tf.tidy(() => {
@@ -67,10 +115,22 @@ class PatchProjection extends Module {
 }
 
 class PatchEmbed extends Module {
+  readonly stem: ModuleList<Conv3x3> | null;
   readonly proj: PatchProjection;
-  constructor(patch: number, width: number, rng: Rng) {
+  constructor(patch: number, width: number, stem: readonly number[], rng: Rng) {
     super();
-    this.proj = this.child("proj", new PatchProjection(patch, width, rng));
+    const ins = [3, ...stem];
+    this.stem = stem.length > 0 ? this.child("stem", new ModuleList(stem.map((c, i) => new Conv3x3(ins[i], c, rng)))) : null;
+    this.proj = this.child("proj", new PatchProjection(patch, width, rng, ins[ins.length - 1]));
+  }
+  /** images [B, 3, S, S] → patch tokens [B, (S/patch)², width] */
+  forward(images: Tensor): Tensor {
+    return tf.tidy(() => {
+      if (!this.stem) return this.proj.forward(images);
+      let x = tf.transpose(images, [1, 0, 2, 3]);
+      for (const conv of this.stem.items) x = gelu(conv.forward(x));
+      return this.proj.forward(tf.transpose(x, [1, 0, 2, 3]));
+    });
   }
 }
 
@@ -149,7 +209,7 @@ export class VitEncoder extends Module implements VisionEncoder {
     const grid = cfg.imageSize / cfg.patch;
     this.cls_token = this.param("cls_token", [1, 1, cfg.width], truncatedNormal(0.02), rng);
     this.pos_embed = this.param("pos_embed", [1, 1 + grid * grid, cfg.width], truncatedNormal(0.02), rng);
-    this.patch_embed = this.child("patch_embed", new PatchEmbed(cfg.patch, cfg.width, rng));
+    this.patch_embed = this.child("patch_embed", new PatchEmbed(cfg.patch, cfg.width, cfg.stem, rng));
     this.blocks = this.child("blocks", new ModuleList(Array.from({ length: cfg.depth }, () => new VitBlock(cfg, rng))));
     this.norm = this.child("norm", new LayerNorm(cfg.width, cfg.eps, rng));
   }
@@ -173,7 +233,7 @@ export class VitEncoder extends Module implements VisionEncoder {
     }
     return tf.tidy(() => {
       const b = images.shape[0] as number;
-      const patches = this.patch_embed.proj.forward(images);
+      const patches = this.patch_embed.forward(images);
       const cls = tf.tile(this.cls_token, [b, 1, 1]);
       let x = tf.add(tf.concat([cls, patches], 1), this.pos_embed);
       for (const block of this.blocks.items) x = block.forward(x);

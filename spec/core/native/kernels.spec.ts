@@ -449,6 +449,59 @@ for (const impl of OPS) {
       check("concat int32", () => tf.concat([tf.tensor1d([1, 2], "int32"), tf.tensor1d([3], "int32")]));
     });
 
+    it("pad with zeros or a constant, any dims padded (inner, outer, none), float32 and int32, with gradients", () => {
+      let seed = 700;
+      const cases: [number[], [number, number][]][] = [
+        [
+          [2, 3, 4, 5],
+          [
+            [0, 0],
+            [0, 0],
+            [1, 1],
+            [1, 1],
+          ],
+        ],
+        [
+          [3, 4],
+          [
+            [2, 0],
+            [0, 0],
+          ],
+        ],
+        [
+          [2, 3, 4],
+          [
+            [0, 1],
+            [1, 0],
+            [0, 2],
+          ],
+        ],
+        [[5], [[1, 3]]],
+        [
+          [2, 2],
+          [
+            [0, 0],
+            [0, 0],
+          ],
+        ],
+      ];
+      for (const [shape, paddings] of cases) {
+        const s0 = seed++;
+        checkGrads(
+          `pad [${shape}] by ${JSON.stringify(paddings)}`,
+          (x) => tf.pad(x, paddings),
+          () => [randn(shape, s0)],
+        );
+        check(`pad [${shape}] with 2.5`, () => tf.pad(randn(shape, s0), paddings, 2.5));
+      }
+      check("pad int32", () =>
+        tf.pad(tf.range(0, 12, 1, "int32").reshape([3, 4]), [
+          [1, 0],
+          [0, 2],
+        ]),
+      );
+    });
+
     it("gather (embedding lookup) and its gradient, unsortedSegmentSum", () => {
       const ids = () =>
         tf.tensor2d(

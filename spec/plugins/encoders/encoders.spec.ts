@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { alibiBias, createLogger, Fusion, prepareRun, type RunScope, TextEncoder, type Tensor, tf, VisionEncoder } from "../../../core/index.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
-import { useTestBackend } from "../../helpers.ts";
+import { assertClose, pythonWith, runPython, useTestBackend } from "../../helpers.ts";
 import { tinyModelConfig } from "../../tiny-model.ts";
 
 async function scope(): Promise<RunScope> {
@@ -103,5 +103,56 @@ describe("plugins/encoders: vit and bert", () => {
     const gap = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i])));
     assert.ok(gap(await stateAt0(1e4, 8), await stateAt0(1e4, 12)) < 1e-6, "token 1 does not see token 2 through a bias of −10⁴");
     assert.ok(gap(await stateAt0(undefined, 8), await stateAt0(undefined, 12)) > 1e-4, "BERT's token 1 sees token 2");
+  });
+});
+
+describe("plugins/encoders: the vit's convolutional stem", () => {
+  before(useTestBackend);
+
+  it("stem: [4, 6] — 3×3 convolutions with GELU, then the patch projection — equals PyTorch's conv2d, output and gradients", async function () {
+    const py = pythonWith("torch");
+    if (!py) this.skip();
+    const cfg = tinyModelConfig({ name: "cross-attention" }) as { model: { vision: Record<string, unknown> } };
+    cfg.model.vision = { ...cfg.model.vision, patch: 4, stem: [4, 6] };
+    const run = await prepareRun(builtinRegistry(), cfg, { log: createLogger({ level: "error" }) });
+    const vit = run.scope.resolve(VisionEncoder) as VisionEncoder & { patch_embed: { forward(x: Tensor): Tensor } };
+    const state = Object.fromEntries(
+      [...vit.stateEntries()].filter(([n]) => n.startsWith("patch_embed.")).map(([n, v]) => [n, { shape: v.shape, data: Array.from(v.dataSync()) }]),
+    );
+    assert.deepEqual(state["patch_embed.stem.0.weight"].shape, [4, 3, 3, 3]);
+    assert.deepEqual(state["patch_embed.stem.1.weight"].shape, [6, 4, 3, 3]);
+    assert.deepEqual(state["patch_embed.proj.weight"].shape, [16, 6, 4, 4]);
+    const images = tf.randomNormal([2, 3, 16, 16], 0, 1, "float32", 11);
+    const probe = tf.randomNormal([2, 16, 16], 0, 1, "float32", 12);
+    const vars = [...vit.namedParameters()].filter(([n]) => n.startsWith("patch_embed."));
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(tf.mul(vit.patch_embed.forward(images), probe)) as tf.Scalar,
+      vars.map(([, v]) => v),
+    );
+    const out = tf.tidy(() => vit.patch_embed.forward(images));
+    const payload = JSON.stringify({ state, images: Array.from(images.dataSync()), probe: Array.from(probe.dataSync()) });
+    const ref = JSON.parse(
+      runPython(
+        py as string,
+        `
+import json, sys, torch
+import torch.nn.functional as F
+d = json.loads(sys.stdin.read())
+t = lambda e: torch.tensor(e["data"], dtype=torch.float64).reshape(e["shape"]).requires_grad_()
+w = {k: t(v) for k, v in d["state"].items()}
+x = torch.tensor(d["images"], dtype=torch.float64).reshape(2, 3, 16, 16)
+for i in range(2):
+    x = F.gelu(F.conv2d(x, w[f"patch_embed.stem.{i}.weight"], w[f"patch_embed.stem.{i}.bias"], padding=1))
+y = F.conv2d(x, w["patch_embed.proj.weight"], w["patch_embed.proj.bias"], stride=4).flatten(2).transpose(1, 2)
+(y * torch.tensor(d["probe"], dtype=torch.float64).reshape(2, 16, 16)).sum().backward()
+print(json.dumps({"out": y.flatten().tolist(), "grads": {k: v.grad.flatten().tolist() for k, v in w.items()}}))
+`,
+        [],
+        payload,
+      ),
+    ) as { out: number[]; grads: Record<string, number[]> };
+    assertClose(out, ref.out, 1e-4, 1e-4);
+    for (const [name, v] of vars) assertClose(grads[v.name], ref.grads[name], 1e-4, 1e-3);
+    tf.dispose([images, probe, out, value, ...Object.values(grads)]);
   });
 });
