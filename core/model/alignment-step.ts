@@ -10,7 +10,7 @@
 import { ShapeError } from "../errors.ts";
 import type { IntArray, MicroPosition, Objective, StepBatch, StepContext, StepRecorder } from "../registry/kinds/objective.ts";
 import type { SpecialTokenIds } from "../registry/kinds/tokenizer.ts";
-import type { Rng } from "../tensor/rng.ts";
+import { Rng } from "../tensor/rng.ts";
 import { tf, type Tensor } from "../tensor/tf.ts";
 import type { VisionLanguageModel } from "./vision-language-model.ts";
 
@@ -23,6 +23,12 @@ export interface AlignmentStepOptions {
   micro?: MicroPosition;
   special: SpecialTokenIds;
   vocabSize: number;
+  /**
+   * the per-row streams (`StepContext.rowRng`): row i draws from `seed` and `offset + i`,
+   * its index in the whole batch of every process and micro-batch of the step; default:
+   * a seed drawn from `rng` when first needed, offset 0
+   */
+  rows?: { seed: number; offset: number };
   /** draws the caller fixes instead of sampling (reference checks), by name */
   fixed?: ReadonlyMap<string, Int32Array>;
   /** receives every intermediate the objectives report, under the names of ALBEF's reference fixture */
@@ -59,6 +65,13 @@ export class AlignmentStep implements StepContext {
   }
   get micro(): MicroPosition {
     return this.opts.micro ?? { first: true, last: true };
+  }
+  private rowSeed: number | null = null;
+
+  rowRng(row: number, purpose: string): Rng {
+    if (!Number.isInteger(row) || row < 0 || row >= this.size) throw new ShapeError(`row ${row} is not in the batch (0..${this.size - 1})`);
+    this.rowSeed ??= this.opts.rows?.seed ?? this.opts.rng.nextUint32();
+    return Rng.derive(this.rowSeed, `${purpose}:${(this.opts.rows?.offset ?? 0) + row}`);
   }
   get special(): SpecialTokenIds {
     return this.opts.special;

@@ -14,7 +14,7 @@ import { type Tensor, tf, type Variable } from "../tensor/tf.ts";
 import { unfrozenParameters } from "./frozen.ts";
 import type { OptimConfig } from "./schedule.ts";
 import type { MicroStepResult } from "./trainer.ts";
-import { gradsByName, type ModelSelection, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
+import { gradsByName, type ModelSelection, type RowStreams, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
 import type { MicroPosition } from "../registry/kinds/objective.ts";
 
 export interface AlignmentTrainingOptions {
@@ -35,6 +35,7 @@ export function alignmentMicroStep(
   options: AlignmentTrainingOptions = {},
   stepIndex = 0,
   micro: MicroPosition = { first: true, last: true },
+  rows?: RowStreams,
 ): MicroStepResult {
   const images = tf.tensor4d(batch.images, [batch.batch, 3, batch.size, batch.size]);
   const ids = tf.tensor2d(batch.ids, [batch.batch, batch.length], "int32");
@@ -43,7 +44,7 @@ export function alignmentMicroStep(
   const step = new AlignmentStep(
     model,
     { images, ids, mask, imageIds: options.imageIds?.(imageKeys(batch)), textNegatives, tokenRegions: batch.regions ?? undefined },
-    { alpha, rng, step: stepIndex, micro, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
+    { alpha, rng, step: stepIndex, micro, rows, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
   );
   try {
     step.prepare();
@@ -105,7 +106,7 @@ export async function trainAlignment(
       padId: tokenizer.special.pad,
       alpha: model.alpha,
       stepStats: () => model.fusion.stats?.() ?? {},
-      microStep: (batch, alpha, rng, step, micro) => alignmentMicroStep(model, vars, tokenizer, batch, alpha, rng, options, step, micro),
+      microStep: (batch, alpha, rng, step, micro, rows) => alignmentMicroStep(model, vars, tokenizer, batch, alpha, rng, options, step, micro, rows),
       selection: options.selection,
     });
   } finally {

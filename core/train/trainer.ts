@@ -58,6 +58,11 @@ export class Trainer {
   private pending: Record<string, Tensor> | null = null;
   private micro = 0;
 
+  /** the next micro-batch's index in its optimizer step (0 … accumulate − 1) */
+  get microIndex(): number {
+    return this.micro;
+  }
+
   /** where the next micro-batch sits in its optimizer step (gradient accumulation) */
   get microPosition(): MicroPosition {
     return { first: this.micro === 0, last: this.micro === this.opts.optim.accumulate - 1 };

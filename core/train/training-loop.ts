@@ -58,7 +58,7 @@ export interface TrainingLoopSpec {
    * one micro-batch's forward, loss and gradients; `step` is the optimizer step (0-based) it
    * belongs to, `micro` whether it opens or closes that step (what runs once per step: the momentum update, the queues)
    */
-  microStep: (batch: ImageTextBatch, alpha: number, rng: Rng, step: number, micro: MicroPosition) => MicroStepResult;
+  microStep: (batch: ImageTextBatch, alpha: number, rng: Rng, step: number, micro: MicroPosition, rows: RowStreams) => MicroStepResult;
   /** extra figures per step (e.g. the hypergraph's bimodal fraction) */
   stepStats?: () => Record<string, number>;
   /**
@@ -67,6 +67,18 @@ export interface TrainingLoopSpec {
    * `<runDir>/best/`; the task then evaluates its test split once, with them
    */
   selection?: ModelSelection;
+}
+
+/** Where a micro-batch's per-row streams come from (AlignmentStep's `rows`): one seed per micro-step, rows numbered over the whole step. */
+export interface RowStreams {
+  seed: number;
+  /** the micro-batch's first row in the step's rows */
+  offset: number;
+}
+
+/** The per-row streams of micro-batch `micro` of optimizer step `step`: the same on resume, whatever the padding. */
+export function rowStreams(seed: number, step: number, micro: number, batchSize: number): RowStreams {
+  return { seed: Rng.derive(seed, `rows:${step}:${micro}`).nextUint32(), offset: micro * batchSize };
 }
 
 export interface ModelSelection {
@@ -161,7 +173,8 @@ export async function runTrainingLoop(
         if (trainer.done) break;
         trainer.beginMicroStep();
         const alpha = epoch === 0 && rampSteps > 0 ? spec.alpha * Math.min(1, trainer.step / rampSteps) : spec.alpha;
-        const r = spec.microStep(batch, alpha, rng, trainer.step, trainer.microPosition);
+        const rows = rowStreams(config.seed, trainer.step, trainer.microIndex, data.batchSize);
+        const r = spec.microStep(batch, alpha, rng, trainer.step, trainer.microPosition, rows);
         Object.assign(r.parts, spec.stepStats?.() ?? {});
         trainer.addMicroStep(r, batch.batch, batch.position);
         peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss);

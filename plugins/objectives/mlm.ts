@@ -30,46 +30,65 @@ export interface MlmMasking {
   positions: Int32Array;
 }
 
+/** Each row's random stream (row = position ÷ L of the row-major [B, L] ids). */
+export type RowStreams = (row: number) => Rng;
+
 /**
  * ALBEF's masking: Bernoulli(p) per position, never [PAD] or [CLS]; of the
- * masked, 80 % → [MASK], 10 % → a random id in [0, vocab), 10 % kept.
- * `given` replaces the draws (mask, written tokens) for reproducing a run.
+ * masked, 80 % → [MASK], 10 % → a random id in [0, vocab), 10 % kept. Row r's
+ * draws come from `rows(r)` alone, in position order, so a sample's masks do
+ * not depend on the others in its batch or on the padding (ids are [B, L]
+ * row-major, `length` = L). `given` replaces the draws (mask, written tokens)
+ * for reproducing a run.
  */
 export function mlmMask(
   ids: Int32Array,
+  length: number,
   special: { pad: number; cls: number; mask: number },
   vocab: number,
   probability: number,
-  rng: Rng,
+  rows: RowStreams,
   given?: { mask: Int32Array; replace?: Int32Array },
 ): MlmMasking {
   const inputIds = Int32Array.from(ids);
   const labels = new Int32Array(ids.length).fill(-100);
   const positions: number[] = [];
+  let rng: Rng | null = null;
   for (let i = 0; i < ids.length; i++) {
+    if (!given && i % length === 0) rng = rows(i / length);
     const maskable = ids[i] !== special.pad && ids[i] !== special.cls;
-    const chosen = given ? given.mask[i] === 1 : rng.uniform() < probability;
+    const chosen = given ? given.mask[i] === 1 : (rng as Rng).uniform() < probability;
     if (!chosen || !maskable) continue;
     labels[i] = ids[i];
     positions.push(i);
     if (given) inputIds[i] = given.replace ? given.replace[i] : special.mask;
-    else if (rng.uniform() < 0.8) inputIds[i] = special.mask;
-    else if (rng.uniform() < 0.5) inputIds[i] = rng.int(vocab);
+    else if ((rng as Rng).uniform() < 0.8) inputIds[i] = special.mask;
+    else if ((rng as Rng).uniform() < 0.5) inputIds[i] = (rng as Rng).int(vocab);
   }
   return { inputIds, labels, positions: Int32Array.from(positions) };
 }
 
 /**
  * `masking` with every grounded position (`grounded[i]` = 1) that is not yet
- * masked also masked, as [MASK], with probability `p` (drawn after ALBEF's
- * draws, so p = 0 changes nothing); positions stay row-major.
+ * masked also masked, as [MASK], with probability `p` (each row's draws from
+ * `rows(r)`, a stream of its own: p = 0 changes nothing); positions stay row-major.
  */
-export function maskGrounded(masking: MlmMasking, ids: Int32Array, grounded: Uint8Array, p: number, maskId: number, rng: Rng): MlmMasking {
+export function maskGrounded(
+  masking: MlmMasking,
+  ids: Int32Array,
+  length: number,
+  grounded: Uint8Array,
+  p: number,
+  maskId: number,
+  rows: RowStreams,
+): MlmMasking {
   const inputIds = Int32Array.from(masking.inputIds);
   const labels = Int32Array.from(masking.labels);
+  let rng: Rng | null = null;
   for (let i = 0; i < ids.length; i++) {
+    if (i % length === 0) rng = rows(i / length);
     if (grounded[i] !== 1 || labels[i] !== -100) continue;
-    if (rng.uniform() < p) {
+    if ((rng as Rng).uniform() < p) {
       labels[i] = ids[i];
       inputIds[i] = maskId;
     }
@@ -114,13 +133,13 @@ export class MlmObjective implements Objective {
     const { size: b, length: l } = step;
     const fixedMask = step.fixed("mlm_mask");
     const given = fixedMask ? { mask: fixedMask, replace: step.fixed("mlm_replace_ids") } : undefined;
-    let masking = mlmMask(step.tokenIds, step.special, step.vocabSize, this.options.probability, step.rng, given);
+    let masking = mlmMask(step.tokenIds, l, step.special, step.vocabSize, this.options.probability, (r) => step.rowRng(r, "mlm"), given);
     const p = this.options.groundedProbability;
     if (p > 0) {
       const boxes = step.batch.tokenRegions;
       if (!boxes) throw new DataError("mlm groundedProbability: the batches carry no token regions; set data.format.regions (the built-in set: json:objects)");
       const grounded = Uint8Array.from({ length: step.tokenIds.length }, (_, i) => (Number.isNaN(boxes[i * 4]) ? 0 : 1));
-      masking = maskGrounded(masking, step.tokenIds, grounded, p, step.special.mask, step.rng);
+      masking = maskGrounded(masking, step.tokenIds, l, grounded, p, step.special.mask, (r) => step.rowRng(r, "mlm-grounded"));
     }
     const ids = step.keep(tf.tensor2d(masking.inputIds, [b, l], "int32"));
     step.record("mlm_input_ids", ids);

@@ -118,6 +118,12 @@ export interface StepContext {
   readonly alpha: number;
   /** the step's random stream (negatives, masks); the same draws on resume */
   readonly rng: Rng;
+  /**
+   * a stream of row `row`'s own (one per `purpose`), for draws that concern one sample
+   * alone (MLM's masks): the same numbers whichever process holds the row, however the
+   * batch is padded and split (data-parallel ranks, micro-batches) — and on resume
+   */
+  rowRng(row: number, purpose: string): Rng;
   /** the optimizer step (0-based) this micro-step belongs to: what schedules and curricula follow */
   readonly step: number;
   /** where this micro-batch sits in its optimizer step (gradient accumulation): what happens once per step happens on the first or the last */

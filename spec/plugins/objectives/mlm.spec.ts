@@ -24,7 +24,7 @@ describe("plugins/objectives/mlm", () => {
     const rows = 400;
     const l = 10;
     const ids = Int32Array.from({ length: rows * l }, (_, i) => (i % l === 0 ? special.cls : i % l >= 8 ? special.pad : 5 + (i % 7)));
-    const m = mlmMask(ids, special, 40, 0.5, new Rng(3));
+    const m = mlmMask(ids, l, special, 40, 0.5, (r) => Rng.derive(3, `row ${r}`));
     let maskable = 0;
     let masked = 0;
     let toMask = 0;
@@ -52,7 +52,7 @@ describe("plugins/objectives/mlm", () => {
     // a random id may equal the original, so "kept" is 10 % + 10 % / 40 of the masked
     assert.ok(Math.abs(kept / masked - (0.1 + 0.1 / 40)) < 0.04, `kept ${kept}/${masked}`);
     // given draws (reference checks) are taken as they are
-    const given = mlmMask(Int32Array.from([1, 7, 8, 0]), special, 40, 0.5, new Rng(0), {
+    const given = mlmMask(Int32Array.from([1, 7, 8, 0]), 4, special, 40, 0.5, () => new Rng(0), {
       mask: Int32Array.from([1, 1, 1, 1]),
       replace: Int32Array.from([0, 9, 3, 0]),
     });
@@ -60,13 +60,26 @@ describe("plugins/objectives/mlm", () => {
     assert.deepEqual(Array.from(given.labels), [-100, 7, 8, -100]);
   });
 
+  it("a row's masks come from its own stream: the same whatever the other rows, the batch's padding or the row's place in it", () => {
+    const stream = (offset: number) => (r: number) => Rng.derive(5, `mlm:${offset + r}`);
+    const rowA = [1, 7, 8, 9, 10, 11, 12, 0];
+    const rowB = [1, 13, 14, 15, 0, 0, 0, 0];
+    // one batch [A; B] at L = 8, against A and B alone (B as row 1 of the whole batch), B padded further
+    const both = mlmMask(Int32Array.from([...rowA, ...rowB]), 8, special, 40, 0.5, stream(0));
+    const a = mlmMask(Int32Array.from(rowA), 8, special, 40, 0.5, stream(0));
+    const b = mlmMask(Int32Array.from([...rowB.slice(0, 4), 0, 0]), 6, special, 40, 0.5, stream(1));
+    assert.deepEqual(Array.from(both.inputIds.subarray(0, 8)), Array.from(a.inputIds));
+    assert.deepEqual(Array.from(both.inputIds.subarray(8, 12)), Array.from(b.inputIds.subarray(0, 4)));
+    assert.deepEqual(Array.from(both.labels.subarray(8, 12)), Array.from(b.labels.subarray(0, 4)));
+    assert.ok(b.positions.length > 0 && a.positions.length > 0, "both rows have masked tokens");
+  });
+
   it("groundedProbability: tokens that name an object are also masked, as [MASK], at that rate, after ALBEF's draws (which it leaves alone)", () => {
     const special = { pad: 0, cls: 1, mask: 3 };
     const ids = Int32Array.from({ length: 4000 }, (_, i) => (i % 40 === 0 ? 1 : 5 + (i % 7)));
     const grounded = Uint8Array.from(ids, (_, i) => (i % 3 === 0 ? 1 : 0));
-    const base = mlmMask(ids, special, 20, 0.15, new Rng(4));
-    const rng = new Rng(9);
-    const m = maskGrounded(base, ids, grounded, 0.5, 3, rng);
+    const base = mlmMask(ids, 40, special, 20, 0.15, (r) => Rng.derive(4, `row ${r}`));
+    const m = maskGrounded(base, ids, 40, grounded, 0.5, 3, (r) => Rng.derive(9, `row ${r}`));
     let extra = 0;
     let free = 0;
     for (let i = 0; i < ids.length; i++) {
@@ -89,7 +102,7 @@ describe("plugins/objectives/mlm", () => {
       [...m.labels.keys()].filter((i) => m.labels[i] !== -100),
       "positions row-major",
     );
-    assert.deepEqual(maskGrounded(base, ids, grounded, 0, 3, new Rng(9)).labels, base.labels);
+    assert.deepEqual(maskGrounded(base, ids, 40, grounded, 0, 3, (r) => Rng.derive(9, `row ${r}`)).labels, base.labels);
   });
 
   it("the loss is (1 − α)·CE(labels) + α·CE(softmax of the momentum logits), recomputed from the reported logits", async () => {
