@@ -24,3 +24,4 @@ export * from "./util/bar-plot.ts";
 export * from "./util/png-canvas.ts";
 export * from "./compare/index.ts";
 export * from "./util/bicubic.ts";
+export * from "./distributed/index.ts";

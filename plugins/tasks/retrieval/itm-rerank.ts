@@ -38,10 +38,13 @@ export function topK(row: Float32Array, k: number): Int32Array {
  * `itm-log-odds`, z1 − z0, the match log-odds the ITM loss trains (softmax
  * cross-entropy fixes only the difference: z1 + z0 is whatever the head's
  * initialisation put there, noise in a ranking across pairs); `itm+itc`,
- * BLIP's z1 plus the ITC similarity.
+ * BLIP's z1 plus the ITC similarity (the cosine); `joint`, the two heads' evidence as
+ * log-likelihoods: log σ(z1 − z0), the log-probability of a match by ITM, plus ITC's
+ * similarity logit cos/τ (a product of the two experts; ITC alone decides between
+ * candidates ITM cannot tell apart, ITM where it can).
  */
-export type RerankScore = "itm" | "itm-log-odds" | "itm+itc";
-export const RERANK_SCORES = ["itm", "itm-log-odds", "itm+itc"] as const satisfies readonly RerankScore[];
+export type RerankScore = "itm" | "itm-log-odds" | "itm+itc" | "joint";
+export const RERANK_SCORES = ["itm", "itm-log-odds", "itm+itc", "joint"] as const satisfies readonly RerankScore[];
 
 export interface RerankOptions {
   /** candidates per query */
@@ -95,7 +98,11 @@ export function itmRerank(model: VisionLanguageModel, gallery: EncodedGallery, s
       );
       const l = model.matchLogits(tf.gather(gallery.textEmbeds, ti), tf.gather(gallery.textMask, ti), tf.gather(gallery.imageEmbeds, ii));
       const z1 = tf.squeeze(tf.slice(l, [0, 1], [-1, 1]), [1]);
-      return scoreKind === "itm-log-odds" ? tf.sub(z1, tf.squeeze(tf.slice(l, [0, 0], [-1, 1]), [1])) : z1;
+      if (scoreKind === "itm" || scoreKind === "itm+itc") return z1;
+      const logOdds = tf.sub(z1, tf.squeeze(tf.slice(l, [0, 0], [-1, 1]), [1]));
+      if (scoreKind === "itm-log-odds") return logOdds;
+      const itcLogits = model.requireEmbedding("joint re-ranking").scaleSimilarity(tf.tensor1d(chunk.map((p) => p.sim)));
+      return tf.add(tf.logSigmoid(logOdds), itcLogits);
     });
     const v = logits.dataSync();
     logits.dispose();

@@ -29,6 +29,7 @@ const RERANK_SCORE_TEXT: Record<RerankScore, string> = {
   itm: "scored by the match logit (ALBEF's evaluation).",
   "itm-log-odds": "scored by the match log-odds (match minus no-match logit).",
   "itm+itc": "scored by the match logit plus the ITC similarity (BLIP's evaluation).",
+  joint: "scored by ITM's log-probability of a match plus ITC's similarity logit (cos/τ).",
 };
 
 export const RetrievalConfig = z.strictObject({

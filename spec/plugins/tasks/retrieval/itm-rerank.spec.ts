@@ -14,7 +14,7 @@ describe("plugins/tasks/retrieval: ITM re-ranking", () => {
   });
 
   for (const fusion of [{ name: "cross-attention" }, HYPERGRAPH_TINY]) {
-    it(`itmRerank (${fusion.name}): the top k by ITC get the ITM class-1 logit of that pair (its log-odds with itm-log-odds, plus the ITC similarity with itm+itc), everything else −100, no tensor left behind`, async () => {
+    it(`itmRerank (${fusion.name}): the top k by ITC get the ITM class-1 logit of that pair (its log-odds with itm-log-odds, plus the ITC similarity with itm+itc, log σ(log-odds) + cos/τ with joint), everything else −100, no tensor left behind`, async () => {
       const model = await tinyImageTextModel(fusion);
       model.eval();
       const nI = 4;
@@ -104,6 +104,19 @@ describe("plugins/tasks/retrieval: ITM re-ranking", () => {
           const v = odds.i2t[i * nT + t];
           if (scores!.i2t[i * nT + t] === UNSCORED) assert.equal(v, UNSCORED);
           else assert.ok(Math.abs(v - pairOdds(t, i)) < 1e-4, `i2t (${i}, ${t}) log-odds`);
+        }
+      // joint: log σ(log-odds) + cos / τ with the model's own temperature, worked by hand
+      const joint = itmRerank(model, gallery, sim, { k, score: "joint" });
+      const tau = [...model.stateEntries()].find(([n]) => n === "temp")?.[1].dataSync()[0] as number;
+      assert.ok(tau > 0, "the ITC temperature");
+      for (let i = 0; i < nI; i++)
+        for (let t = 0; t < nT; t++) {
+          const v = joint.i2t[i * nT + t];
+          if (scores!.i2t[i * nT + t] === UNSCORED) assert.equal(v, UNSCORED);
+          else {
+            const want = -Math.log1p(Math.exp(-pairOdds(t, i))) + sim[i * nT + t] / tau;
+            assert.ok(Math.abs(v - want) < 1e-3, `i2t (${i}, ${t}) joint: ${v} vs ${want}`);
+          }
         }
       tf.dispose([images, ids, mask, gallery.imageEmbeds, gallery.textEmbeds]);
       model.dispose();
