@@ -98,7 +98,7 @@ async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hy
     const byName: Record<string, tf.Tensor> = {};
     for (const [n, v] of vars) byName[n] = grads[v.name];
     step.finish();
-    trainer.addMicroStep({ loss, parts: {}, grads: byName }, b, null);
+    await trainer.addMicroStep({ loss, parts: {}, grads: byName }, b, null);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     if (i > 0) times.push(performance.now() - t0); // the first step warms up
   }

@@ -3,6 +3,7 @@ import type { CliCommand } from "../command.ts";
 import { parseCommandArgs, requireString, stringList } from "../args.ts";
 import { UsageError } from "../../core/errors.ts";
 import { runConfigTask } from "../../core/run/run-task.ts";
+import { joinedWorld } from "../../core/distributed/world.ts";
 
 export const trainCommand: CliCommand = {
   name: "train",
@@ -25,7 +26,11 @@ Ctrl-C or SIGTERM finishes the current step, writes a checkpoint and exits
 --debug prints the stack trace after an error.
 
 Compute threads: POLYALIGN_THREADS, else the config's threads, else the
-cores left after data.workers (no oversubscription).`,
+cores left after data.workers (no oversubscription; shared by the ranks of a node).
+
+Data-parallel: \`mpirun -np N polyalign train --config FILE\` (or srun) runs N
+processes; each reads its share of the shards with data.batchSize per step,
+gradients are averaged, rank 0 writes the run folder (README: "Beyond one process").`,
   async run(args, io) {
     const { values } = parseCommandArgs("train", args, {
       config: { type: "string", short: "c" },
@@ -46,6 +51,8 @@ cores left after data.workers (no oversubscription).`,
     }).catch((e: unknown) => {
       throw e instanceof UsageError ? new UsageError(`polyalign train: ${e.message}`) : e;
     });
+    // in a data-parallel run rank 0 tells the result
+    if (!(joinedWorld()?.isMain ?? true)) return 0;
     io.out(
       `run ${config.name}: ${Object.entries(result.metrics)
         .map(([k, v]) => `${k} ${Math.round(v * 100) / 100}`)

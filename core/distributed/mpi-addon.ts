@@ -18,6 +18,8 @@ export interface MpiBinding {
   bcast(buf: ArrayBufferView, root: number): Promise<void>;
   /** every rank's `send` bytes, in rank order, into `recv` (size × send bytes) */
   allgather(send: ArrayBufferView, recv: ArrayBufferView): Promise<void>;
+  /** the same, blocking */
+  allgatherNow(send: ArrayBufferView, recv: ArrayBufferView): void;
   barrier(): Promise<void>;
   finalize(): void;
   abort(code: number): void;

@@ -30,11 +30,17 @@ export interface World {
   bcast(buf: ArrayBufferView, root?: number): Promise<void>;
   /** each rank's `send`, in rank order (recv holds size × send) */
   allgather(send: ArrayBufferView, recv: ArrayBufferView): Promise<void>;
+  /** the same, blocking (a few floats a step needs at once) */
+  allgatherNow(send: ArrayBufferView, recv: ArrayBufferView): void;
   barrier(): Promise<void>;
   /** leave the job (the last call of a rank that ends normally) */
   finalize(): void;
   /** end every rank of the job at once (a rank that cannot go on) */
   abort(code: number): void;
+}
+
+function copyBytes(send: ArrayBufferView, recv: ArrayBufferView): void {
+  new Uint8Array(recv.buffer, recv.byteOffset, recv.byteLength).set(new Uint8Array(send.buffer, send.byteOffset, send.byteLength));
 }
 
 export const SINGLE_PROCESS: World = Object.freeze({
@@ -47,9 +53,8 @@ export const SINGLE_PROCESS: World = Object.freeze({
   allreduceSum: async () => {},
   allreduceSumNow: () => {},
   bcast: async () => {},
-  allgather: async (send: ArrayBufferView, recv: ArrayBufferView) => {
-    new Uint8Array(recv.buffer, recv.byteOffset, recv.byteLength).set(new Uint8Array(send.buffer, send.byteOffset, send.byteLength));
-  },
+  allgather: async (send: ArrayBufferView, recv: ArrayBufferView) => copyBytes(send, recv),
+  allgatherNow: (send: ArrayBufferView, recv: ArrayBufferView) => copyBytes(send, recv),
   barrier: async () => {},
   finalize: () => {},
   abort: (code: number) => process.exit(code),
@@ -109,6 +114,17 @@ class MpiWorld implements World {
     return this.serial("all-gather", () => this.mpi.allgather(send, recv));
   }
 
+  allgatherNow(send: ArrayBufferView, recv: ArrayBufferView): void {
+    if (recv.byteLength !== send.byteLength * this.size)
+      throw new DistributedError(`all-gather: the receive buffer holds ${recv.byteLength} bytes, not ${this.size} × ${send.byteLength}`);
+    if (this.busy) throw new DistributedError("all-gather: another collective is still in flight (collectives must be issued one at a time)");
+    try {
+      this.mpi.allgatherNow(send, recv);
+    } catch (e) {
+      throw new DistributedError(`rank ${this.rank}: all-gather failed: ${(e as Error).message} (another rank may have stopped)`);
+    }
+  }
+
   barrier(): Promise<void> {
     return this.serial("barrier", () => this.mpi.barrier());
   }
@@ -125,6 +141,11 @@ class MpiWorld implements World {
 }
 
 let joined: World | null = null;
+
+/** The world `joinWorld` joined, or null when none was (nothing to finalize or abort). */
+export function joinedWorld(): World | null {
+  return joined;
+}
 
 /**
  * The world this process belongs to: alone unless a launcher started several
@@ -153,4 +174,26 @@ export function joinWorld(log?: Logger, env: NodeJS.ProcessEnv = process.env): W
   joined = new MpiWorld(binding, info.size, info.rank, info.localRank, info.localSize, info.library, launch);
   log?.info(`distributed: ${joined.description}`);
   return joined;
+}
+
+/** Every rank's JSON value, in rank order (variable lengths: the lengths first, then the padded bytes). */
+export async function gatherJson<T>(world: World, value: T): Promise<T[]> {
+  if (world.size === 1) return [value];
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  const lengths = new Int32Array(world.size);
+  await world.allgather(Int32Array.of(bytes.length), lengths);
+  const width = Math.max(...lengths);
+  const padded = new Uint8Array(width);
+  padded.set(bytes);
+  const all = new Uint8Array(width * world.size);
+  await world.allgather(padded, all);
+  const text = new TextDecoder();
+  return Array.from(lengths, (n, r) => JSON.parse(text.decode(all.subarray(r * width, r * width + n))) as T);
+}
+
+/** `values` summed over the ranks (a fresh array; alone, a copy). */
+export function sumOverRanks(world: World, values: readonly number[]): number[] {
+  const buf = Float64Array.from(values);
+  world.allreduceSumNow(buf);
+  return Array.from(buf);
 }

@@ -11,6 +11,7 @@ import { ShapeError } from "../errors.ts";
 import type { IntArray, MicroPosition, Objective, StepBatch, StepContext, StepRecorder } from "../registry/kinds/objective.ts";
 import type { SpecialTokenIds } from "../registry/kinds/tokenizer.ts";
 import { Rng } from "../tensor/rng.ts";
+import { SINGLE_PROCESS, sumOverRanks, type World } from "../distributed/world.ts";
 import { tf, type Tensor } from "../tensor/tf.ts";
 import type { VisionLanguageModel } from "./vision-language-model.ts";
 
@@ -29,6 +30,8 @@ export interface AlignmentStepOptions {
    * a seed drawn from `rng` when first needed, offset 0
    */
   rows?: { seed: number; offset: number };
+  /** the processes of a data-parallel run (`gatherRows`); default: this one alone */
+  world?: World;
   /** draws the caller fixes instead of sampling (reference checks), by name */
   fixed?: ReadonlyMap<string, Int32Array>;
   /** receives every intermediate the objectives report, under the names of ALBEF's reference fixture */
@@ -73,6 +76,32 @@ export class AlignmentStep implements StepContext {
     this.rowSeed ??= this.opts.rows?.seed ?? this.opts.rng.nextUint32();
     return Rng.derive(this.rowSeed, `${purpose}:${(this.opts.rows?.offset ?? 0) + row}`);
   }
+  gatherRows(rows: Tensor): Tensor {
+    const world = this.opts.world ?? SINGLE_PROCESS;
+    if (world.size === 1) return rows;
+    const send = rows.dataSync() as Float32Array;
+    const recv = new Float32Array(send.length * world.size);
+    world.allgatherNow(send, recv);
+    return tf.tensor(recv, [(rows.shape[0] as number) * world.size, ...rows.shape.slice(1)]);
+  }
+
+  get processes(): number {
+    return (this.opts.world ?? SINGLE_PROCESS).size;
+  }
+
+  sumOverRanks(values: readonly number[]): number[] {
+    const world = this.opts.world ?? SINGLE_PROCESS;
+    return world.size === 1 ? [...values] : sumOverRanks(world, values);
+  }
+
+  gatherIds(ids: Int32Array): Int32Array {
+    const world = this.opts.world ?? SINGLE_PROCESS;
+    if (world.size === 1) return ids;
+    const recv = new Int32Array(ids.length * world.size);
+    world.allgatherNow(ids, recv);
+    return recv;
+  }
+
   get special(): SpecialTokenIds {
     return this.opts.special;
   }

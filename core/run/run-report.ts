@@ -5,6 +5,7 @@ import type { TrainingOutcome } from "../train/training-loop.ts";
 import { writeLinePlot } from "../util/line-plot.ts";
 import { seriesColour } from "../util/png-canvas.ts";
 import type { RunContext } from "./run-context.ts";
+import type { RankStates } from "../distributed/state-hash.ts";
 
 /** loss.png from metrics.jsonl: the total and each of `objectives`' losses that was logged. */
 export function lossCurve(runDir: string, objectives: readonly string[]): string | null {
@@ -39,13 +40,16 @@ export function readLastLoss(file: string, objectives: readonly string[]): Recor
 /** What every training task's summary.json starts with, and its artifacts (metrics, checkpoint, loss curve). */
 export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { base: TrainingSummary; artifacts: Record<string, string> } {
   const { runDir, scope } = ctx;
-  const { trainer, trainSeconds, stepsPerEpoch, skipped, samplesBySource, selection, checkpoint, stepsRun, peakRssBytes } = outcome;
+  const { trainer, trainSeconds, stepsPerEpoch, skipped, samplesBySource, selection, checkpoint, stepsRun, peakRssBytes, rankStates } = outcome;
   const metricsFile = join(runDir, "metrics.jsonl");
   const artifacts: Record<string, string> = { metrics: metricsFile };
   if (checkpoint) artifacts.checkpoint = checkpoint;
   const objectives = scope.config.objectives.map((o) => o.name);
-  const curve = lossCurve(runDir, objectives);
+  const main = ctx.world?.isMain ?? true;
+  // rank 0 writes metrics.jsonl, its plot and the summary
+  const curve = main ? lossCurve(runDir, objectives) : null;
   if (curve) artifacts.lossCurve = curve;
+  const processes = ctx.world?.size ?? 1;
   artifacts.summary = join(runDir, "summary.json");
   return {
     artifacts,
@@ -59,7 +63,8 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
       peak_rss_mb: Math.round(peakRssBytes / 2 ** 20),
       backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
       fusion: scope.config.model?.fusion.name,
-      final_loss: trainer.lastState ? readLastLoss(metricsFile, objectives) : null,
+      final_loss: main && trainer.lastState ? readLastLoss(metricsFile, objectives) : null,
+      ...(processes > 1 ? { processes, rank_states: rankStates } : {}),
       skipped_samples: skipped.samples,
       skipped_by_reason: skipped.by_reason,
       damaged_shards: skipped.shards,
@@ -100,7 +105,12 @@ export interface TrainingSummary {
   };
   steps: number;
   epochs: number;
+  /** samples seen, every process's together */
   samples: number;
+  /** processes of a data-parallel run (absent: one) */
+  processes?: number;
+  /** whether every rank ended with the same state (data-parallel runs) */
+  rank_states?: RankStates | null;
   wall_time_s: number;
   /** wall time per optimizer step of this process, data loading included */
   step_time_s: number | null;
@@ -114,9 +124,10 @@ export interface TrainingSummary {
 }
 
 /** summary.json and summary.md in the run folder, with what the run's evaluations dropped (`evaluation_dropped`). */
-export function writeSummary(ctx: Pick<RunContext, "runDir" | "dropped">, summary: object, markdown: string): void {
+export function writeSummary(ctx: Pick<RunContext, "runDir" | "dropped" | "world">, summary: object, markdown: string): void {
   if (typeof ctx !== "object" || !ctx.dropped)
     throw new TypeError("writeSummary: pass the run context (ctx), not its folder: the summary carries what the evaluation dropped");
+  if (ctx.world && !ctx.world.isMain) return;
   const full = { ...summary, evaluation_dropped: ctx.dropped.summary() };
   writeFileSync(join(ctx.runDir, "summary.json"), JSON.stringify(full, null, 2) + "\n");
   writeFileSync(join(ctx.runDir, "summary.md"), markdown + ctx.dropped.markdown());

@@ -16,6 +16,7 @@ import type { RunConfig } from "../config/schema.ts";
 import { latestCheckpoint, readTrainerState, removeStaleCheckpointFolders } from "../train/checkpoints.ts";
 import { checkResumeConfig } from "../train/resume.ts";
 import { activateBackend, prepareRun } from "./prepare-run.ts";
+import { joinWorld } from "../distributed/world.ts";
 import { acquireRunLock, RUN_LOCK } from "./run-lock.ts";
 import type { RunContext } from "./run-context.ts";
 
@@ -44,30 +45,60 @@ export function holdsRun(runDir: string): boolean {
 
 export async function runConfigTask(registry: PluginRegistry, source: string | PlainObject, opts: RunTaskOptions): Promise<FinishedRun> {
   if (opts.resume && opts.fresh) throw new UsageError("--resume and --fresh exclude each other");
-  const { config, scope, file } = await prepareRun(registry, source, { sets: opts.sets ?? [], log: opts.log });
+  // one of several processes (mpirun, srun): join them before anything is read or written
+  const world = joinWorld(opts.log);
+  const log = world.isMain ? opts.log : rankLogger(opts.log, world.rank);
+  const { config, scope, file } = await prepareRun(registry, source, { sets: opts.sets ?? [], log });
   if (!config.task) throw new ConfigError(`${file || "config"}: no task: section (e.g. task: {name: pretrain})`, "task", file);
   const runDir = join(config.runs, config.name);
   if (opts.allowConfigChange && !opts.resume) throw new UsageError("--allow-config-change goes with --resume");
-  if (holdsRun(runDir) && !opts.resume && !opts.fresh) {
+  if (world.isMain && holdsRun(runDir) && !opts.resume && !opts.fresh) {
     throw new UsageError(`${runDir} already holds a run; --resume continues it, --fresh starts over, --set name=... picks another folder`);
   }
-  const release = acquireRunLock(runDir, opts.log);
+  // rank 0 owns the run folder: its lock, its cleaning, its config; the others read it once rank 0 is done
+  const release = world.isMain ? acquireRunLock(runDir, log) : () => {};
   try {
-    // under the lock, a temp folder of a writer that is gone is debris of a crash
-    const debris = removeStaleCheckpointFolders(runDir);
-    if (debris.length > 0) opts.log.info(`removed ${debris.length} unfinished checkpoint folder(s) of a crashed run: ${debris.join(", ")}`);
-    if (opts.resume) checkResumable(runDir, config, !!opts.allowConfigChange, opts.log);
-    if (opts.fresh) clearRunFolder(runDir);
+    if (world.isMain) {
+      // under the lock, a temp folder of a writer that is gone is debris of a crash
+      const debris = removeStaleCheckpointFolders(runDir);
+      if (debris.length > 0) log.info(`removed ${debris.length} unfinished checkpoint folder(s) of a crashed run: ${debris.join(", ")}`);
+    }
+    if (opts.resume) checkResumable(runDir, config, !!opts.allowConfigChange, log);
+    if (opts.fresh && world.isMain) clearRunFolder(runDir);
     const workers = Number((config.data as { workers?: number } | undefined)?.workers ?? 2);
-    const threads = config.threads ?? Math.max(1, availableParallelism() - workers);
+    // the node's cores shared by its ranks
+    const threads = config.threads ?? Math.max(1, Math.floor(availableParallelism() / world.localSize) - workers);
     const backend = await activateBackend(scope, threads);
-    writeEffectiveConfig(runDir, config);
+    if (world.size > 1)
+      opts.log.info(`${world.description}: backend ${backend.backend} (${backend.kernels.split(":")[0]}), ${backend.threads} compute thread(s)`);
+    if (world.isMain) writeEffectiveConfig(runDir, config);
+    await world.barrier();
     const task = scope.resolve(Task);
-    const ctx: RunContext = { scope, runDir, resume: !!opts.resume, backend, out: opts.out, dropped: new DroppedSamples(scope.log, "evaluation") };
+    const ctx: RunContext = {
+      scope,
+      runDir,
+      resume: !!opts.resume,
+      backend,
+      world,
+      out: world.isMain ? opts.out : () => {},
+      dropped: new DroppedSamples(log, "evaluation"),
+    };
     return { config, runDir, result: await task.run(ctx) };
   } finally {
     release();
   }
+}
+
+/** A non-zero rank's logger: its warnings and errors, marked with the rank; rank 0 tells the run's progress. */
+function rankLogger(log: Logger, rank: number): Logger {
+  const tag = (m: string) => `rank ${rank}: ${m}`;
+  return {
+    debug: () => {},
+    info: () => {},
+    warn: (m, f) => log.warn(tag(m), f),
+    error: (m, f) => log.error(tag(m), f),
+    child: (s) => rankLogger(log.child(s), rank),
+  };
 }
 
 /** Before anything is written: the latest checkpoint's config against this one (RESUMABLE_CHANGES may differ). */

@@ -16,12 +16,15 @@ import type { OptimConfig } from "./schedule.ts";
 import type { MicroStepResult } from "./trainer.ts";
 import { gradsByName, type ModelSelection, type RowStreams, runTrainingLoop, type TrainingOutcome, type TrainingSchedule } from "./training-loop.ts";
 import type { MicroPosition } from "../registry/kinds/objective.ts";
+import type { World } from "../distributed/world.ts";
 
 export interface AlignmentTrainingOptions {
   /** image id of each sample by its image key (`imageKeys`: the key, source-prefixed in a mixture; fine-tuning on galleries; the model's setting must say `imageIds`) */
   imageIds?: (keys: readonly string[]) => Int32Array;
   /** score the model on the validation split after each epoch and keep the best */
   selection?: ModelSelection;
+  /** the processes of a data-parallel run (ITC's queues gather every rank's features) */
+  world?: World;
 }
 
 /** One micro-batch: forward, the objectives' weighted losses and their gradients. */
@@ -44,7 +47,7 @@ export function alignmentMicroStep(
   const step = new AlignmentStep(
     model,
     { images, ids, mask, imageIds: options.imageIds?.(imageKeys(batch)), textNegatives, tokenRegions: batch.regions ?? undefined },
-    { alpha, rng, step: stepIndex, micro, rows, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
+    { alpha, rng, step: stepIndex, micro, rows, world: options.world, special: tokenizer.special, vocabSize: tokenizer.vocabSize },
   );
   try {
     step.prepare();
@@ -106,7 +109,8 @@ export async function trainAlignment(
       padId: tokenizer.special.pad,
       alpha: model.alpha,
       stepStats: () => model.fusion.stats?.() ?? {},
-      microStep: (batch, alpha, rng, step, micro, rows) => alignmentMicroStep(model, vars, tokenizer, batch, alpha, rng, options, step, micro, rows),
+      microStep: (batch, alpha, rng, step, micro, rows) =>
+        alignmentMicroStep(model, vars, tokenizer, batch, alpha, rng, { ...options, world: ctx.world }, step, micro, rows),
       selection: options.selection,
     });
   } finally {

@@ -25,6 +25,8 @@ export interface TrainerState {
   data: unknown;
   config: unknown;
   savedAt: string;
+  /** a data-parallel run's every rank's random state and data position, in rank order (rank 0's are also `rng` and `data`) */
+  ranks?: { rng: [number, number, number, number]; data: unknown }[];
 }
 
 export function checkpointDir(runDir: string, step: number): string {

@@ -14,6 +14,8 @@ import type { Rng } from "../tensor/rng.ts";
 import { tf, type Tensor, type Variable } from "../tensor/tf.ts";
 import { AdamW } from "./adamw.ts";
 import { saveCheckpoint, type TrainerState } from "./checkpoints.ts";
+import { GradientAverager, type ReduceTiming } from "../distributed/gradient-buckets.ts";
+import { DistributedError, gatherJson, SINGLE_PROCESS, sumOverRanks, type World } from "../distributed/world.ts";
 import { Progress } from "./progress.ts";
 import { learningRate, type OptimConfig } from "./schedule.ts";
 import type { MicroPosition } from "../registry/kinds/objective.ts";
@@ -30,6 +32,8 @@ export interface MicroStepResult {
 }
 
 export interface TrainerOptions {
+  /** the processes of a data-parallel run: gradients averaged over them, metrics and checkpoints written by rank 0; default: alone */
+  world?: World;
   runDir: string;
   optim: OptimConfig;
   totalSteps: number;
@@ -69,12 +73,19 @@ export class Trainer {
   }
   private accLoss: { loss: number; parts: Record<string, number> } = { loss: 0, parts: {} };
   lastState: TrainerState | null = null;
+  readonly world: World;
+  private readonly averager: GradientAverager;
 
   constructor(
     readonly model: Module,
     readonly params: [string, Variable][],
     readonly opts: TrainerOptions,
   ) {
+    this.world = opts.world ?? SINGLE_PROCESS;
+    this.averager = new GradientAverager(
+      this.world,
+      params.map(([name, v]) => ({ name, shape: v.shape })),
+    );
     this.optimizer = new AdamW(params, {
       lr: opts.optim.lr,
       weightDecay: opts.optim.weightDecay,
@@ -82,9 +93,14 @@ export class Trainer {
       beta2: opts.optim.beta2,
       eps: opts.optim.eps,
     });
-    mkdirSync(opts.runDir, { recursive: true });
+    if (this.world.isMain) mkdirSync(opts.runDir, { recursive: true });
     this.metricsFile = join(opts.runDir, "metrics.jsonl");
     this.progress = new Progress(opts.totalSteps, opts.log, opts.logEvery);
+  }
+
+  /** seconds, bytes and calls of the last step's gradient all-reduce (0 alone) */
+  get lastReduce(): ReduceTiming {
+    return this.averager.last;
   }
 
   get done(): boolean {
@@ -99,10 +115,17 @@ export class Trainer {
 
   /**
    * Add one micro-batch's gradients; every `accumulate` of them an optimiser
-   * step happens. Returns true when it did.
+   * step happens (in a data-parallel run, with the gradients averaged over the
+   * ranks; the losses reported are the ranks' mean, so every rank takes the same
+   * decisions). Resolves to true when it did.
    */
-  addMicroStep(r: MicroStepResult, batchSize: number, dataPosition: unknown): boolean {
+  async addMicroStep(r: MicroStepResult, batchSize: number, dataPosition: unknown): Promise<boolean> {
     dropoutSeeds.end();
+    if (this.world.size > 1) {
+      const keys = Object.keys(r.parts).sort();
+      const sums = sumOverRanks(this.world, [r.loss, ...keys.map((k) => r.parts[k])]);
+      r = { ...r, loss: sums[0] / this.world.size, parts: Object.fromEntries(keys.map((k, i) => [k, sums[i + 1] / this.world.size])) };
+    }
     const bad = !Number.isFinite(r.loss) || Object.values(r.parts).some((v) => !Number.isFinite(v));
     if (bad) {
       tf.dispose(Object.values(r.grads));
@@ -126,9 +149,9 @@ export class Trainer {
     }
     this.accLoss.loss += r.loss / acc;
     for (const [k, v] of Object.entries(r.parts)) this.accLoss.parts[k] = (this.accLoss.parts[k] ?? 0) + v / acc;
-    this.samples += batchSize;
+    this.samples += batchSize * this.world.size;
     if (++this.micro < acc) return false;
-    this.applyUpdate(dataPosition);
+    await this.applyUpdate(dataPosition);
     return true;
   }
 
@@ -138,8 +161,9 @@ export class Trainer {
     this.micro = 0;
   }
 
-  private applyUpdate(dataPosition: unknown): void {
-    const grads = this.pending as Record<string, Tensor>;
+  private async applyUpdate(dataPosition: unknown): Promise<void> {
+    const grads = await this.averager.average(this.pending as Record<string, Tensor>);
+    this.pending = grads;
     const acc = this.opts.optim.accumulate;
     const lr = learningRate(this.step, this.opts.totalSteps, this.opts.optim);
     const scaled = tf.tidy(() => {
@@ -168,47 +192,55 @@ export class Trainer {
     this.step++;
     const elapsed = (performance.now() - this.started) / 1000;
     const losses = { loss: this.accLoss.loss, ...this.accLoss.parts };
-    appendFileSync(
-      this.metricsFile,
-      JSON.stringify({
-        step: this.step,
-        epoch: this.epoch,
-        samples: this.samples,
-        lr,
-        grad_norm: scaled.norm,
-        elapsed_s: Math.round(elapsed * 1000) / 1000,
-        ...losses,
-      }) + "\n",
-    );
-    this.progress.update(this.step, { samplesPerSec: this.samples / Math.max(elapsed, 1e-9), elapsed, losses, lr });
+    if (this.world.isMain) {
+      appendFileSync(
+        this.metricsFile,
+        JSON.stringify({
+          step: this.step,
+          epoch: this.epoch,
+          samples: this.samples,
+          lr,
+          grad_norm: scaled.norm,
+          elapsed_s: Math.round(elapsed * 1000) / 1000,
+          ...(this.world.size > 1 ? { allreduce_s: Math.round(this.averager.last.seconds * 1e4) / 1e4 } : {}),
+          ...losses,
+        }) + "\n",
+      );
+      this.progress.update(this.step, { samplesPerSec: this.samples / Math.max(elapsed, 1e-9), elapsed, losses, lr });
+    }
     this.accLoss = { loss: 0, parts: {} };
-    this.lastState = this.state(dataPosition);
+    this.lastState = await this.state(dataPosition);
     if (this.opts.checkpointEvery > 0 && this.step % this.opts.checkpointEvery === 0 && !this.done) this.checkpoint();
   }
 
-  state(dataPosition: unknown): TrainerState {
+  /** The state to resume from; in a data-parallel run every rank's random state and data position are gathered into it (a collective: every rank calls it). */
+  async state(dataPosition: unknown): Promise<TrainerState> {
+    const rng = this.opts.rng.getState();
+    const ranks = this.world.size > 1 ? await gatherJson(this.world, { rng, data: dataPosition }) : undefined;
     return {
       step: this.step,
       epoch: this.epoch,
       samples: this.samples,
-      rng: this.opts.rng.getState(),
+      rng,
       data: dataPosition,
       config: this.opts.config,
       savedAt: new Date().toISOString(),
+      ...(ranks ? { ranks } : {}),
     };
   }
 
+  /** Rank 0 writes the last step's checkpoint (the others: null). Its state was gathered with the step, so this is no collective. */
   checkpoint(): string | null {
-    if (!this.lastState) return null;
+    if (!this.lastState || !this.world.isMain) return null;
     return saveCheckpoint(this.opts.runDir, this.model, this.optimizer, this.lastState, this.opts.keepCheckpoints);
   }
 
-  /** Continue from a checkpoint's trainer state (model and optimizer already loaded). */
+  /** Continue from a checkpoint's trainer state (model and optimizer already loaded): this rank's random state. */
   restore(state: TrainerState): void {
     this.step = state.step;
     this.epoch = state.epoch;
     this.samples = state.samples;
-    this.opts.rng.setState(state.rng);
+    this.opts.rng.setState(this.world.size > 1 ? rankState(state, this.world).rng : state.rng);
     this.lastState = state;
   }
 
@@ -216,4 +248,14 @@ export class Trainer {
     this.dropPending();
     this.optimizer.dispose();
   }
+}
+
+/** This rank's part of a checkpoint's state; a checkpoint of another number of processes is refused. */
+export function rankState(state: TrainerState, world: World): { rng: TrainerState["rng"]; data: unknown } {
+  const n = state.ranks?.length ?? 1;
+  if (n !== world.size)
+    throw new DistributedError(
+      `the checkpoint was written by ${n} process${n === 1 ? "" : "es"}, this run has ${world.size}: resume with as many (each rank's data position is its own)`,
+    );
+  return state.ranks ? state.ranks[world.rank] : { rng: state.rng, data: state.data };
 }

@@ -19,7 +19,10 @@ import { type BestModel, latestCheckpoint, loadCheckpoint, readBestModel, saveBe
 import type { OptimConfig } from "./schedule.ts";
 import { truncateMetrics } from "./resume.ts";
 import { type StopSignal, StopSignals } from "./stop-signals.ts";
-import { type MicroStepResult, Trainer } from "./trainer.ts";
+import { type MicroStepResult, rankState, Trainer } from "./trainer.ts";
+import { broadcastState } from "../distributed/broadcast-state.ts";
+import { compareRankStates, type RankStates } from "../distributed/state-hash.ts";
+import { SINGLE_PROCESS, sumOverRanks, type World } from "../distributed/world.ts";
 import type { MicroPosition } from "../registry/kinds/objective.ts";
 
 export interface TrainingSchedule {
@@ -46,6 +49,8 @@ export interface TrainingOutcome {
   stepsRun: number;
   /** the process's largest resident set size seen after a micro-step, bytes */
   peakRssBytes: number;
+  /** a data-parallel run's check that every rank ends with the same state (null alone) */
+  rankStates: RankStates | null;
 }
 
 export interface TrainingLoopSpec {
@@ -76,9 +81,21 @@ export interface RowStreams {
   offset: number;
 }
 
-/** The per-row streams of micro-batch `micro` of optimizer step `step`: the same on resume, whatever the padding. */
-export function rowStreams(seed: number, step: number, micro: number, batchSize: number): RowStreams {
-  return { seed: Rng.derive(seed, `rows:${step}:${micro}`).nextUint32(), offset: micro * batchSize };
+/**
+ * The per-row streams of micro-batch `micro` of optimizer step `step`: the same on resume,
+ * whatever the padding; in a data-parallel run the rows are numbered over every rank's
+ * batches (micro-batch by micro-batch, rank by rank), so N ranks of batch B/N draw what
+ * one process of batch B would.
+ */
+export function rowStreams(seed: number, step: number, micro: number, batchSize: number, world: World = SINGLE_PROCESS): RowStreams {
+  return { seed: Rng.derive(seed, `rows:${step}:${micro}`).nextUint32(), offset: (micro * world.size + world.rank) * batchSize };
+}
+
+/** [every rank has a batch, some rank was asked to stop] — one tiny all-reduce per micro-step in a data-parallel run. */
+function agree(world: World, haveBatch: boolean, stopRequested: boolean): [boolean, boolean] {
+  if (world.size === 1) return [haveBatch, stopRequested];
+  const [have, stop] = sumOverRanks(world, [haveBatch ? 1 : 0, stopRequested ? 1 : 0]);
+  return [have === world.size, stop > 0];
 }
 
 export interface ModelSelection {
@@ -103,9 +120,11 @@ export async function runTrainingLoop(
 ): Promise<TrainingOutcome> {
   const { scope, runDir } = ctx;
   const { config, log } = scope;
+  const world = ctx.world ?? SINGLE_PROCESS;
   const sources = trainSources(data);
   const samplesPerEpoch = samplesPerTrainingEpoch(data, sources);
-  const microPerEpoch = samplesPerEpoch === null ? null : Math.floor(samplesPerEpoch / data.batchSize);
+  // each rank reads its share of the shards: an epoch is the ranks' batches side by side
+  const microPerEpoch = samplesPerEpoch === null ? null : Math.floor(samplesPerEpoch / world.size / data.batchSize);
   const stepsPerEpoch = microPerEpoch === null ? null : Math.max(1, Math.floor(microPerEpoch / optim.accumulate));
   if (schedule.steps === undefined && stepsPerEpoch === null) {
     throw new ConfigError(
@@ -115,8 +134,10 @@ export async function runTrainingLoop(
   }
   const totalSteps = schedule.steps ?? schedule.epochs * (stepsPerEpoch as number);
   const rampSteps = schedule.alphaRampSteps ?? stepsPerEpoch ?? 0;
-  const rng = Rng.derive(config.seed, "trainer");
+  // each rank its own draws (dropout, negatives), rank 0 those of a run alone
+  const rng = Rng.derive(config.seed, world.rank === 0 ? "trainer" : `trainer:rank${world.rank}`);
   const trainer = new Trainer(spec.model, spec.trainable, {
+    world,
     runDir,
     optim,
     totalSteps,
@@ -133,10 +154,21 @@ export async function runTrainingLoop(
     if (!dir) throw new ConfigError(`--resume: no checkpoint in ${join(runDir, "checkpoints")}`, "");
     const state = loadCheckpoint(dir, spec.model, trainer.optimizer);
     trainer.restore(state);
-    const cut = truncateMetrics(join(runDir, "metrics.jsonl"), state.step);
-    if (cut > 0) log.info(`metrics.jsonl: ${cut} line(s) after step ${state.step} removed; those steps run again`);
-    position = (state.data as DataPosition | null) ?? undefined;
+    if (world.isMain) {
+      const cut = truncateMetrics(join(runDir, "metrics.jsonl"), state.step);
+      if (cut > 0) log.info(`metrics.jsonl: ${cut} line(s) after step ${state.step} removed; those steps run again`);
+    }
+    position = (rankState(state, world).data as DataPosition | null) ?? undefined;
     ctx.out(`resumed from ${dir} (step ${state.step}, epoch ${state.epoch})`);
+  }
+  if (world.size > 1) {
+    // every rank starts from rank 0's weights (and, resumed, its optimizer state: the same file on every rank)
+    await broadcastState(world, spec.model);
+    log.info(
+      `data-parallel: ${world.size} processes × batch ${data.batchSize}${optim.accumulate > 1 ? ` × ${optim.accumulate} micro-batches` : ""} = ` +
+        `${world.size * data.batchSize * optim.accumulate} samples per step, lr ${optim.lr}` +
+        `${samplesPerEpoch !== null ? `, ${samplesPerEpoch} samples per epoch in all` : ""}`,
+    );
   }
   const samplesBySource: Record<string, number> = {};
   const skipped = new DroppedSamples(log, "training");
@@ -147,7 +179,8 @@ export async function runTrainingLoop(
     ? { metric: spec.selection.metric, best: ctx.resume ? readBestModel(runDir) : null, byEpoch: [] }
     : null;
   const select = async (epoch: number) => {
-    if (!spec.selection || !selection) return;
+    // rank 0 scores and keeps the best; the others go on (they meet it at the next step's all-reduce)
+    if (!spec.selection || !selection || !world.isMain) return;
     const score = await spec.selection.evaluate();
     selection.byEpoch.push({ epoch, step: trainer.step, score });
     const better = selection.best === null || score > selection.best.score;
@@ -168,19 +201,31 @@ export async function runTrainingLoop(
       // a checkpoint written after an epoch's last step resumes at that epoch's end: no batch is left in it
       const resumedInEpoch = position !== undefined;
       let microInEpoch = 0;
-      for await (const batch of trainBatches(data, sources, pool, config.seed, epoch, spec.padId, position, skipped)) {
+      const batches = trainBatches(data, sources, pool, config.seed, epoch, spec.padId, position, skipped, world);
+      for (;;) {
+        const next = await batches.next();
+        // ranks go on together: the epoch ends for all when one runs out of data, a stop signal stops all at the same step
+        const [haveBatch, stop] = agree(world, !next.done, signals.requested !== null && trainer.microPosition.first);
+        if (stop) {
+          await batches.return(undefined);
+          throw interrupted(trainer, signals.requested ?? "SIGTERM", runDir);
+        }
+        if (!haveBatch) {
+          if (!next.done) await batches.return(undefined);
+          break;
+        }
+        const batch = next.value as ImageTextBatch;
         position = undefined;
         if (trainer.done) break;
         trainer.beginMicroStep();
         const alpha = epoch === 0 && rampSteps > 0 ? spec.alpha * Math.min(1, trainer.step / rampSteps) : spec.alpha;
-        const rows = rowStreams(config.seed, trainer.step, trainer.microIndex, data.batchSize);
+        const rows = rowStreams(config.seed, trainer.step, trainer.microIndex, data.batchSize, world);
         const r = spec.microStep(batch, alpha, rng, trainer.step, trainer.microPosition, rows);
         Object.assign(r.parts, spec.stepStats?.() ?? {});
-        trainer.addMicroStep(r, batch.batch, batch.position);
+        await trainer.addMicroStep(r, batch.batch, batch.position);
         peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss);
         microInEpoch++;
         if (sources.length > 1) for (const src of batch.sources) samplesBySource[src] = (samplesBySource[src] ?? 0) + 1;
-        if (signals.requested && trainer.microPosition.first) throw interrupted(trainer, signals.requested, runDir);
       }
       position = undefined;
       if (microInEpoch > 0) await select(epoch);
@@ -194,7 +239,14 @@ export async function runTrainingLoop(
     await pool.close();
   }
   const checkpoint = trainer.checkpoint();
+  let rankStates: RankStates | null = null;
+  if (world.size > 1) {
+    rankStates = await compareRankStates(world, spec.model);
+    if (rankStates.identical) log.info(`ranks agree: ${world.size} identical states (${rankStates.entries} tensors, hash ${rankStates.hashes[0]})`);
+    else log.error(`the ranks' states differ after training (hashes ${rankStates.hashes.join(", ")}): a defect in data-parallel training — please report it`);
+  }
   return {
+    rankStates,
     trainer,
     trainSeconds: (performance.now() - t0) / 1000,
     stepsPerEpoch,
@@ -210,6 +262,7 @@ export async function runTrainingLoop(
 /** After a stop signal, between optimizer steps: the checkpoint of the step just finished, and the error that ends the run. */
 function interrupted(trainer: Trainer, signal: StopSignal, runDir: string): InterruptedError {
   const dir = trainer.checkpoint();
+  if (!trainer.world.isMain) return new InterruptedError(`stopped by ${signal} after step ${trainer.step} (rank 0 writes the checkpoint)`, signal);
   return new InterruptedError(
     dir
       ? `stopped by ${signal} after step ${trainer.step}; checkpoint ${relative(runDir, dir)} written in ${runDir}: --resume continues the run`

@@ -289,9 +289,21 @@ export class ItcObjective implements Objective, EmbeddingHead {
     const held = this.pendingQueue.splice(0);
     const all = [...held, current];
     try {
-      const b = all.reduce((n, x) => n + (x.image.shape[0] as number), 0);
-      if (q % b !== 0)
-        throw new ConfigError(`the ITC queue (${q}) must be a multiple of the batch size × accumulation (${b}, ALBEF's rule)`, "objectives.itc.queue");
+      const local = all.reduce((n, x) => n + (x.image.shape[0] as number), 0);
+      // every rank's features enter every rank's queue (ALBEF's concat_all_gather), so the queues stay the same
+      const gathered = tf.tidy(() => {
+        const rows = (pick: (x: (typeof all)[number]) => Tensor) => (all.length === 1 ? pick(all[0]) : tf.concat(all.map(pick), 0));
+        return { image: step.gatherRows(rows((x) => x.image)), text: step.gatherRows(rows((x) => x.text)) };
+      });
+      const gatheredIds = queues.ids ? step.gatherIds(Int32Array.from(all.flatMap((x) => (x.ids ? [...x.ids] : [])))) : null;
+      const b = gathered.image.shape[0] as number;
+      if (q % b !== 0) {
+        tf.dispose([gathered.image, gathered.text]);
+        throw new ConfigError(
+          `the ITC queue (${q}) must be a multiple of the batch size × accumulation × processes (${b}, ALBEF's rule; ${local} per process)`,
+          "objectives.itc.queue",
+        );
+      }
       const ptr = queues.ptr.dataSync()[0];
       tf.tidy(() => {
         const write = (queue: Variable, feats: Tensor) => {
@@ -300,22 +312,16 @@ export class ItcObjective implements Objective, EmbeddingHead {
           const right = tf.slice(queue, [0, ptr + b], [-1, q - ptr - b]);
           queue.assign(tf.concat([left, cols, right], 1));
         };
-        const rows = (pick: (x: (typeof all)[number]) => Tensor) => (all.length === 1 ? pick(all[0]) : tf.concat(all.map(pick), 0));
-        write(
-          queues.image,
-          rows((x) => x.image),
-        );
-        write(
-          queues.text,
-          rows((x) => x.text),
-        );
-        if (queues.ids) {
-          const ids = all.flatMap((x) => (x.ids ? [...x.ids] : []));
-          if (ids.length !== b) throw new Error(`the id queue needs ${b} image ids, got ${ids.length}`);
-          write(queues.ids, tf.tensor2d(ids, [b, 1], "int32"));
+        write(queues.image, gathered.image);
+        write(queues.text, gathered.text);
+        if (queues.ids && gatheredIds) {
+          if (gatheredIds.length !== b) throw new Error(`the id queue needs ${b} image ids, got ${gatheredIds.length}`);
+          write(queues.ids, tf.tensor2d(gatheredIds, [b, 1], "int32"));
         }
         queues.ptr.assign(tf.tensor1d([(ptr + b) % q], "int32"));
       });
+      // alone, gathered holds the step's own features (disposed with `all` below)
+      if (gathered.image !== current.image && !all.some((x) => x.image === gathered.image)) tf.dispose([gathered.image, gathered.text]);
     } finally {
       for (const x of held) tf.dispose([x.image, x.text]);
     }

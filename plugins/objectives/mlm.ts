@@ -100,6 +100,11 @@ export function maskGrounded(
 
 interface Prepared {
   masking: MlmMasking;
+  /**
+   * in a data-parallel run, this rank's mean over its masked tokens times this factor is its share
+   * of the mean over every rank's (the ranks' gradients are averaged): N · local / all; 1 alone
+   */
+  share: number;
   /** the masked ids [B, L] */
   ids: Tensor;
   /** the momentum model's probabilities at the masked positions, when any */
@@ -152,12 +157,17 @@ export class MlmObjective implements Objective {
       step.record("mlm_logits_m", logitsM);
       softLabels = step.keep(tf.softmax(logitsM, -1));
     }
-    this.step = { masking, ids, softLabels };
+    let share = 1;
+    if (step.processes > 1) {
+      const [all] = step.sumOverRanks([pos.length]);
+      share = all > 0 ? (step.processes * pos.length) / all : 0;
+    }
+    this.step = { masking, ids, softLabels, share };
   }
 
   loss(step: StepContext): Tensor {
     if (!this.step) throw new Error("the mlm objective has not prepared this step");
-    const { masking, ids, softLabels } = this.step;
+    const { masking, ids, softLabels, share } = this.step;
     const hidden = this.fused(step, ids, step.online().imageEmbeds, false);
     step.record("mlm_last_hidden", hidden);
     if (masking.positions.length === 0 || !softLabels) return tf.scalar(0);
@@ -171,7 +181,9 @@ export class MlmObjective implements Objective {
     const distill = softTargetCrossEntropy(logits, softLabels);
     step.record("loss_mlm_ce", ce);
     step.record("loss_mlm_distill", distill);
-    const loss = tf.add(tf.mul(ce, 1 - step.alpha), tf.mul(distill, step.alpha));
+    const mixed = tf.add(tf.mul(ce, 1 - step.alpha), tf.mul(distill, step.alpha));
+    // a rank's mean over its masked tokens weighs as its share of all ranks' masked tokens
+    const loss = share === 1 ? mixed : tf.mul(mixed, share);
     step.record("loss_mlm", loss);
     return loss;
   }

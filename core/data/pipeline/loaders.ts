@@ -108,11 +108,15 @@ export function trainBatches(
   padId: number,
   position: DataPosition | undefined,
   dropped: DroppedSamples,
+  /** this process's place in a data-parallel run: it reads its share of the shards (shard-order.ts) */
+  world: { rank: number; size: number } = { rank: 0, size: 1 },
 ): AsyncGenerator<ImageTextBatch> {
   if (data.captions === "each" && !data.format.text.startsWith("json:"))
     throw new ConfigError('data.captions: each needs the captions as a list: data.format.text "json:FIELD" (e.g. json:captions)', "data.captions");
   const base = {
     seed,
+    rank: world.rank,
+    worldSize: world.size,
     shuffleBuffer: data.shuffle,
     shuffleInitial: data.shuffleInitial,
     onError: data.onError,
@@ -131,7 +135,7 @@ export function trainBatches(
     const perEpoch = samplesPerTrainingEpoch(data, sources);
     if (perEpoch === null)
       throw new ConfigError("a mixture's epoch length is unknown (a source has no sizes): set data.samplesPerEpoch", "data.samplesPerEpoch");
-    stream = new MixtureStream(sources, base, epoch, perEpoch, position);
+    stream = new MixtureStream(sources, base, epoch, Math.ceil(perEpoch / world.size), position);
   }
   return new BatchLoader(stream, pool, {
     batchSize: data.batchSize,

@@ -124,6 +124,18 @@ export interface StepContext {
    * batch is padded and split (data-parallel ranks, micro-batches) — and on resume
    */
   rowRng(row: number, purpose: string): Rng;
+  /**
+   * rows [n, ...] of every process of a data-parallel run, concatenated in rank order
+   * (ALBEF's concat_all_gather, no gradient); alone, `rows` itself. Every rank must call it
+   * at the same point of the step with the same shape.
+   */
+  gatherRows(rows: Tensor): Tensor;
+  /** the same for integers on the host (image ids) */
+  gatherIds(ids: Int32Array): Int32Array;
+  /** processes in the step (1 alone) */
+  readonly processes: number;
+  /** numbers summed over the processes of a data-parallel run (a loss's global normaliser); alone, the numbers */
+  sumOverRanks(values: readonly number[]): number[];
   /** the optimizer step (0-based) this micro-step belongs to: what schedules and curricula follow */
   readonly step: number;
   /** where this micro-batch sits in its optimizer step (gradient accumulation): what happens once per step happens on the first or the last */

@@ -166,7 +166,7 @@ export class NlvrTask implements Task<RunContext> {
         return { loss, parts, grads: gradsByName(vars, grads) };
       },
     });
-    useBestModel(ctx, outcome, model);
+    await useBestModel(ctx, outcome, model);
     const after = await testAccuracy(model, scope, ctx.dropped, data, tokenizer, this.cfg.evalBatchSize);
     const { base, artifacts } = trainingReport(ctx, outcome);
     const summary = {

@@ -46,10 +46,12 @@ export class PretrainTask implements Task<RunContext> {
     const { data, optim } = await taskSections(ctx, "pretraining");
     const { model, tokenizer } = await setUpModel(ctx, "pretraining", { batchSize: data.batchSize });
     try {
-      const evalRetrieval = this.cfg.evalRetrieval && !!data.test && !!model.embedding;
-      const evalBinding = this.cfg.evalBinding && !!data.test && !!model.embedding && !!model.matching;
-      if (this.cfg.evalRetrieval && data.test && !evalRetrieval) log.warn("no objective has an embedding head: zero-shot retrieval is skipped");
-      if (this.cfg.evalBinding && data.test && !evalBinding) log.warn("attribute binding needs an embedding and a matching head: it is skipped");
+      // in a data-parallel run rank 0 evaluates (and writes the summary); the others end with training
+      const main = ctx.world?.isMain ?? true;
+      const evalRetrieval = main && this.cfg.evalRetrieval && !!data.test && !!model.embedding;
+      const evalBinding = main && this.cfg.evalBinding && !!data.test && !!model.embedding && !!model.matching;
+      if (main && this.cfg.evalRetrieval && data.test && !evalRetrieval) log.warn("no objective has an embedding head: zero-shot retrieval is skipped");
+      if (main && this.cfg.evalBinding && data.test && !evalBinding) log.warn("attribute binding needs an embedding and a matching head: it is skipped");
       if (this.cfg.init && !ctx.resume) await initialiseModel(ctx, model, this.cfg.init);
       const outcome = await trainAlignment(ctx, model, tokenizer, data, optim, this.cfg);
       const { base, artifacts } = trainingReport(ctx, outcome);

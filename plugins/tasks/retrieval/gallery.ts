@@ -23,8 +23,10 @@ import {
   type Tensor,
   type Tokenizer,
   type VisionLanguageModel,
+  SINGLE_PROCESS,
+  type World,
 } from "../../../core/index.ts";
-import { type EncodedGallery, itmRerank, type RerankScore } from "./itm-rerank.ts";
+import { type EncodedGallery, itmRerank, type RerankScore, shareReranked } from "./itm-rerank.ts";
 
 export interface GalleryEvaluation {
   /** ranked by ITC similarity alone */
@@ -41,6 +43,8 @@ export interface GalleryOptions {
   kTest: number;
   batchSize: number;
   rerankScore: RerankScore;
+  /** the processes of a data-parallel run that evaluate together (each re-ranks its share); default: this one alone */
+  world?: World;
 }
 
 /** Captions of the first `max` test samples, by key, in shard order. */
@@ -142,17 +146,23 @@ export async function evaluateGallery(
     const itc = galleryRetrievalMetrics(sim, simT, ids, nI, textKeys);
     log.info(`retrieval gallery: ${nI} images, ${nT} captions; ITM re-ranking of the top ${opts.kTest}`);
     let last = performance.now();
-    const reranked = itmRerank(model, gallery, sim, {
-      k: opts.kTest,
-      batchSize: opts.batchSize,
-      score: opts.rerankScore,
-      onProgress: (done, total) => {
-        if (performance.now() - last > 5000 || done === total) {
-          last = performance.now();
-          log.info(`re-ranking: ${done}/${total} queries`, { done, total });
-        }
-      },
-    });
+    // in a data-parallel run each rank re-ranks its share of the queries; the scores are summed into the whole on every rank
+    const world = opts.world ?? SINGLE_PROCESS;
+    const reranked = await shareReranked(
+      world,
+      itmRerank(model, gallery, sim, {
+        k: opts.kTest,
+        batchSize: opts.batchSize,
+        score: opts.rerankScore,
+        share: { rank: world.rank, size: world.size },
+        onProgress: (done, total) => {
+          if (performance.now() - last > 5000 || done === total) {
+            last = performance.now();
+            log.info(`re-ranking: ${done}/${total} queries`, { done, total });
+          }
+        },
+      }),
+    );
     const itm = galleryRetrievalMetrics(reranked.i2t, reranked.t2i, ids, nI, textKeys);
     return { itc, itm, kTest: opts.kTest, rerankScore: opts.rerankScore, seconds: (performance.now() - t0) / 1000 };
   } finally {

@@ -5,7 +5,7 @@
  * entry −100. BLIP's evaluation (`train_retrieval.py`) adds the candidate's
  * ITC similarity to that logit: `score: "itm+itc"`.
  */
-import { tf, type Tensor, type VisionLanguageModel } from "../../../core/index.ts";
+import { tf, type Tensor, type VisionLanguageModel, type World } from "../../../core/index.ts";
 
 export interface EncodedGallery {
   /** [nImages, Nv, Dv] image token sequences */
@@ -49,6 +49,12 @@ export const RERANK_SCORES = ["itm", "itm-log-odds", "itm+itc", "joint"] as cons
 export interface RerankOptions {
   /** candidates per query */
   k: number;
+  /**
+   * score only the queries of this process's share (query q by rank q mod size: images first,
+   * then texts), leaving 0 in every other query's row, so that summing every rank's matrices
+   * (`shareReranked`) gives the whole; default: every query
+   */
+  share?: { rank: number; size: number };
   /** pairs fused at a time */
   batchSize?: number;
   score?: RerankScore;
@@ -68,19 +74,24 @@ interface Candidate {
 
 /** `sim` [nImages, nTexts] ITC similarities (row-major). */
 export function itmRerank(model: VisionLanguageModel, gallery: EncodedGallery, sim: Float32Array, opts: RerankOptions): RerankedScores {
-  const { k, batchSize = 64, score: scoreKind = "itm", onProgress } = opts;
+  const { k, batchSize = 64, score: scoreKind = "itm", onProgress, share = { rank: 0, size: 1 } } = opts;
+  const mine = (query: number) => query % share.size === share.rank;
   const nI = gallery.imageEmbeds.shape[0] as number;
   const nT = gallery.textEmbeds.shape[0] as number;
   if (sim.length !== nI * nT) throw new Error(`itmRerank: similarity has ${sim.length} entries, expected ${nI} × ${nT}`);
-  const i2t = new Float32Array(nI * nT).fill(UNSCORED);
-  const t2i = new Float32Array(nT * nI).fill(UNSCORED);
+  const i2t = new Float32Array(nI * nT);
+  const t2i = new Float32Array(nT * nI);
+  for (let i = 0; i < nI; i++) if (mine(i)) i2t.fill(UNSCORED, i * nT, (i + 1) * nT);
+  for (let t = 0; t < nT; t++) if (mine(nI + t)) t2i.fill(UNSCORED, t * nI, (t + 1) * nI);
   // every (image, text) pair to score and where its score goes, generated query by query (COCO: 7.7M pairs)
   function* pairs(): Generator<Candidate> {
     for (let i = 0; i < nI; i++) {
+      if (!mine(i)) continue;
       for (const t of topK(sim.subarray(i * nT, (i + 1) * nT), k)) yield { image: i, text: t, out: i2t, at: i * nT + t, query: i, sim: sim[i * nT + t] };
     }
     const column = new Float32Array(nI);
     for (let t = 0; t < nT; t++) {
+      if (!mine(nI + t)) continue;
       for (let i = 0; i < nI; i++) column[i] = sim[i * nT + t];
       for (const i of topK(column, k)) yield { image: i, text: t, out: t2i, at: t * nI + i, query: nI + t, sim: column[i] };
     }
@@ -119,4 +130,15 @@ export function itmRerank(model: VisionLanguageModel, gallery: EncodedGallery, s
   }
   if (chunk.length > 0) score(chunk);
   return { i2t, t2i };
+}
+
+/**
+ * The whole re-ranked matrices on every rank of a data-parallel run, from each rank's share
+ * (`RerankOptions.share`): every row is one rank's and 0 on the others, so the sum is exact.
+ */
+export async function shareReranked(world: World, scores: RerankedScores): Promise<RerankedScores> {
+  if (world.size === 1) return scores;
+  await world.allreduceSum(scores.i2t);
+  await world.allreduceSum(scores.t2i);
+  return scores;
 }

@@ -73,7 +73,9 @@ export class RetrievalTask implements Task<RunContext> {
       log.warn("task.init is null: fine-tuning starts from random weights");
     }
     const gallery = { maxImages: this.cfg.evalMaxImages, kTest: this.cfg.kTest, batchSize: this.cfg.evalBatchSize, rerankScore: this.cfg.rerankScore };
-    const before = this.cfg.evalBefore && !ctx.resume ? await evaluateGallery(model, scope, ctx.dropped, data, tokenizer, gallery, log) : null;
+    // every rank evaluates together (each re-ranks its share of the queries); rank 0 alone scores the val split for model selection
+    const together = { ...gallery, world: ctx.world };
+    const before = this.cfg.evalBefore && !ctx.resume ? await evaluateGallery(model, scope, ctx.dropped, data, tokenizer, together, log) : null;
     // ALBEF's Retrieval.py: the val split's mean recall of the ITM-re-ranked scores picks the epoch whose model is tested
     const selection = data.val
       ? {
@@ -82,8 +84,8 @@ export class RetrievalTask implements Task<RunContext> {
         }
       : undefined;
     const outcome = await trainAlignment(ctx, model, tokenizer, data, optim, this.cfg, { imageIds: (keys) => Int32Array.from(keys, imageIdOf), selection });
-    useBestModel(ctx, outcome, model);
-    const after = await evaluateGallery(model, scope, ctx.dropped, data, tokenizer, gallery, log);
+    await useBestModel(ctx, outcome, model);
+    const after = await evaluateGallery(model, scope, ctx.dropped, data, tokenizer, together, log);
     const { base, artifacts } = trainingReport(ctx, outcome);
     const metrics: Record<string, number> = {
       steps: base.steps,

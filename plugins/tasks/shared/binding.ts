@@ -59,7 +59,7 @@ function replacementLists(meta: Record<string, unknown>, cfg: BindingOptions, wh
   const v = meta[field];
   if (v === undefined) return [];
   const lists = v !== null && typeof v === "object" && !Array.isArray(v) ? Object.entries(v as Record<string, unknown>) : null;
-  if (!lists || !lists.every(([, l]) => Array.isArray(l) && l.every((t) => typeof t === "string")))
+  if (!lists?.every(([, l]) => Array.isArray(l) && l.every((t) => typeof t === "string")))
     throw new DataError(`${where}: "${field}" is not an object of text lists by attribute ({"colour": [...], ...})`);
   const n = cfg.replacementsPerKind ?? DEFAULT_REPLACEMENTS_PER_KIND;
   return (lists as [string, string[]][]).map(([kind, texts]) => [kind, evenlySpaced(texts, n)] as [string, string[]]).filter(([, t]) => t.length > 0);
@@ -175,7 +175,8 @@ export async function measureBinding(
           const all = scoreTexts(model, head, tokenizer, b.images.subarray(i * plane, (i + 1) * plane), b.size, texts);
           let at = 1 + c.negatives.length;
           for (const [kind, list] of c.replacements) {
-            const r = (replaced[kind] ??= { pairs: 0, itc: 0, itm: 0 });
+            replaced[kind] ??= { pairs: 0, itc: 0, itm: 0 };
+            const r = replaced[kind];
             for (let j = 0; j < list.length; j++, at++) {
               r.pairs++;
               if (all.itc[0] > all.itc[at]) r.itc++;

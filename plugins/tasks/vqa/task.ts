@@ -239,7 +239,7 @@ export class VqaTask implements Task<RunContext> {
     });
     const after = await testAccuracy(model, scope, ctx.dropped, data, tokenizer, this.cfg, answers);
     const { base, artifacts } = trainingReport(ctx, outcome);
-    artifacts.result = await writeVqaResult(runDir, data, after.predictions);
+    if (ctx.world?.isMain ?? true) artifacts.result = await writeVqaResult(runDir, data, after.predictions);
     const summary = {
       ...base,
       task: "vqa",

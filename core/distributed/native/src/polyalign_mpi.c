@@ -251,6 +251,32 @@ static napi_value AllreduceSumNow(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* allgatherNow(send, recv): blocking — for the few floats a step gathers at once (ITC's queue features) */
+static napi_value AllgatherNow(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *send, *recv;
+  size_t send_bytes = 0, recv_bytes = 0;
+  if (argc < 2 || !typed_bytes(env, argv[0], &send, &send_bytes, NULL) || !typed_bytes(env, argv[1], &recv, &recv_bytes, NULL)) {
+    napi_throw_type_error(env, NULL, "polyalign_mpi: allgatherNow takes a send and a receive typed array");
+    return NULL;
+  }
+  if (!initialized) {
+    napi_throw_error(env, "EMPI", "polyalign_mpi: MPI is not initialised (call init first)");
+    return NULL;
+  }
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (recv_bytes != send_bytes * (size_t)size || send_bytes > 0x7fffffff) {
+    napi_throw_range_error(env, NULL, "polyalign_mpi: allgatherNow: the receive array must hold size × the send array's bytes");
+    return NULL;
+  }
+  int rc = MPI_Allgather(send, (int)send_bytes, MPI_BYTE, recv, (int)send_bytes, MPI_BYTE, MPI_COMM_WORLD);
+  if (rc != MPI_SUCCESS) return throw_mpi(env, "MPI_Allgather", rc);
+  return NULL;
+}
+
 /* bcast(TypedArray, root) */
 static napi_value Bcast(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -322,6 +348,7 @@ static napi_value Export(napi_env env, napi_value exports) {
       {"init", NULL, Init, NULL, NULL, NULL, napi_default, NULL},
       {"allreduceSum", NULL, AllreduceSum, NULL, NULL, NULL, napi_default, NULL},
       {"allreduceSumNow", NULL, AllreduceSumNow, NULL, NULL, NULL, napi_default, NULL},
+      {"allgatherNow", NULL, AllgatherNow, NULL, NULL, NULL, napi_default, NULL},
       {"bcast", NULL, Bcast, NULL, NULL, NULL, napi_default, NULL},
       {"allgather", NULL, Allgather, NULL, NULL, NULL, napi_default, NULL},
       {"barrier", NULL, Barrier, NULL, NULL, NULL, napi_default, NULL},

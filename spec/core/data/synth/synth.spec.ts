@@ -105,7 +105,7 @@ describe("core/data/synth: the built-in multi-entity data set", function () {
       for (const [kind, list] of Object.entries(meta.replacements)) {
         for (const r of list) {
           const rw = r.split(" ");
-          const changed = rw.map((w, i) => i).filter((i) => rw[i] !== words[i]);
+          const changed = rw.map((_, i) => i).filter((i) => rw[i] !== words[i]);
           assert.equal(rw.length, words.length, r);
           assert.equal(changed.length, 1, `${smp.key}: "${r}" changes ${changed.length} words`);
           assert.equal(kindOf[rw[changed[0]]], kind, `${smp.key}: "${r}" filed under ${kind}`);

@@ -174,7 +174,7 @@ describe("plugins/tasks/pretrain", function () {
     const mask = tf.ones([8, 6], "int32");
     const images = tf.randomNormal([8, 3, 16, 16], 0, 1, "float32", 1);
     await assertNoTensorLeak(
-      () => {
+      async () => {
         trainer.beginMicroStep();
         const step = new AlignmentStep(model, { images, ids, mask }, { alpha: 0.4, rng, special: tok.special, vocabSize: tok.vocabSize });
         step.prepare();
@@ -187,7 +187,7 @@ describe("plugins/tasks/pretrain", function () {
         const byName: Record<string, tf.Tensor> = {};
         for (const [n, v] of vars) byName[n] = grads[v.name];
         step.finish();
-        trainer.addMicroStep({ loss, parts: {}, grads: byName }, 8, null);
+        await trainer.addMicroStep({ loss, parts: {}, grads: byName }, 8, null);
       },
       20,
       2,

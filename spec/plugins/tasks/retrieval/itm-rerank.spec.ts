@@ -118,6 +118,16 @@ describe("plugins/tasks/retrieval: ITM re-ranking", () => {
             assert.ok(Math.abs(v - want) < 1e-3, `i2t (${i}, ${t}) joint: ${v} vs ${want}`);
           }
         }
+      // a data-parallel evaluation: two ranks' shares of the queries sum to the whole, bit for bit
+      const shares = [0, 1].map((rank) => itmRerank(model, gallery, sim, { k, score: "joint", share: { rank, size: 2 } }));
+      assert.ok(
+        shares[0].i2t.some((v, j) => v !== 0 && shares[1].i2t[j] === 0),
+        "rank 0 has rows rank 1 leaves at 0",
+      );
+      const summed = Float32Array.from(shares[0].i2t, (v, j) => v + shares[1].i2t[j]);
+      const summedT = Float32Array.from(shares[0].t2i, (v, j) => v + shares[1].t2i[j]);
+      assert.deepEqual(Array.from(summed), Array.from(joint.i2t));
+      assert.deepEqual(Array.from(summedT), Array.from(joint.t2i));
       tf.dispose([images, ids, mask, gallery.imageEmbeds, gallery.textEmbeds]);
       model.dispose();
     });
