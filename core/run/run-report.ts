@@ -64,7 +64,17 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
       backend: `${ctx.backend.backend} (${ctx.backend.plugin})`,
       fusion: scope.config.model?.fusion.name,
       final_loss: main && trainer.lastState ? readLastLoss(metricsFile, objectives) : null,
-      ...(processes > 1 ? { processes, rank_states: rankStates } : {}),
+      ...(processes > 1
+        ? {
+            processes,
+            rank_states: rankStates,
+            allreduce: {
+              seconds_per_step: trainer.reduceTotals.steps > 0 ? trainer.reduceTotals.seconds / trainer.reduceTotals.steps : null,
+              mb_per_step: trainer.reduceTotals.steps > 0 ? trainer.reduceTotals.bytes / trainer.reduceTotals.steps / 2 ** 20 : null,
+              buckets: trainer.reduceTotals.buckets,
+            },
+          }
+        : {}),
       skipped_samples: skipped.samples,
       skipped_by_reason: skipped.by_reason,
       damaged_shards: skipped.shards,
@@ -111,6 +121,8 @@ export interface TrainingSummary {
   processes?: number;
   /** whether every rank ended with the same state (data-parallel runs) */
   rank_states?: RankStates | null;
+  /** rank 0's gradient all-reduces (data-parallel runs): time and size per optimizer step, fused buckets per step */
+  allreduce?: { seconds_per_step: number | null; mb_per_step: number | null; buckets: number };
   wall_time_s: number;
   /** wall time per optimizer step of this process, data loading included */
   step_time_s: number | null;

@@ -17,6 +17,7 @@ import { latestCheckpoint, readTrainerState, removeStaleCheckpointFolders } from
 import { checkResumeConfig } from "../train/resume.ts";
 import { activateBackend, prepareRun } from "./prepare-run.ts";
 import { joinWorld } from "../distributed/world.ts";
+import { pinGpuByLocalRank } from "../distributed/gpu.ts";
 import { acquireRunLock, RUN_LOCK } from "./run-lock.ts";
 import type { RunContext } from "./run-context.ts";
 
@@ -68,9 +69,12 @@ export async function runConfigTask(registry: PluginRegistry, source: string | P
     const workers = Number((config.data as { workers?: number } | undefined)?.workers ?? 2);
     // the node's cores shared by its ranks
     const threads = config.threads ?? Math.max(1, Math.floor(availableParallelism() / world.localSize) - workers);
+    const gpu = pinGpuByLocalRank(world);
     const backend = await activateBackend(scope, threads);
-    if (world.size > 1)
-      opts.log.info(`${world.description}: backend ${backend.backend} (${backend.kernels.split(":")[0]}), ${backend.threads} compute thread(s)`);
+    if (world.size > 1) {
+      const device = backend.backend === "tensorflow" ? `, GPU ${process.env.CUDA_VISIBLE_DEVICES ?? "all"}${gpu ? ` (${gpu})` : ""}` : "";
+      opts.log.info(`${world.description}: backend ${backend.backend} (${backend.kernels.split(":")[0]})${device}, ${backend.threads} compute thread(s)`);
+    }
     if (world.isMain) writeEffectiveConfig(runDir, config);
     await world.barrier();
     const task = scope.resolve(Task);

@@ -103,6 +103,9 @@ export class Trainer {
     return this.averager.last;
   }
 
+  /** the gradient all-reduces of this process so far: seconds and bytes in all, over `steps` optimizer steps */
+  readonly reduceTotals = { seconds: 0, bytes: 0, steps: 0, buckets: 0 };
+
   get done(): boolean {
     return this.step >= this.opts.totalSteps;
   }
@@ -164,6 +167,12 @@ export class Trainer {
   private async applyUpdate(dataPosition: unknown): Promise<void> {
     const grads = await this.averager.average(this.pending as Record<string, Tensor>);
     this.pending = grads;
+    if (this.world.size > 1) {
+      this.reduceTotals.seconds += this.averager.last.seconds;
+      this.reduceTotals.bytes += this.averager.last.bytes;
+      this.reduceTotals.buckets = this.averager.last.calls;
+      this.reduceTotals.steps++;
+    }
     const acc = this.opts.optim.accumulate;
     const lr = learningRate(this.step, this.opts.totalSteps, this.opts.optim);
     const scaled = tf.tidy(() => {

@@ -179,9 +179,9 @@ describe("cli: data-parallel training on MPI (mpirun -np 2, loopback)", function
     assert.equal(one.code, 0, one.out);
     const two = await launch(2, ["train", "--config", retrieval("ret-two")]).done;
     assert.equal(two.code, 0, two.out);
-    const before = (name: string) =>
+    const evalBefore = (name: string) =>
       (JSON.parse(readFileSync(join(tmp.path, "runs", name, "summary.json"), "utf8")) as { before: Record<string, unknown> }).before;
-    const [a, b] = [before("ret-one"), before("ret-two")];
+    const [a, b] = [evalBefore("ret-one"), evalBefore("ret-two")];
     assert.deepEqual(b.itm, a.itm, "ITM re-ranked recall");
     assert.deepEqual(b.itc, a.itc);
   });
