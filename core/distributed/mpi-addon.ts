@@ -2,6 +2,7 @@
  * Loading the MPI binding (core/distributed/native/build/Release/polyalign_mpi.node,
  * built by `npm run build:mpi` where Open MPI's development files are installed).
  * Absent or unloadable → null with the reason: a single-process run never needs it.
+ * POLYALIGN_MPI=0: not loaded (as if not built); POLYALIGN_MPI_PATH: load this file.
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -39,6 +40,7 @@ let cached: { binding: MpiBinding | null; detail: string } | null = null;
 
 export function loadMpiBinding(): { binding: MpiBinding | null; detail: string } {
   if (cached) return cached;
+  if (process.env.POLYALIGN_MPI === "0") return { binding: null, detail: "POLYALIGN_MPI=0" };
   const tried: string[] = [];
   for (const file of candidates()) {
     if (!existsSync(file)) {

@@ -27,7 +27,7 @@ interface Launched {
 }
 
 /** `polyalign ARGS` under mpirun with `n` ranks (node, also when the suite runs on Deno), or alone with n = 0. */
-function launch(n: number, args: string[]): Launched {
+function launch(n: number, args: string[], extraEnv: Record<string, string> = {}): Launched {
   const node = "Deno" in globalThis ? "node" : process.execPath;
   const cli = [node, join(REPO_ROOT, "bin", "polyalign.js"), ...args];
   const [cmd, ...argv] = n > 0 ? ["mpirun", "-np", String(n), ...MPIRUN_FLAGS, ...cli] : cli;
@@ -35,7 +35,14 @@ function launch(n: number, args: string[]): Launched {
   const child = spawn(cmd, argv, {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, POLYALIGN_LOG: "warn", OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1", OMPI_MCA_rmaps_base_oversubscribe: "1" },
+    env: {
+      ...process.env,
+      POLYALIGN_LOG: "warn",
+      OMPI_ALLOW_RUN_AS_ROOT: "1",
+      OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1",
+      OMPI_MCA_rmaps_base_oversubscribe: "1",
+      ...extraEnv,
+    },
   });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
@@ -184,6 +191,14 @@ describe("cli: data-parallel training on MPI (mpirun -np 2, loopback)", function
     const [a, b] = [evalBefore("ret-one"), evalBefore("ret-two")];
     assert.deepEqual(b.itm, a.itm, "ITM re-ranked recall");
     assert.deepEqual(b.itc, a.itc);
+  });
+
+  it("a process a launcher started as one of several, without the MPI binding, stops before writing anything, saying how to build it", async () => {
+    const file = config("no-binding", { task: { name: "pretrain", steps: 2, evalRetrieval: false, evalBinding: false } });
+    const ended = await launch(0, ["train", "--config", file], { OMPI_COMM_WORLD_SIZE: "2", OMPI_COMM_WORLD_RANK: "0", POLYALIGN_MPI: "0" }).done;
+    assert.equal(ended.code, 1, ended.out);
+    assert.match(ended.out, /rank 0 of 2 \(started by mpirun \(Open MPI\)\), but polyalign's MPI binding is not built \(POLYALIGN_MPI=0\).*npm run build:mpi/);
+    assert.ok(!existsSync(join(tmp.path, "runs", "no-binding")), "no run folder");
   });
 
   it("a rank killed mid-run stops the job within seconds, the last checkpoint intact; --resume on 2 ranks goes on", async function () {

@@ -35,14 +35,20 @@ describe("core/distributed: the ranks' state hash", () => {
 });
 
 describe("core/distributed: one GPU per rank", () => {
-  it("a rank without CUDA_VISIBLE_DEVICES sees its local rank's GPU; a set one wins; alone nothing changes", () => {
+  it("a rank without CUDA_VISIBLE_DEVICES sees its local rank's GPU; a list for the node's ranks gives each its entry; one device per rank is kept; alone nothing changes", () => {
     const world = { ...SINGLE_PROCESS, size: 4, rank: 3, localRank: 1, localSize: 2, isMain: false };
     const env: NodeJS.ProcessEnv = {};
     assert.match(pinGpuByLocalRank(world, env) ?? "", /local rank 1/);
     assert.equal(env.CUDA_VISIBLE_DEVICES, "1");
-    const set: NodeJS.ProcessEnv = { CUDA_VISIBLE_DEVICES: "3,2" };
-    assert.equal(pinGpuByLocalRank(world, set), null);
-    assert.equal(set.CUDA_VISIBLE_DEVICES, "3,2");
+    const node: NodeJS.ProcessEnv = { CUDA_VISIBLE_DEVICES: "3,2" };
+    assert.match(pinGpuByLocalRank(world, node) ?? "", /of 3,2/);
+    assert.equal(node.CUDA_VISIBLE_DEVICES, "2");
+    const own: NodeJS.ProcessEnv = { CUDA_VISIBLE_DEVICES: "5" };
+    assert.equal(pinGpuByLocalRank(world, own), null);
+    assert.equal(own.CUDA_VISIBLE_DEVICES, "5");
+    const tooFew: NodeJS.ProcessEnv = { CUDA_VISIBLE_DEVICES: "0,1" };
+    assert.equal(pinGpuByLocalRank({ ...world, localSize: 4, localRank: 3 }, tooFew), null);
+    assert.equal(tooFew.CUDA_VISIBLE_DEVICES, "0,1");
     const alone: NodeJS.ProcessEnv = {};
     assert.equal(pinGpuByLocalRank(SINGLE_PROCESS, alone), null);
     assert.equal(alone.CUDA_VISIBLE_DEVICES, undefined);
