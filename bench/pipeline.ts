@@ -5,8 +5,11 @@
  * RandAugment 2/7, CLIP normalisation), caption cleaning and WordPiece
  * tokenisation, batches of 32 — with 1 and 2 worker threads, beside the
  * Python peer (`peer_pipeline.py --loader torch` and `--loader mp`) run in
- * the same invocation. The peer does less per sample (no RandAugment, a toy
- * tokenizer). Last line: one JSON object with every figure.
+ * the same invocation. That peer does less per sample (no RandAugment, a toy
+ * tokenizer); the same-work peer is ALBEF's own pipeline
+ * (`bench/peers/albef_pipeline.py`: ALBEF's pre-training transform with its
+ * cv2 RandomAugment, pre_caption, BERT WordPiece per batch, under a torch
+ * DataLoader). Both ratios are reported. Last line: one JSON object with every figure.
  *
  * Options: --passes N (timed passes, default 2), --workers 1,2, --shards DIR (skip generation)
  */
@@ -55,6 +58,25 @@ function peer(dir: string, loader: "torch" | "mp", workers: number[]): Record<nu
   for (const line of r.stdout.split("\n")) {
     if (!line.startsWith("{")) continue;
     const j = JSON.parse(line) as { workers: number; samples_per_s: number; loader: string };
+    out[j.workers] = j.samples_per_s;
+  }
+  return out;
+}
+
+/** ALBEF's own input pipeline (the same work as ours), samples/s by worker count; null where it failed. */
+function albefPeer(dir: string, workers: number[]): Record<number, number | null> {
+  const out: Record<number, number | null> = Object.fromEntries(workers.map((w) => [w, null]));
+  const r = spawnSync(
+    python,
+    [join(root, "bench", "peers", "albef_pipeline.py"), "--data", dir, "--vocab", vocabFile(), "--workers", ...workers.map(String), "--epochs", "2"],
+    { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" } },
+  );
+  if (r.status !== 0) {
+    console.log(`ALBEF peer failed (needs python3-torch, python3-torchvision, python3-opencv): ${(r.stderr || "").trim().split("\n").pop()}`);
+    return out;
+  }
+  for (const line of r.stdout.split("\n").filter((l) => l.startsWith("{"))) {
+    const j = JSON.parse(line) as { workers: number; samples_per_s: number };
     out[j.workers] = j.samples_per_s;
   }
   return out;
@@ -110,6 +132,7 @@ async function main(): Promise<void> {
   const figures: Record<string, number | string | null> = { bench: "pipeline" };
   const torch = peer(dir, "torch", workers);
   const mp = peer(dir, "mp", workers);
+  const albef = albefPeer(dir, workers);
   console.log(`\n${"pipeline".padEnd(44)} ${workers.map((w) => `${w} worker${w > 1 ? "s" : ""}`.padStart(12)).join("")}`);
   const mine: Record<number, number> = {};
   for (const w of workers) mine[w] = await ours(dir, w, passes);
@@ -118,13 +141,17 @@ async function main(): Promise<void> {
   row("polyalign (tar-stream + Piscina + sharp)", mine);
   row("Python peer, torch DataLoader", torch);
   row("Python peer, multiprocessing (count only)", mp);
+  row("ALBEF's pipeline (same work), torch DataLoader", albef);
   for (const w of workers) {
     figures[`polyalign_${w}w`] = Math.round(mine[w] * 10) / 10;
     figures[`torch_${w}w`] = torch[w];
     figures[`mp_${w}w`] = mp[w];
     figures[`ratio_torch_${w}w`] = torch[w] ? Math.round((mine[w] / (torch[w] as number)) * 100) / 100 : null;
+    figures[`albef_${w}w`] = albef[w];
+    figures[`ratio_albef_${w}w`] = albef[w] ? Math.round((mine[w] / (albef[w] as number)) * 100) / 100 : null;
   }
   console.log(workers.map((w) => `ratio to the torch DataLoader at ${w} worker(s): ${figures[`ratio_torch_${w}w`] ?? "—"}x`).join("; "));
+  console.log(workers.map((w) => `ratio to ALBEF's pipeline (same work) at ${w} worker(s): ${figures[`ratio_albef_${w}w`] ?? "—"}x`).join("; "));
   console.log(JSON.stringify(figures));
 }
 

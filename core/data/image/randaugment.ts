@@ -37,19 +37,21 @@ function mapTable(img: RgbImage, tables: Uint8Array[]): RgbImage {
 }
 
 function perChannel(img: RgbImage, f: (hist: Float64Array, min: number, max: number) => Uint8Array): RgbImage {
-  const tables: Uint8Array[] = [];
-  for (let c = 0; c < 3; c++) {
-    const hist = new Float64Array(256);
-    let min = 255;
-    let max = 0;
-    for (let i = c; i < img.data.length; i += 3) {
-      const v = img.data[i];
-      hist[v]++;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    tables.push(f(hist, min, max));
+  const hist = [new Float64Array(256), new Float64Array(256), new Float64Array(256)];
+  const [h0, h1, h2] = hist;
+  const d = img.data;
+  for (let i = 0; i < d.length; i += 3) {
+    h0[d[i]]++;
+    h1[d[i + 1]]++;
+    h2[d[i + 2]]++;
   }
+  const tables = hist.map((h) => {
+    let min = 0;
+    while (min < 255 && h[min] === 0) min++;
+    let max = 255;
+    while (max > 0 && h[max] === 0) max--;
+    return f(h, min, max);
+  });
   return mapTable(img, tables);
 }
 
@@ -94,19 +96,23 @@ export function sharpness(img: RgbImage, factor: number): RgbImage {
   const { width: w, height: h, data } = img;
   const out = Uint8Array.from(data);
   if (factor === 1 || w < 3 || h < 3) return { ...img, data: out };
+  const row = 3 * w;
   for (let y = 1; y < h - 1; y++) {
-    for (let x = 1; x < w - 1; x++) {
-      for (let c = 0; c < 3; c++) {
-        let s = 4 * data[(y * w + x) * 3 + c];
-        for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) s += data[((y + dy) * w + x + dx) * 3 + c];
-        const degenerate = Math.round(s / 13);
-        const i = (y * w + x) * 3 + c;
-        const v = degenerate + factor * (data[i] - degenerate);
-        out[i] = Math.trunc(Math.min(255, Math.max(0, v)));
-      }
+    for (let i = y * row + 3, end = (y + 1) * row - 3; i < end; i++) {
+      const s =
+        5 * data[i] + data[i - row - 3] + data[i - row] + data[i - row + 3] + data[i - 3] + data[i + 3] + data[i + row - 3] + data[i + row] + data[i + row + 3];
+      const degenerate = Math.round(s / 13);
+      const v = degenerate + factor * (data[i] - degenerate);
+      out[i] = v <= 0 ? 0 : v >= 255 ? 255 : Math.trunc(v);
     }
   }
   return { ...img, data: out };
+}
+
+const roundClamp = (v: number) => Math.min(255, Math.max(0, Math.round(v)));
+
+function sampleOrFill(data: Uint8Array, w: number, h: number, xi: number, yi: number, ch: number): number {
+  return xi < 0 || yi < 0 || xi >= w || yi >= h ? FILL : data[(yi * w + xi) * 3 + ch];
 }
 
 /**
@@ -117,19 +123,37 @@ function warp(img: RgbImage, inv: [number, number, number, number, number, numbe
   const { width: w, height: h, data } = img;
   const out = new Uint8Array(data.length);
   const [a, b, c, d, e, f] = inv;
-  const px = (xi: number, yi: number, ch: number) => (xi < 0 || yi < 0 || xi >= w || yi >= h ? FILL : data[(yi * w + xi) * 3 + ch]);
+  const row = 3 * w;
   for (let y = 0; y < h; y++) {
+    const by = b * y;
+    const ey = e * y;
     for (let x = 0; x < w; x++) {
-      const sx = a * x + b * y + c;
-      const sy = d * x + e * y + f;
+      const sx = a * x + by + c;
+      const sy = d * x + ey + f;
       const x0 = Math.floor(sx);
       const y0 = Math.floor(sy);
       const fx = sx - x0;
       const fy = sy - y0;
+      const gx = 1 - fx;
+      const gy = 1 - fy;
       const o = (y * w + x) * 3;
-      for (let ch = 0; ch < 3; ch++) {
-        const v = (1 - fy) * ((1 - fx) * px(x0, y0, ch) + fx * px(x0 + 1, y0, ch)) + fy * ((1 - fx) * px(x0, y0 + 1, ch) + fx * px(x0 + 1, y0 + 1, ch));
-        out[o + ch] = Math.min(255, Math.max(0, Math.round(v)));
+      if (x0 >= 0 && y0 >= 0 && x0 < w - 1 && y0 < h - 1) {
+        // all four neighbours inside: no bounds checks
+        const i = y0 * row + x0 * 3;
+        const j = i + row;
+        out[o] = roundClamp(gy * (gx * data[i] + fx * data[i + 3]) + fy * (gx * data[j] + fx * data[j + 3]));
+        out[o + 1] = roundClamp(gy * (gx * data[i + 1] + fx * data[i + 4]) + fy * (gx * data[j + 1] + fx * data[j + 4]));
+        out[o + 2] = roundClamp(gy * (gx * data[i + 2] + fx * data[i + 5]) + fy * (gx * data[j + 2] + fx * data[j + 5]));
+      } else if (x0 >= -1 && y0 >= -1 && x0 < w && y0 < h) {
+        for (let ch = 0; ch < 3; ch++) {
+          const p00 = sampleOrFill(data, w, h, x0, y0, ch);
+          const p10 = sampleOrFill(data, w, h, x0 + 1, y0, ch);
+          const p01 = sampleOrFill(data, w, h, x0, y0 + 1, ch);
+          const p11 = sampleOrFill(data, w, h, x0 + 1, y0 + 1, ch);
+          out[o + ch] = roundClamp(gy * (gx * p00 + fx * p10) + fy * (gx * p01 + fx * p11));
+        }
+      } else {
+        out[o] = out[o + 1] = out[o + 2] = roundClamp(gy * (gx * FILL + fx * FILL) + fy * (gx * FILL + fx * FILL));
       }
     }
   }

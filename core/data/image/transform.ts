@@ -38,11 +38,13 @@ export type ImageTransformConfig = z.output<typeof ImageTransformConfig>;
 export function normalizeToChw(img: RgbImage, mean: readonly number[], std: readonly number[], out?: Float32Array): Float32Array {
   const n = img.width * img.height;
   const dst = out ?? new Float32Array(3 * n);
-  for (let c = 0; c < 3; c++) {
-    const scale = 1 / (255 * std[c]);
-    const shift = mean[c] / std[c];
-    const base = c * n;
-    for (let i = 0; i < n; i++) dst[base + i] = img.data[i * 3 + c] * scale - shift;
+  const [s0, s1, s2] = [1 / (255 * std[0]), 1 / (255 * std[1]), 1 / (255 * std[2])];
+  const [m0, m1, m2] = [mean[0] / std[0], mean[1] / std[1], mean[2] / std[2]];
+  const src = img.data;
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    dst[i] = src[j] * s0 - m0;
+    dst[n + i] = src[j + 1] * s1 - m1;
+    dst[2 * n + i] = src[j + 2] * s2 - m2;
   }
   return dst;
 }

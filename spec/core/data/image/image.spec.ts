@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import {
@@ -9,6 +9,7 @@ import {
   CLIP_STD,
   decodeImage,
   equalize,
+  headerSize,
   ImageDecodeError,
   ImageTransformConfig,
   randAugment,
@@ -76,6 +77,31 @@ describe("core/data/image: decoding and ALBEF's transforms", () => {
     );
     await assert.rejects(decodeImage(new TextEncoder().encode("not an image at all"), "k2.jpg"), /k2\.jpg: cannot read the image/);
     await assert.rejects(decodeImage(good, "k3.jpg", { maxPixels: 1000 }), /k3\.jpg: .*pixel limit/);
+  });
+
+  it("sizes read from the JPEG frame header or PNG IHDR are libvips' (baseline, progressive, grayscale, the shared COCO images); anything else is left to libvips", async function () {
+    const img = randomImage(37, 23, 4);
+    const raw = sharp(img.data, { raw: { width: 37, height: 23, channels: 3 } });
+    const encoded = [
+      await raw.clone().jpeg().toBuffer(),
+      await raw.clone().jpeg({ progressive: true }).toBuffer(),
+      await raw.clone().grayscale().jpeg().toBuffer(),
+      await raw.clone().png().toBuffer(),
+      await raw.clone().withMetadata({ orientation: 6 }).jpeg().toBuffer(),
+    ];
+    for (const b of encoded) assert.deepEqual(headerSize(new Uint8Array(b)), { width: 37, height: 23 });
+    const webp = await raw.clone().webp().toBuffer();
+    assert.equal(headerSize(new Uint8Array(webp)), null);
+    assert.equal(headerSize(new Uint8Array(encoded[0]).subarray(0, 12)), null, "a header cut short");
+    assert.equal(headerSize(new TextEncoder().encode("not an image at all")), null);
+    const dir = sharedPathOrSkip(this, "data", "coco", "val2017");
+    const files = readdirSync(dir).filter((f) => f.endsWith(".jpg"));
+    assert.ok(files.length > 0);
+    for (const f of files) {
+      const b = readFileSync(join(dir, f));
+      const m = await sharp(b).metadata();
+      assert.deepEqual(headerSize(new Uint8Array(b)), { width: m.width, height: m.height }, f);
+    }
   });
 
   it("RandomResizedCrop boxes follow torchvision: inside the image, area in scale, ratio in range, centre fallback", () => {
