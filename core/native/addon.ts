@@ -8,7 +8,14 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import type { CpuOps } from "./ops.ts";
 
-type AddonExports = Omit<CpuOps, "name"> & { blas?: () => string };
+/** The data pipeline's image operations (src/image_ops.c): the arithmetic of their JS versions in core/data/image, bit for bit. */
+export interface NativeImageOps {
+  warpAffine(src: Uint8Array, out: Uint8Array, width: number, height: number, inv: Float64Array, fill: number): void;
+  sharpness(src: Uint8Array, out: Uint8Array, width: number, height: number, factor: number): void;
+  normalizeChw(src: Uint8Array, out: Float32Array, scale: Float64Array, shift: Float64Array): void;
+}
+
+type AddonExports = Omit<CpuOps, "name"> & Partial<NativeImageOps> & { blas?: () => string };
 
 const ADDON_FILE = "build/Release/polyalign_native.node";
 
@@ -23,6 +30,8 @@ function candidates(): string[] {
 
 export interface AddonLoad {
   ops: CpuOps | null;
+  /** absent from an addon built before they existed */
+  image?: NativeImageOps | null;
   /** the sgemm the addon was built with: "openblas", or "builtin" (no OpenBLAS at build time) */
   blas?: string;
   /** the file loaded, or why nothing was */
@@ -48,7 +57,11 @@ export function loadNativeOps(): AddonLoad {
     try {
       const require = createRequire(import.meta.url);
       const addon = require(file) as AddonExports;
-      cached = { ops: { name: "native", ...bindAll(addon) }, detail: file, blas: addon.blas?.() ?? "openblas" };
+      const image =
+        addon.warpAffine && addon.sharpness && addon.normalizeChw
+          ? { warpAffine: addon.warpAffine, sharpness: addon.sharpness, normalizeChw: addon.normalizeChw }
+          : null;
+      cached = { ops: { name: "native", ...bindAll(addon) }, image, detail: file, blas: addon.blas?.() ?? "openblas" };
       return cached;
     } catch (e) {
       tried.push(`${file}: ${(e as Error).message.split("\n")[0]}`);

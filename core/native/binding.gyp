@@ -5,8 +5,8 @@
   "targets": [
     {
       "target_name": "polyalign_native",
-      "sources": ["src/polyalign_native.c"],
-      "cflags": ["-O3", "-march=x86-64-v2", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-unused-variable"],
+      "sources": ["src/polyalign_native.c", "src/image_ops.c"],
+      "cflags": ["-O3", "-march=x86-64-v2", "-fno-math-errno", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-unused-variable"],
       "cflags_c": ["-std=c11"],
       "libraries": ["-lm"],
       "conditions": [

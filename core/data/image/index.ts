@@ -3,3 +3,4 @@ export * from "./decode.ts";
 export * from "./random-resized-crop.ts";
 export * from "./randaugment.ts";
 export * from "./transform.ts";
+export * from "./image-ops.ts";

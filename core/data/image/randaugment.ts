@@ -7,6 +7,7 @@
  * difference: sharpness clips to [0, 255] where ALBEF's numpy cast wraps.
  */
 import type { Rng } from "../../tensor/rng.ts";
+import { imageOps } from "./image-ops.ts";
 import type { RgbImage } from "./rgb.ts";
 
 export const ALBEF_AUGMENTATIONS = [
@@ -93,26 +94,9 @@ export function brightness(img: RgbImage, factor: number): RgbImage {
 
 /** Blend with the 3×3 smoothing kernel (centre 5, others 1, /13); the 1-pixel border is left as it is. */
 export function sharpness(img: RgbImage, factor: number): RgbImage {
-  const { width: w, height: h, data } = img;
-  const out = Uint8Array.from(data);
-  if (factor === 1 || w < 3 || h < 3) return { ...img, data: out };
-  const row = 3 * w;
-  for (let y = 1; y < h - 1; y++) {
-    for (let i = y * row + 3, end = (y + 1) * row - 3; i < end; i++) {
-      const s =
-        5 * data[i] + data[i - row - 3] + data[i - row] + data[i - row + 3] + data[i - 3] + data[i + 3] + data[i + row - 3] + data[i + row] + data[i + row + 3];
-      const degenerate = Math.round(s / 13);
-      const v = degenerate + factor * (data[i] - degenerate);
-      out[i] = v <= 0 ? 0 : v >= 255 ? 255 : Math.trunc(v);
-    }
-  }
+  const out = new Uint8Array(img.data.length);
+  imageOps().sharpness(img.data, out, img.width, img.height, factor);
   return { ...img, data: out };
-}
-
-const roundClamp = (v: number) => Math.min(255, Math.max(0, Math.round(v)));
-
-function sampleOrFill(data: Uint8Array, w: number, h: number, xi: number, yi: number, ch: number): number {
-  return xi < 0 || yi < 0 || xi >= w || yi >= h ? FILL : data[(yi * w + xi) * 3 + ch];
 }
 
 /**
@@ -120,43 +104,8 @@ function sampleOrFill(data: Uint8Array, w: number, h: number, xi: number, yi: nu
  * bilinear, out-of-image neighbours taking the fill value.
  */
 function warp(img: RgbImage, inv: [number, number, number, number, number, number]): RgbImage {
-  const { width: w, height: h, data } = img;
-  const out = new Uint8Array(data.length);
-  const [a, b, c, d, e, f] = inv;
-  const row = 3 * w;
-  for (let y = 0; y < h; y++) {
-    const by = b * y;
-    const ey = e * y;
-    for (let x = 0; x < w; x++) {
-      const sx = a * x + by + c;
-      const sy = d * x + ey + f;
-      const x0 = Math.floor(sx);
-      const y0 = Math.floor(sy);
-      const fx = sx - x0;
-      const fy = sy - y0;
-      const gx = 1 - fx;
-      const gy = 1 - fy;
-      const o = (y * w + x) * 3;
-      if (x0 >= 0 && y0 >= 0 && x0 < w - 1 && y0 < h - 1) {
-        // all four neighbours inside: no bounds checks
-        const i = y0 * row + x0 * 3;
-        const j = i + row;
-        out[o] = roundClamp(gy * (gx * data[i] + fx * data[i + 3]) + fy * (gx * data[j] + fx * data[j + 3]));
-        out[o + 1] = roundClamp(gy * (gx * data[i + 1] + fx * data[i + 4]) + fy * (gx * data[j + 1] + fx * data[j + 4]));
-        out[o + 2] = roundClamp(gy * (gx * data[i + 2] + fx * data[i + 5]) + fy * (gx * data[j + 2] + fx * data[j + 5]));
-      } else if (x0 >= -1 && y0 >= -1 && x0 < w && y0 < h) {
-        for (let ch = 0; ch < 3; ch++) {
-          const p00 = sampleOrFill(data, w, h, x0, y0, ch);
-          const p10 = sampleOrFill(data, w, h, x0 + 1, y0, ch);
-          const p01 = sampleOrFill(data, w, h, x0, y0 + 1, ch);
-          const p11 = sampleOrFill(data, w, h, x0 + 1, y0 + 1, ch);
-          out[o + ch] = roundClamp(gy * (gx * p00 + fx * p10) + fy * (gx * p01 + fx * p11));
-        }
-      } else {
-        out[o] = out[o + 1] = out[o + 2] = roundClamp(gy * (gx * FILL + fx * FILL) + fy * (gx * FILL + fx * FILL));
-      }
-    }
-  }
+  const out = new Uint8Array(img.data.length);
+  imageOps().warpAffine(img.data, out, img.width, img.height, Float64Array.from(inv), FILL);
   return { ...img, data: out };
 }
 

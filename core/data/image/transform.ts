@@ -8,6 +8,7 @@
 import { z } from "zod";
 import type { Rng } from "../../tensor/rng.ts";
 import { imageSize, sharpRgb, toRgb } from "./decode.ts";
+import { imageOps } from "./image-ops.ts";
 import { randomResizedCropBox } from "./random-resized-crop.ts";
 import { ALBEF_AUGMENTATIONS, randAugment } from "./randaugment.ts";
 import type { RgbImage } from "./rgb.ts";
@@ -38,14 +39,9 @@ export type ImageTransformConfig = z.output<typeof ImageTransformConfig>;
 export function normalizeToChw(img: RgbImage, mean: readonly number[], std: readonly number[], out?: Float32Array): Float32Array {
   const n = img.width * img.height;
   const dst = out ?? new Float32Array(3 * n);
-  const [s0, s1, s2] = [1 / (255 * std[0]), 1 / (255 * std[1]), 1 / (255 * std[2])];
-  const [m0, m1, m2] = [mean[0] / std[0], mean[1] / std[1], mean[2] / std[2]];
-  const src = img.data;
-  for (let i = 0, j = 0; i < n; i++, j += 3) {
-    dst[i] = src[j] * s0 - m0;
-    dst[n + i] = src[j + 1] * s1 - m1;
-    dst[2 * n + i] = src[j + 2] * s2 - m2;
-  }
+  const scale = Float64Array.from([0, 1, 2], (c) => 1 / (255 * std[c]));
+  const shift = Float64Array.from([0, 1, 2], (c) => mean[c] / std[c]);
+  imageOps().normalizeChw(img.data, dst, scale, shift);
   return dst;
 }
 

@@ -18,6 +18,8 @@ extern int openblas_get_num_threads(void);
 #include <stdint.h>
 #include <string.h>
 
+#include "image_ops.h"
+
 #define MAX_RANK 8
 
 #define CHECK(call)                                                   \
@@ -561,6 +563,56 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- image operations of the data pipeline (image_ops.c) ---------------- */
+
+static int get_image(napi_env env, napi_value src, napi_value out, napi_value wv, napi_value hv, Array* s, Array* o, int64_t* w, int64_t* h) {
+  return get_array(env, src, napi_uint8_array, s) && get_array(env, out, napi_uint8_array, o) && get_i64(env, wv, w) && get_i64(env, hv, h) && *w > 0 &&
+         *h > 0 && *w < (1 << 20) && *h < (1 << 20) && s->length == (size_t)(3 * *w * *h) && o->length == s->length;
+}
+
+/* warpAffine(src, out, w, h, inv: Float64Array(6), fill) */
+static napi_value warp_affine(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Array s, o, m;
+  int64_t w, h;
+  double fill;
+  if (argc < 6 || !get_image(env, argv[0], argv[1], argv[2], argv[3], &s, &o, &w, &h) || !get_array(env, argv[4], napi_float64_array, &m) ||
+      m.length != 6 || napi_get_value_double(env, argv[5], &fill) != napi_ok)
+    FAIL("warpAffine(src, out, w, h, inv, fill): src and out Uint8Array of w·h·3, inv Float64Array(6)");
+  pa_warp_affine((const uint8_t*)s.data, (uint8_t*)o.data, (int)w, (int)h, (const double*)m.data, fill);
+  return NULL;
+}
+
+/* sharpness(src, out, w, h, factor) */
+static napi_value sharpness(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Array s, o;
+  int64_t w, h;
+  double factor;
+  if (argc < 5 || !get_image(env, argv[0], argv[1], argv[2], argv[3], &s, &o, &w, &h) || napi_get_value_double(env, argv[4], &factor) != napi_ok)
+    FAIL("sharpness(src, out, w, h, factor): src and out Uint8Array of w·h·3");
+  pa_sharpness((const uint8_t*)s.data, (uint8_t*)o.data, (int)w, (int)h, factor);
+  return NULL;
+}
+
+/* normalizeChw(src: Uint8Array(3n), out: Float32Array(3n), scale: Float64Array(3), shift: Float64Array(3)) */
+static napi_value normalize_chw(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Array s, o, sc, sh;
+  if (argc < 4 || !get_array(env, argv[0], napi_uint8_array, &s) || !get_array(env, argv[1], napi_float32_array, &o) ||
+      !get_array(env, argv[2], napi_float64_array, &sc) || !get_array(env, argv[3], napi_float64_array, &sh) || s.length % 3 != 0 ||
+      o.length != s.length || sc.length != 3 || sh.length != 3)
+    FAIL("normalizeChw(src, out, scale, shift): src Uint8Array(3n), out Float32Array(3n), scale and shift Float64Array(3)");
+  pa_normalize_chw((const uint8_t*)s.data, (float*)o.data, (int64_t)(s.length / 3), (const double*)sc.data, (const double*)sh.data);
+  return NULL;
+}
+
 /*
  * Kernel outputs are fresh Float32Arrays (calloc'd by the runtime). With
  * glibc's defaults, large blocks come from mmap and go back on free, so every
@@ -591,6 +643,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmax", NULL, softmax, NULL, NULL, NULL, napi_default, NULL},
       {"addBias", NULL, add_bias, NULL, NULL, NULL, napi_default, NULL},
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_default, NULL},
+      {"warpAffine", NULL, warp_affine, NULL, NULL, NULL, napi_default, NULL},
+      {"sharpness", NULL, sharpness, NULL, NULL, NULL, napi_default, NULL},
+      {"normalizeChw", NULL, normalize_chw, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   return exports;
