@@ -10,12 +10,24 @@
  * overstates the distinct bytes (about 2x for a ViT block); peak RSS is what
  * the machine pays.
  *
- * Options: --steps N (default 5 tiny / 2 base), --sizes tiny,base, --batch-base N (default 2)
+ * Each model runs in a child process of its own, so its peak RSS (getrusage's
+ * maxrss) is its own. At base size the same step in PyTorch
+ * (`bench/peers/torch_albef_step.py`: ALBEF's model_pretrain.py step in plain
+ * PyTorch, Debian's python3-torch) runs in the same invocation with as many
+ * threads; the ratios of step time and peak RSS to it are reported.
+ *
+ * Options: --steps N (default 5 tiny / 2 base), --sizes tiny,base, --batch-base N (default 2), --skip-peer
  */
 import { activateBackend, AlignmentStep, buildVisionLanguageModel, createLogger, OptimConfig, prepareRun, Rng, tf, Trainer } from "../core/index.ts";
 import { builtinRegistry } from "../plugins/index.ts";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(fileURLToPath(new URL(".", import.meta.url)), existsSync(fileURLToPath(new URL("../package.json", import.meta.url))) ? ".." : "../..");
+const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -106,17 +118,66 @@ async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hy
   trainer.dispose();
   model.dispose();
   times.sort((x, y) => x - y);
-  return { msPerStep: times[Math.floor(times.length / 2)], peakRssMb: peakRss / 2 ** 20, peakTensorMb: peakTensorBytes / 2 ** 20, batch: b, params: 0 };
+  peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024);
+  return { msPerStep: times[Math.floor(times.length / 2)], peakRssMb: peakRss / 2 ** 20, peakTensorMb: peakTensorBytes / 2 ** 20, batch: b };
+}
+
+type Measured = Awaited<ReturnType<typeof measure>>;
+
+/** One model in a child process (its own peak RSS). */
+function measureApart(size: keyof typeof SIZES, fusion: "cross-attention" | "hypergraph", steps: number): Measured {
+  const script = fileURLToPath(import.meta.url);
+  const extra = arg("batch-base") ? ["--batch-base", arg("batch-base") as string] : [];
+  const r = spawnSync(process.execPath, [script, "--only", `${size}:${fusion}`, "--steps", String(steps), ...extra], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+  if (r.status !== 0 || !line) throw new Error(`${size} ${fusion} failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`);
+  return JSON.parse(line) as Measured;
+}
+
+/** ALBEF's step in PyTorch at base size, with `threads` threads; null where torch is missing. */
+function torchPeer(batch: number, steps: number, threads: number): { ms_per_step: number; peak_rss_mb: number; params: number } | null {
+  const t = String(threads);
+  const r = spawnSync(
+    python,
+    [
+      join(root, "bench", "peers", "torch_albef_step.py"),
+      "--batch",
+      String(batch),
+      "--steps",
+      String(steps),
+      "--threads",
+      t,
+      "--queue",
+      String(SIZES.base.itc.queue),
+    ],
+    {
+      encoding: "utf8",
+      env: { ...process.env, OPENBLAS_NUM_THREADS: t, OMP_NUM_THREADS: t },
+    },
+  );
+  const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+  if (r.status !== 0 || !line) {
+    console.log(`PyTorch peer failed (needs python3-torch): ${(r.stderr || "").trim().split("\n").pop()}`);
+    return null;
+  }
+  return JSON.parse(line) as { ms_per_step: number; peak_rss_mb: number; params: number };
 }
 
 async function main(): Promise<void> {
+  const only = arg("only");
+  if (only) {
+    const [size, fusion] = only.split(":") as [keyof typeof SIZES, "cross-attention" | "hypergraph"];
+    console.log(JSON.stringify(await measure(size, fusion, Number(arg("steps") ?? 2))));
+    return;
+  }
   const sizes = (arg("sizes") ?? "tiny,base").split(",") as (keyof typeof SIZES)[];
-  const figures: Record<string, number | string> = { bench: "pretrain" };
+  const threads = Number(process.env.POLYALIGN_THREADS ?? availableParallelism());
+  const figures: Record<string, number | string | null> = { bench: "pretrain", threads };
   console.log(`${"model".padEnd(28)} ${"batch".padStart(5)} ${"ms/step".padStart(10)} ${"peak RSS MB".padStart(12)} ${"peak tensors MB".padStart(16)}`);
   for (const size of sizes) {
     const steps = Number(arg("steps") ?? (size === "tiny" ? 5 : 2));
     for (const fusion of ["cross-attention", "hypergraph"] as const) {
-      const r = await measure(size, fusion, steps);
+      const r = measureApart(size, fusion, steps);
       console.log(
         `${`${size} ${fusion}`.padEnd(28)} ${String(r.batch).padStart(5)} ${r.msPerStep.toFixed(0).padStart(10)} ${r.peakRssMb.toFixed(0).padStart(12)} ${r.peakTensorMb.toFixed(0).padStart(16)}`,
       );
@@ -127,6 +188,25 @@ async function main(): Promise<void> {
     }
     figures[`${size}_hypergraph_over_attention`] =
       Math.round(((figures[`${size}_hypergraph_ms`] as number) / (figures[`${size}_attention_ms`] as number)) * 100) / 100;
+    if (size === "base" && !process.argv.includes("--skip-peer")) {
+      const peer = torchPeer(SIZES.base.batch, steps, threads);
+      if (peer) {
+        console.log(
+          `${"base PyTorch (ALBEF's step)".padEnd(28)} ${String(SIZES.base.batch).padStart(5)} ${peer.ms_per_step.toFixed(0).padStart(10)} ${peer.peak_rss_mb.toFixed(0).padStart(12)}`,
+        );
+        figures.base_torch_ms = Math.round(peer.ms_per_step);
+        figures.base_torch_peak_rss_mb = Math.round(peer.peak_rss_mb);
+        for (const k of ["attention", "hypergraph"]) {
+          figures[`base_${k}_over_torch`] = Math.round(((figures[`base_${k}_ms`] as number) / peer.ms_per_step) * 100) / 100;
+          figures[`base_${k}_rss_over_torch`] = Math.round(((figures[`base_${k}_peak_rss_mb`] as number) / peer.peak_rss_mb) * 100) / 100;
+        }
+        console.log(
+          `step time against PyTorch: attention ${figures.base_attention_over_torch}x, hypergraph ${figures.base_hypergraph_over_torch}x (goal ≤ 1.0x); ` +
+            `peak RSS: ${figures.base_attention_rss_over_torch}x / ${figures.base_hypergraph_rss_over_torch}x (goal ≤ 1.0x)`,
+        );
+      }
+    }
+    console.log(`${size}: hypergraph over attention ${figures[`${size}_hypergraph_over_attention`]}x (goal ≤ ${size === "tiny" ? "1.3" : "1.15"}x)`);
   }
   console.log(JSON.stringify(figures));
 }
