@@ -55,16 +55,17 @@ const SIZES = {
   },
 } as const;
 
-async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hypergraph", steps: number) {
+async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hypergraph", steps: number, checkpointLayers = false) {
   const s = SIZES[size];
   const log = createLogger({ level: "error" });
   const fusionCfg = fusion === "hypergraph" ? { name: "hypergraph", ...s.fusion, ...s.hyper } : { name: "cross-attention", ...s.fusion };
   const objectives = [{ name: "itc", ...s.itc }, { name: "itm" }, { name: "mlm" }];
-  const { scope } = await prepareRun(builtinRegistry(), { model: { vision: s.vision, text: s.text, fusion: fusionCfg }, objectives }, { log });
+  const model = { vision: { ...s.vision, checkpointLayers }, text: { ...s.text, checkpointLayers }, fusion: { ...fusionCfg, checkpointLayers } };
+  const { scope } = await prepareRun(builtinRegistry(), { model, objectives }, { log });
   await activateBackend(scope);
-  const model = buildVisionLanguageModel(scope, { batchSize: s.batch, imageIds: false });
+  const vlm = buildVisionLanguageModel(scope, { batchSize: s.batch, imageIds: false });
   const rng = new Rng(0);
-  const trainer = new Trainer(model, [...model.trainable()], {
+  const trainer = new Trainer(vlm, [...vlm.trainable()], {
     runDir: join(tmpdir(), `polyalign-bench-${process.pid}`),
     optim: OptimConfig.parse({ warmupSteps: 0 }),
     totalSteps: 1e9,
@@ -75,7 +76,7 @@ async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hy
     rng,
     config: {},
   });
-  const vars = [...model.trainable()];
+  const vars = [...vlm.trainable()];
   const b = s.batch;
   const images = tf.randomNormal([b, 3, s.vision.imageSize, s.vision.imageSize], 0, 1, "float32", 1);
   const ids = tf.tensor2d(
@@ -91,7 +92,7 @@ async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hy
     const t0 = performance.now();
     trainer.beginMicroStep();
     const step = new AlignmentStep(
-      model,
+      vlm,
       { images, ids, mask },
       { alpha: 0.4, rng, special: { pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 }, vocabSize: s.text.vocab },
     );
@@ -116,7 +117,7 @@ async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hy
   }
   tf.dispose([images, ids, mask]);
   trainer.dispose();
-  model.dispose();
+  vlm.dispose();
   times.sort((x, y) => x - y);
   peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024);
   return { msPerStep: times[Math.floor(times.length / 2)], peakRssMb: peakRss / 2 ** 20, peakTensorMb: peakTensorBytes / 2 ** 20, batch: b };
@@ -125,10 +126,11 @@ async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hy
 type Measured = Awaited<ReturnType<typeof measure>>;
 
 /** One model in a child process (its own peak RSS). */
-function measureApart(size: keyof typeof SIZES, fusion: "cross-attention" | "hypergraph", steps: number): Measured {
+function measureApart(size: keyof typeof SIZES, fusion: "cross-attention" | "hypergraph", steps: number, checkpointLayers = false): Measured {
   const script = fileURLToPath(import.meta.url);
   const extra = arg("batch-base") ? ["--batch-base", arg("batch-base") as string] : [];
-  const r = spawnSync(process.execPath, [script, "--only", `${size}:${fusion}`, "--steps", String(steps), ...extra], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const only = `${size}:${fusion}${checkpointLayers ? ":checkpoint" : ""}`;
+  const r = spawnSync(process.execPath, [script, "--only", only, "--steps", String(steps), ...extra], { encoding: "utf8", maxBuffer: 1 << 24 });
   const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
   if (r.status !== 0 || !line) throw new Error(`${size} ${fusion} failed: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`);
   return JSON.parse(line) as Measured;
@@ -166,8 +168,8 @@ function torchPeer(batch: number, steps: number, threads: number): { ms_per_step
 async function main(): Promise<void> {
   const only = arg("only");
   if (only) {
-    const [size, fusion] = only.split(":") as [keyof typeof SIZES, "cross-attention" | "hypergraph"];
-    console.log(JSON.stringify(await measure(size, fusion, Number(arg("steps") ?? 2))));
+    const [size, fusion, checkpoint] = only.split(":") as [keyof typeof SIZES, "cross-attention" | "hypergraph", string | undefined];
+    console.log(JSON.stringify(await measure(size, fusion, Number(arg("steps") ?? 2), checkpoint === "checkpoint")));
     return;
   }
   const sizes = (arg("sizes") ?? "tiny,base").split(",") as (keyof typeof SIZES)[];
@@ -185,6 +187,16 @@ async function main(): Promise<void> {
       figures[`${key}_ms`] = Math.round(r.msPerStep);
       figures[`${key}_peak_rss_mb`] = Math.round(r.peakRssMb);
       figures[`${key}_peak_tensor_mb`] = Math.round(r.peakTensorMb);
+    }
+    if (size === "base") {
+      // activation checkpointing: peak RSS and time with every layer checkpointed
+      const r = measureApart(size, "cross-attention", steps, true);
+      console.log(
+        `${"base cross-attention, checkpointLayers".padEnd(28)} ${String(r.batch).padStart(5)} ${r.msPerStep.toFixed(0).padStart(10)} ${r.peakRssMb.toFixed(0).padStart(12)} ${r.peakTensorMb.toFixed(0).padStart(16)}`,
+      );
+      figures.base_attention_checkpoint_ms = Math.round(r.msPerStep);
+      figures.base_attention_checkpoint_peak_rss_mb = Math.round(r.peakRssMb);
+      figures.base_attention_checkpoint_peak_tensor_mb = Math.round(r.peakTensorMb);
     }
     figures[`${size}_hypergraph_over_attention`] =
       Math.round(((figures[`${size}_hypergraph_ms`] as number) / (figures[`${size}_attention_ms`] as number)) * 100) / 100;

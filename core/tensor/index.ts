@@ -9,3 +9,4 @@ export * from "./backend.ts";
 export * from "./bert-layer.ts";
 export * from "./pooling.ts";
 export * from "./losses.ts";
+export * from "./checkpoint.ts";

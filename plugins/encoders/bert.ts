@@ -7,6 +7,7 @@ import { z } from "zod";
 import {
   additiveMask,
   alibiBias,
+  checkpointed,
   BertLayer,
   Dropout,
   Embedding,
@@ -53,6 +54,11 @@ export const BertConfig = z.strictObject({
     .positive()
     .nullish()
     .transform((v) => v ?? undefined),
+  /**
+   * activation checkpointing per layer while training: each layer keeps only its input and
+   * output and reruns its forward in the backward pass (less memory, about a third more time)
+   */
+  checkpointLayers: z.boolean().default(false),
 });
 export type BertConfig = z.output<typeof BertConfig>;
 
@@ -188,7 +194,8 @@ export class BertTextEncoder extends Module implements TextEncoder {
       let x = this.bert.embeddings.forward(ids);
       const keys = additiveMask(mask);
       const m = this.cfg.alibi ? tf.add(keys, alibiBias(this.cfg.heads, ids.shape[1] as number, this.cfg.alibi)) : keys;
-      for (const layer of this.bert.encoder.layer.items) x = layer.forward(x, m);
+      for (const layer of this.bert.encoder.layer.items)
+        x = this.cfg.checkpointLayers ? checkpointed(layer, [x], (h, mk) => layer.forward(h, mk), [m]) : layer.forward(x, m);
       return x;
     });
   }

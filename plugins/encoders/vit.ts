@@ -18,6 +18,7 @@ import {
   ModuleList,
   mergeHeads,
   scaledDotProductAttention,
+  checkpointed,
   ShapeError,
   splitHeads,
   tf,
@@ -41,6 +42,11 @@ export const VitConfig = z.strictObject({
    * Xiao et al. 2021; docs/study.md §10 measures it on the built-in set)
    */
   stem: z.array(z.number().int().positive()).default([]),
+  /**
+   * activation checkpointing per layer while training: each layer keeps only its input and
+   * output and reruns its forward in the backward pass (less memory, about a third more time)
+   */
+  checkpointLayers: z.boolean().default(false),
 });
 export type VitConfig = z.output<typeof VitConfig>;
 
@@ -236,7 +242,7 @@ export class VitEncoder extends Module implements VisionEncoder {
       const patches = this.patch_embed.forward(images);
       const cls = tf.tile(this.cls_token, [b, 1, 1]);
       let x = tf.add(tf.concat([cls, patches], 1), this.pos_embed);
-      for (const block of this.blocks.items) x = block.forward(x);
+      for (const block of this.blocks.items) x = this.cfg.checkpointLayers ? checkpointed(block, [x], (h) => block.forward(h)) : block.forward(x);
       return this.norm.forward(x);
     });
   }

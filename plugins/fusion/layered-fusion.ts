@@ -11,6 +11,7 @@
  * Layer i is ALBEF's `text_encoder.bert.encoder.layer.{fusion_layer + i}`.
  */
 import {
+  checkpointed,
   additiveMask,
   type AttentionSite,
   type Fusion,
@@ -163,8 +164,17 @@ export class LayeredFusion extends Module implements Fusion, StepwiseFusion {
   stepLayer(i: number, x: Tensor, context: unknown): Tensor {
     const c = context as CrossAttentionContext;
     const layer = this.layer.at(i);
-    const graph = layer.hypergraph ? { nodes: tf.concat([c.nodesImage, x], 1), nodeMask: c.nodeMask, modality: c.modality, textOffset: c.imageTokens } : null;
-    return layer.forwardWithGraph(x, c.selfMask, c.image, c.encMask, graph);
+    type Masks = [Tensor, Tensor, Tensor, Tensor];
+    const run = (t: Tensor, image: Tensor, nodesImage: Tensor, [selfMask, encMask, nodeMask, modality]: Masks) => {
+      const graph = layer.hypergraph ? { nodes: tf.concat([nodesImage, t], 1), nodeMask, modality, textOffset: c.imageTokens } : null;
+      return layer.forwardWithGraph(t, selfMask, image, encMask, graph);
+    };
+    const masks: Masks = [c.selfMask, c.encMask, c.nodeMask, c.modality];
+    if (!this.cfg.checkpointLayers) return run(x, c.image, c.nodesImage, masks);
+    // the image tokens are inputs too (their gradient reaches the image encoder); nodesImage may be the same tensor
+    return c.nodesImage === c.image
+      ? checkpointed(layer, [x, c.image], (t, image, ...m) => run(t, image, image, m as Masks), masks)
+      : checkpointed(layer, [x, c.image, c.nodesImage], (t, image, nodes, ...m) => run(t, image, nodes, m as Masks), masks);
   }
 
   shareImageProjections(other: StepwiseFusion, owner: string): void {
@@ -199,8 +209,9 @@ export class LayeredFusion extends Module implements Fusion, StepwiseFusion {
       const seqMask = additiveMask(nodeMask);
       let seq = tf.concat([nodesImage, text], 1);
       for (const layer of this.layer.items) {
-        const graph = layer.hypergraph ? { nodes: seq, nodeMask, modality, textOffset: 0 } : null;
-        seq = layer.forwardWithGraph(seq, seqMask, undefined, undefined, graph);
+        const run = (s: Tensor, sm: Tensor, nm: Tensor, mo: Tensor) =>
+          layer.forwardWithGraph(s, sm, undefined, undefined, layer.hypergraph ? { nodes: s, nodeMask: nm, modality: mo, textOffset: 0 } : null);
+        seq = this.cfg.checkpointLayers ? checkpointed(layer, [seq], run, [seqMask, nodeMask, modality]) : run(seq, seqMask, nodeMask, modality);
       }
       return tf.slice(seq, [0, ni, 0], [-1, l, -1]);
     });

@@ -20,6 +20,11 @@ export const FusionBaseOptions = z.strictObject({
   dropout: z.number().min(0).lt(1).default(0.1),
   /** std of the normal initialisation of weights (BERT: 0.02, for width 768; see the bert plugin's initStd) */
   initStd: z.number().positive().default(0.02),
+  /**
+   * activation checkpointing per layer while training: each layer keeps only its input and
+   * output and reruns its forward in the backward pass (less memory, about a third more time)
+   */
+  checkpointLayers: z.boolean().default(false),
 });
 export type FusionBaseOptions = z.output<typeof FusionBaseOptions>;
 
