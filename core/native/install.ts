@@ -4,12 +4,14 @@
  * and put the stock kernels back on uninstall. One set is active at a time.
  */
 import { tf } from "../tensor/tf.ts";
-import { buildKernels, type KernelContext } from "./kernels.ts";
+import { buildAddedKernels, buildKernels, type KernelContext } from "./kernels.ts";
 import type { CpuOps } from "./ops.ts";
 
 export interface InstalledKernels {
   ops: CpuOps;
   names: string[];
+  /** kernels of polyalign's own (fused LayerNorm), registered on the cpu backend */
+  added: string[];
   uninstall(): void;
 }
 
@@ -44,15 +46,19 @@ export function installKernels(ops: CpuOps): InstalledKernels {
     tf.unregisterKernel(name, "cpu");
     tf.registerKernel({ kernelName: name, backendName: "cpu", kernelFunc });
   }
+  const added = [...buildAddedKernels(ctx)];
+  for (const [name, kernelFunc] of added) tf.registerKernel({ kernelName: name, backendName: "cpu", kernelFunc });
   const installed: InstalledKernels = {
     ops,
     names: [...stock.keys()],
+    added: added.map(([name]) => name),
     uninstall() {
       for (const [name, original] of stock) {
         tf.unregisterKernel(name, "cpu");
         tf.registerKernel(original);
       }
       stock.clear();
+      for (const [name] of added) tf.unregisterKernel(name, "cpu");
       if (active === installed) active = null;
     },
   };

@@ -344,6 +344,50 @@ export function createJsOps(): CpuOps {
       const n = bias.length;
       for (let r = 0; r < x.length; r += n) for (let j = 0; j < n; j++) x[r + j] += bias[j];
     },
+    layerNorm(x, gamma, beta, out, mean, rstd, rows, n, eps) {
+      for (let r = 0; r < rows; r++) {
+        const o = r * n;
+        let sum = 0;
+        for (let j = 0; j < n; j++) sum += x[o + j];
+        const mu = sum / n;
+        let sq = 0;
+        for (let j = 0; j < n; j++) {
+          const d = x[o + j] - mu;
+          sq += d * d;
+        }
+        const rs = 1 / Math.sqrt(sq / n + eps);
+        for (let j = 0; j < n; j++) out[o + j] = (x[o + j] - mu) * rs * gamma[j] + beta[j];
+        mean[r] = mu;
+        rstd[r] = rs;
+      }
+    },
+    layerNormGrad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, rows, n) {
+      const dg = new Float64Array(n);
+      const db = new Float64Array(n);
+      for (let r = 0; r < rows; r++) {
+        const o = r * n;
+        const mu = mean[r];
+        const rs = rstd[r];
+        let s1 = 0;
+        let s2 = 0;
+        for (let j = 0; j < n; j++) {
+          const xhat = (x[o + j] - mu) * rs;
+          const g = dy[o + j] * gamma[j];
+          s1 += g;
+          s2 += g * xhat;
+          dg[j] += dy[o + j] * xhat;
+          db[j] += dy[o + j];
+        }
+        const m1 = s1 / n;
+        const m2 = s2 / n;
+        for (let j = 0; j < n; j++) {
+          const xhat = (x[o + j] - mu) * rs;
+          dx[o + j] = rs * (dy[o + j] * gamma[j] - m1 - xhat * m2);
+        }
+      }
+      dgamma.set(dg);
+      dbeta.set(db);
+    },
     adamw(p, m, v, g, pOut, mOut, vOut, coeffs) {
       const f = Math.fround;
       const [decay, b1, omb1, b2, omb2, sqrtBc2, eps, step] = coeffs;

@@ -487,6 +487,57 @@ function topKKernel(ctx: KernelContext): KernelFunc {
   };
 }
 
+// ---- fused LayerNorm (kernels of polyalign's own; core/tensor/fused-layer-norm.ts calls them) ----
+
+export const LAYER_NORM = "PolyalignLayerNorm";
+export const LAYER_NORM_GRAD = "PolyalignLayerNormGrad";
+
+/** inputs x [..., n], gamma [n], beta [n]; attrs eps → [y, mean [rows], rstd [rows]] */
+function layerNormKernel(ctx: KernelContext): KernelFunc {
+  return (args: Args) => {
+    const { x, gamma, beta } = args.inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+    const { eps } = args.attrs as unknown as { eps: number };
+    const backend = args.backend as CpuBackendLike;
+    const n = x.shape[x.shape.length - 1];
+    const xv = values(backend, x);
+    const rows = xv.length / n;
+    const out = new Float32Array(xv.length);
+    const mean = new Float32Array(rows);
+    const rstd = new Float32Array(rows);
+    ctx.ops.layerNorm(xv, values(backend, gamma), values(backend, beta), out, mean, rstd, rows, n, eps);
+    return [
+      backend.makeTensorInfo([...x.shape], "float32", out),
+      backend.makeTensorInfo([rows], "float32", mean),
+      backend.makeTensorInfo([rows], "float32", rstd),
+    ];
+  };
+}
+
+/** inputs dy, x, gamma, mean, rstd → [dx, dgamma, dbeta] */
+function layerNormGradKernel(ctx: KernelContext): KernelFunc {
+  return (args: Args) => {
+    const { dy, x, gamma, mean, rstd } = args.inputs as Record<"dy" | "x" | "gamma" | "mean" | "rstd", TensorInfo>;
+    const backend = args.backend as CpuBackendLike;
+    const n = x.shape[x.shape.length - 1];
+    const xv = values(backend, x);
+    const dx = new Float32Array(xv.length);
+    const dgamma = new Float32Array(n);
+    const dbeta = new Float32Array(n);
+    ctx.ops.layerNormGrad(values(backend, dy), xv, values(backend, gamma), values(backend, mean), values(backend, rstd), dx, dgamma, dbeta, xv.length / n, n);
+    return [backend.makeTensorInfo([...x.shape], "float32", dx), backend.makeTensorInfo([n], "float32", dgamma), backend.makeTensorInfo([n], "float32", dbeta)];
+  };
+}
+
+/** Kernels tfjs does not have, added (not replacing anything) where the ops provide them. */
+export function buildAddedKernels(ctx: KernelContext): Map<string, KernelFunc> {
+  const added = new Map<string, KernelFunc>();
+  if (typeof ctx.ops.layerNorm === "function" && typeof ctx.ops.layerNormGrad === "function") {
+    added.set(LAYER_NORM, layerNormKernel(ctx));
+    added.set(LAYER_NORM_GRAD, layerNormGradKernel(ctx));
+  }
+  return added;
+}
+
 /** Every kernel polyalign replaces, by tfjs kernel name. */
 export function buildKernels(ctx: KernelContext): Map<string, KernelFunc> {
   return new Map<string, KernelFunc>([

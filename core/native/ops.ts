@@ -69,6 +69,34 @@ export interface CpuOps {
     vOut: Float32Array,
     coeffs: Float32Array,
   ): void;
+  /**
+   * LayerNorm over each contiguous row of n: out = (x − mean)·rstd·gamma + beta, with the
+   * row's mean and rstd = 1/√(var + eps) written too (sums in double, rounded once).
+   */
+  layerNorm(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    out: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    rows: number,
+    n: number,
+    eps: number,
+  ): void;
+  /** LayerNorm's gradient from the forward's mean and rstd: dx, and dgamma / dbeta summed over the rows (written, not added to). */
+  layerNormGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    rows: number,
+    n: number,
+  ): void;
   setThreads(n: number): void;
   getThreads(): number;
 }

@@ -2,6 +2,7 @@
  * The basic layers: Linear ([out, in] weights like PyTorch), LayerNorm
  * (eps per layer), Embedding, Dropout, and the exact (erf) GELU.
  */
+import { fusedLayerNorm } from "./fused-layer-norm.ts";
 import { tf, type Tensor, type Variable } from "./tf.ts";
 import { Module } from "./module.ts";
 import { type Initializer, ones, truncatedNormal, zeros, normal } from "./init.ts";
@@ -84,15 +85,25 @@ export class LayerNorm extends Module {
 
   forward(x: Tensor): Tensor {
     lastDim(x, this.features, "LayerNorm");
-    return tf.tidy(() => {
-      const axis = x.rank - 1;
-      const mean = tf.mean(x, axis, true);
-      const centred = tf.sub(x, mean);
-      const variance = tf.mean(tf.square(centred), axis, true);
-      const normed = tf.mul(centred, tf.rsqrt(tf.add(variance, this.eps)));
-      return tf.add(tf.mul(normed, this.weight), this.bias);
-    });
+    return layerNorm(x, this.weight, this.bias, this.eps);
   }
+}
+
+/** LayerNorm over the last axis: the fused kernel where polyalign's cpu kernels are installed, else composed. */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  return fusedLayerNorm(x, gamma, beta, eps) ?? composedLayerNorm(x, gamma, beta, eps);
+}
+
+/** The same from tfjs ops (any backend): biased variance, PyTorch's order. */
+export function composedLayerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  return tf.tidy(() => {
+    const axis = x.rank - 1;
+    const mean = tf.mean(x, axis, true);
+    const centred = tf.sub(x, mean);
+    const variance = tf.mean(tf.square(centred), axis, true);
+    const normed = tf.mul(centred, tf.rsqrt(tf.add(variance, eps)));
+    return tf.add(tf.mul(normed, gamma), beta);
+  });
 }
 
 /** A lookup table [num, dim]; ids are int32 of any shape. */

@@ -576,6 +576,89 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- LayerNorm (the same sums as js-ops.ts: doubles, rounded once when stored) ---- */
+
+/* layerNorm(x, gamma, beta, out, mean, rstd, rows, n, eps) */
+static napi_value layer_norm(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Array a[6];
+  int ok = argc >= 9;
+  for (int i = 0; ok && i < 6; i++) ok = get_array(env, argv[i], napi_float32_array, &a[i]);
+  int64_t rows = 0, n = 0;
+  double eps = 0;
+  ok = ok && get_i64(env, argv[6], &rows) && get_i64(env, argv[7], &n) && napi_get_value_double(env, argv[8], &eps) == napi_ok && rows >= 0 && n > 0;
+  ok = ok && a[0].length == (size_t)(rows * n) && a[3].length == a[0].length && a[1].length == (size_t)n && a[2].length == (size_t)n &&
+       a[4].length == (size_t)rows && a[5].length == (size_t)rows;
+  if (!ok) FAIL("layerNorm(x, gamma, beta, out, mean, rstd, rows, n, eps): x and out rows·n, gamma and beta n, mean and rstd rows");
+  const float *x = (const float*)a[0].data, *g = (const float*)a[1].data, *b = (const float*)a[2].data;
+  float *out = (float*)a[3].data, *mean = (float*)a[4].data, *rstd = (float*)a[5].data;
+  for (int64_t r = 0; r < rows; r++) {
+    const float* px = x + r * n;
+    float* po = out + r * n;
+    double sum = 0;
+    for (int64_t j = 0; j < n; j++) sum += px[j];
+    const double mu = sum / (double)n;
+    double sq = 0;
+    for (int64_t j = 0; j < n; j++) {
+      const double d = px[j] - mu;
+      sq += d * d;
+    }
+    const double rs = 1.0 / sqrt(sq / (double)n + eps);
+    for (int64_t j = 0; j < n; j++) po[j] = (float)((px[j] - mu) * rs * g[j] + b[j]);
+    mean[r] = (float)mu;
+    rstd[r] = (float)rs;
+  }
+  return NULL;
+}
+
+/* layerNormGrad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, rows, n) */
+static napi_value layer_norm_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Array a[8];
+  int ok = argc >= 10;
+  for (int i = 0; ok && i < 8; i++) ok = get_array(env, argv[i], napi_float32_array, &a[i]);
+  int64_t rows = 0, n = 0;
+  ok = ok && get_i64(env, argv[8], &rows) && get_i64(env, argv[9], &n) && rows >= 0 && n > 0;
+  const size_t total = (size_t)(rows * n);
+  ok = ok && a[0].length == total && a[1].length == total && a[5].length == total && a[2].length == (size_t)n && a[6].length == (size_t)n &&
+       a[7].length == (size_t)n && a[3].length == (size_t)rows && a[4].length == (size_t)rows;
+  if (!ok) FAIL("layerNormGrad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, rows, n): dy, x, dx rows·n; gamma, dgamma, dbeta n; mean, rstd rows");
+  const float *dy = (const float*)a[0].data, *x = (const float*)a[1].data, *g = (const float*)a[2].data, *mean = (const float*)a[3].data,
+              *rstd = (const float*)a[4].data;
+  float *dx = (float*)a[5].data, *dgamma = (float*)a[6].data, *dbeta = (float*)a[7].data;
+  double* acc = (double*)calloc((size_t)(2 * n), sizeof(double));
+  if (!acc) FAIL("layerNormGrad: out of memory");
+  double *dg = acc, *db = acc + n;
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t o = r * n;
+    const double mu = mean[r], rs = rstd[r];
+    double s1 = 0, s2 = 0;
+    for (int64_t j = 0; j < n; j++) {
+      const double xhat = (x[o + j] - mu) * rs;
+      const double gg = (double)dy[o + j] * g[j];
+      s1 += gg;
+      s2 += gg * xhat;
+      dg[j] += dy[o + j] * xhat;
+      db[j] += dy[o + j];
+    }
+    const double m1 = s1 / (double)n, m2 = s2 / (double)n;
+    for (int64_t j = 0; j < n; j++) {
+      const double xhat = (x[o + j] - mu) * rs;
+      dx[o + j] = (float)(rs * ((double)dy[o + j] * g[j] - m1 - xhat * m2));
+    }
+  }
+  for (int64_t j = 0; j < n; j++) {
+    dgamma[j] = (float)dg[j];
+    dbeta[j] = (float)db[j];
+  }
+  free(acc);
+  return NULL;
+}
+
 /* ---- image operations of the data pipeline (image_ops.c) ---------------- */
 
 static int get_image(napi_env env, napi_value src, napi_value out, napi_value wv, napi_value hv, Array* s, Array* o, int64_t* w, int64_t* h) {
@@ -658,6 +741,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmax", NULL, softmax, NULL, NULL, NULL, napi_default, NULL},
       {"addBias", NULL, add_bias, NULL, NULL, NULL, napi_default, NULL},
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNorm", NULL, layer_norm, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNormGrad", NULL, layer_norm_grad, NULL, NULL, NULL, napi_default, NULL},
       {"warpAffine", NULL, warp_affine, NULL, NULL, NULL, napi_default, NULL},
       {"sharpness", NULL, sharpness, NULL, NULL, NULL, napi_default, NULL},
       {"normalizeChw", NULL, normalize_chw, NULL, NULL, NULL, napi_default, NULL},

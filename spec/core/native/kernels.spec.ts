@@ -16,6 +16,7 @@ import {
   tf,
   uninstallKernels,
   additiveMask,
+  layerNorm,
 } from "../../../core/index.ts";
 import { useTestBackend } from "../../helpers.ts";
 
@@ -124,6 +125,27 @@ for (const impl of OPS) {
       uninstallKernels();
       assert.equal(tf.getKernel("Add", "cpu")!.kernelFunc, stockAdd);
       assert.equal(activeKernels(), null);
+    });
+
+    it("fused LayerNorm (a kernel of polyalign's own): value and the gradients of x, gamma and beta equal the composed ops'", () => {
+      uninstallKernels();
+      installKernels(ops);
+      assert.ok(activeKernels()?.added.includes("PolyalignLayerNorm"), "the fused kernel is added");
+      uninstallKernels();
+      for (const [shape, eps, scale] of [
+        [[2, 3, 16], 1e-12, 1],
+        [[5, 64], 1e-6, 30],
+        [[4, 1], 1e-5, 1],
+        [[1, 7, 768], 1e-12, 0.02],
+      ] as [number[], number, number][]) {
+        const n = shape[shape.length - 1];
+        checkGrads(
+          `layerNorm ${shape} eps ${eps}`,
+          (x, g, b) => layerNorm(x, g, b, eps),
+          () => [tf.tidy(() => tf.add(randn(shape, 5, scale), 3 * scale)), randn([n], 6), randn([n], 7)],
+          2e-5,
+        );
+      }
     });
 
     it("matMul: 2-D, 3-D, 4-D with all four transpose combinations", () => {
