@@ -82,6 +82,8 @@ function bindAll(addon: AddonExports): AddonExports {
     softmax: addon.softmax,
     addBias: addon.addBias,
     adamw: addon.adamw,
+    gelu: addon.gelu,
+    geluGrad: addon.geluGrad,
     layerNorm: addon.layerNorm,
     layerNormGrad: addon.layerNormGrad,
     setThreads: addon.setThreads,

@@ -388,6 +388,16 @@ export function createJsOps(): CpuOps {
       dgamma.set(dg);
       dbeta.set(db);
     },
+    gelu(x, out) {
+      for (let i = 0; i < x.length; i++) out[i] = 0.5 * x[i] * (1 + erf(x[i] * Math.SQRT1_2));
+    },
+    geluGrad(dy, x, dx) {
+      const c = 1 / Math.sqrt(2 * Math.PI);
+      for (let i = 0; i < x.length; i++) {
+        const v = x[i];
+        dx[i] = dy[i] * (0.5 * (1 + erf(v * Math.SQRT1_2)) + v * c * Math.exp(-0.5 * v * v));
+      }
+    },
     adamw(p, m, v, g, pOut, mOut, vOut, coeffs) {
       const f = Math.fround;
       const [decay, b1, omb1, b2, omb2, sqrtBc2, eps, step] = coeffs;

@@ -528,12 +528,41 @@ function layerNormGradKernel(ctx: KernelContext): KernelFunc {
   };
 }
 
+export const GELU = "PolyalignGelu";
+export const GELU_GRAD = "PolyalignGeluGrad";
+
+function geluKernel(ctx: KernelContext): KernelFunc {
+  return (args: Args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const backend = args.backend as CpuBackendLike;
+    const xv = values(backend, x);
+    const out = new Float32Array(xv.length);
+    ctx.ops.gelu(xv, out);
+    return backend.makeTensorInfo([...x.shape], "float32", out);
+  };
+}
+
+function geluGradKernel(ctx: KernelContext): KernelFunc {
+  return (args: Args) => {
+    const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
+    const backend = args.backend as CpuBackendLike;
+    const xv = values(backend, x);
+    const dx = new Float32Array(xv.length);
+    ctx.ops.geluGrad(values(backend, dy), xv, dx);
+    return backend.makeTensorInfo([...x.shape], "float32", dx);
+  };
+}
+
 /** Kernels tfjs does not have, added (not replacing anything) where the ops provide them. */
 export function buildAddedKernels(ctx: KernelContext): Map<string, KernelFunc> {
   const added = new Map<string, KernelFunc>();
   if (typeof ctx.ops.layerNorm === "function" && typeof ctx.ops.layerNormGrad === "function") {
     added.set(LAYER_NORM, layerNormKernel(ctx));
     added.set(LAYER_NORM_GRAD, layerNormGradKernel(ctx));
+  }
+  if (typeof ctx.ops.gelu === "function" && typeof ctx.ops.geluGrad === "function") {
+    added.set(GELU, geluKernel(ctx));
+    added.set(GELU_GRAD, geluGradKernel(ctx));
   }
   return added;
 }

@@ -97,6 +97,10 @@ export interface CpuOps {
     rows: number,
     n: number,
   ): void;
+  /** exact GELU, x·Φ(x) = 0.5·x·(1 + erf(x/√2)), elementwise */
+  gelu(x: Float32Array, out: Float32Array): void;
+  /** its gradient: dx = dy·(Φ(x) + x·φ(x)) */
+  geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   setThreads(n: number): void;
   getThreads(): number;
 }

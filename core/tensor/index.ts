@@ -10,3 +10,4 @@ export * from "./bert-layer.ts";
 export * from "./pooling.ts";
 export * from "./losses.ts";
 export * from "./checkpoint.ts";
+export * from "./fused.ts";

@@ -2,7 +2,7 @@
  * The basic layers: Linear ([out, in] weights like PyTorch), LayerNorm
  * (eps per layer), Embedding, Dropout, and the exact (erf) GELU.
  */
-import { fusedLayerNorm } from "./fused-layer-norm.ts";
+import { fusedGelu, fusedLayerNorm } from "./fused.ts";
 import { tf, type Tensor, type Variable } from "./tf.ts";
 import { Module } from "./module.ts";
 import { type Initializer, ones, truncatedNormal, zeros, normal } from "./init.ts";
@@ -168,7 +168,12 @@ export class Dropout extends Module {
   }
 }
 
-/** GELU, exact form: x · Φ(x) = 0.5 x (1 + erf(x / √2)) (PyTorch `nn.GELU()`). */
+/** GELU, exact form: x · Φ(x) = 0.5 x (1 + erf(x / √2)) (PyTorch `nn.GELU()`); the fused kernel where installed. */
 export function gelu(x: Tensor): Tensor {
+  return fusedGelu(x) ?? composedGelu(x);
+}
+
+/** The same from tfjs ops (any backend). */
+export function composedGelu(x: Tensor): Tensor {
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
 }

@@ -14,6 +14,9 @@ extern int openblas_get_num_threads(void);
 #endif
 #include <malloc.h>
 #include <math.h>
+#ifndef M_SQRT1_2
+#define M_SQRT1_2 0.70710678118654752440
+#endif
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -576,6 +579,41 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- exact GELU ---------------------------------------------------------- */
+
+/* gelu(x, out) */
+static napi_value gelu(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Array x, o;
+  if (argc < 2 || !get_array(env, argv[0], napi_float32_array, &x) || !get_array(env, argv[1], napi_float32_array, &o) || o.length != x.length)
+    FAIL("gelu(x, out): Float32Arrays of one length");
+  const float* X = (const float*)x.data;
+  float* O = (float*)o.data;
+  for (size_t i = 0; i < x.length; i++) O[i] = (float)(0.5 * X[i] * (1.0 + erf(X[i] * M_SQRT1_2)));
+  return NULL;
+}
+
+/* geluGrad(dy, x, dx) */
+static napi_value gelu_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Array dy, x, dx;
+  if (argc < 3 || !get_array(env, argv[0], napi_float32_array, &dy) || !get_array(env, argv[1], napi_float32_array, &x) ||
+      !get_array(env, argv[2], napi_float32_array, &dx) || dy.length != x.length || dx.length != x.length)
+    FAIL("geluGrad(dy, x, dx): Float32Arrays of one length");
+  const float *DY = (const float*)dy.data, *X = (const float*)x.data;
+  float* DX = (float*)dx.data;
+  const double c = 0.3989422804014327; /* 1/sqrt(2 pi) */
+  for (size_t i = 0; i < x.length; i++) {
+    const double v = X[i];
+    DX[i] = (float)(DY[i] * (0.5 * (1.0 + erf(v * M_SQRT1_2)) + v * c * exp(-0.5 * v * v)));
+  }
+  return NULL;
+}
+
 /* ---- LayerNorm (the same sums as js-ops.ts: doubles, rounded once when stored) ---- */
 
 /* layerNorm(x, gamma, beta, out, mean, rstd, rows, n, eps) */
@@ -741,6 +779,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmax", NULL, softmax, NULL, NULL, NULL, napi_default, NULL},
       {"addBias", NULL, add_bias, NULL, NULL, NULL, napi_default, NULL},
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_default, NULL},
+      {"gelu", NULL, gelu, NULL, NULL, NULL, napi_default, NULL},
+      {"geluGrad", NULL, gelu_grad, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, layer_norm, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormGrad", NULL, layer_norm_grad, NULL, NULL, NULL, napi_default, NULL},
       {"warpAffine", NULL, warp_affine, NULL, NULL, NULL, napi_default, NULL},

@@ -16,6 +16,7 @@ import {
   tf,
   uninstallKernels,
   additiveMask,
+  gelu,
   layerNorm,
 } from "../../../core/index.ts";
 import { useTestBackend } from "../../helpers.ts";
@@ -143,6 +144,25 @@ for (const impl of OPS) {
           `layerNorm ${shape} eps ${eps}`,
           (x, g, b) => layerNorm(x, g, b, eps),
           () => [tf.tidy(() => tf.add(randn(shape, 5, scale), 3 * scale)), randn([n], 6), randn([n], 7)],
+          2e-5,
+        );
+      }
+    });
+
+    it("fused exact GELU: value and gradient equal the composed ops' (x·Φ(x) through erf)", () => {
+      uninstallKernels();
+      installKernels(ops);
+      assert.ok(activeKernels()?.added.includes("PolyalignGelu"), "the fused kernel is added");
+      uninstallKernels();
+      for (const [shape, scale] of [
+        [[3, 17], 1],
+        [[2, 5, 64], 4],
+        [[1000], 0.01],
+      ] as [number[], number][]) {
+        checkGrads(
+          `gelu ${shape} ×${scale}`,
+          (x) => gelu(x),
+          () => [randn(shape, 11, scale)],
           2e-5,
         );
       }
