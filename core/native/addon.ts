@@ -82,6 +82,7 @@ function bindAll(addon: AddonExports): AddonExports {
     softmax: addon.softmax,
     addBias: addon.addBias,
     adamw: addon.adamw,
+    softmaxGrad: addon.softmaxGrad,
     gelu: addon.gelu,
     geluGrad: addon.geluGrad,
     layerNorm: addon.layerNorm,

@@ -388,6 +388,14 @@ export function createJsOps(): CpuOps {
       dgamma.set(dg);
       dbeta.set(db);
     },
+    softmaxGrad(dy, y, dx, rows, n) {
+      for (let r = 0; r < rows; r++) {
+        const o = r * n;
+        let s = 0;
+        for (let j = 0; j < n; j++) s += dy[o + j] * y[o + j];
+        for (let j = 0; j < n; j++) dx[o + j] = y[o + j] * (dy[o + j] - s);
+      }
+    },
     gelu(x, out) {
       for (let i = 0; i < x.length; i++) out[i] = 0.5 * x[i] * (1 + erf(x[i] * Math.SQRT1_2));
     },

@@ -528,6 +528,21 @@ function layerNormGradKernel(ctx: KernelContext): KernelFunc {
   };
 }
 
+export const SOFTMAX_GRAD = "PolyalignSoftmaxGrad";
+
+/** inputs dy, y (softmax's output over the last axis) → dx */
+function softmaxGradKernel(ctx: KernelContext): KernelFunc {
+  return (args: Args) => {
+    const { dy, y } = args.inputs as { dy: TensorInfo; y: TensorInfo };
+    const backend = args.backend as CpuBackendLike;
+    const yv = values(backend, y);
+    const n = y.shape[y.shape.length - 1];
+    const dx = new Float32Array(yv.length);
+    ctx.ops.softmaxGrad(values(backend, dy), yv, dx, yv.length / n, n);
+    return backend.makeTensorInfo([...y.shape], "float32", dx);
+  };
+}
+
 export const GELU = "PolyalignGelu";
 export const GELU_GRAD = "PolyalignGeluGrad";
 
@@ -560,6 +575,7 @@ export function buildAddedKernels(ctx: KernelContext): Map<string, KernelFunc> {
     added.set(LAYER_NORM, layerNormKernel(ctx));
     added.set(LAYER_NORM_GRAD, layerNormGradKernel(ctx));
   }
+  if (typeof ctx.ops.softmaxGrad === "function") added.set(SOFTMAX_GRAD, softmaxGradKernel(ctx));
   if (typeof ctx.ops.gelu === "function" && typeof ctx.ops.geluGrad === "function") {
     added.set(GELU, geluKernel(ctx));
     added.set(GELU_GRAD, geluGradKernel(ctx));

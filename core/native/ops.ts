@@ -97,6 +97,8 @@ export interface CpuOps {
     rows: number,
     n: number,
   ): void;
+  /** softmax's gradient over each contiguous row of n from its output y: dx = y·(dy − Σ dy·y) */
+  softmaxGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, rows: number, n: number): void;
   /** exact GELU, x·Φ(x) = 0.5·x·(1 + erf(x/√2)), elementwise */
   gelu(x: Float32Array, out: Float32Array): void;
   /** its gradient: dx = dy·(Φ(x) + x·φ(x)) */

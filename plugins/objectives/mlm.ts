@@ -31,7 +31,7 @@ export interface MlmMasking {
 }
 
 /** Each row's random stream (row = position ÷ L of the row-major [B, L] ids). */
-export type RowStreams = (row: number) => Rng;
+export type RowRngOf = (row: number) => Rng;
 
 /**
  * ALBEF's masking: Bernoulli(p) per position, never [PAD] or [CLS]; of the
@@ -47,7 +47,7 @@ export function mlmMask(
   special: { pad: number; cls: number; mask: number },
   vocab: number,
   probability: number,
-  rows: RowStreams,
+  rows: RowRngOf,
   given?: { mask: Int32Array; replace?: Int32Array },
 ): MlmMasking {
   const inputIds = Int32Array.from(ids);
@@ -80,7 +80,7 @@ export function maskGrounded(
   grounded: Uint8Array,
   p: number,
   maskId: number,
-  rows: RowStreams,
+  rows: RowRngOf,
 ): MlmMasking {
   const inputIds = Int32Array.from(masking.inputIds);
   const labels = Int32Array.from(masking.labels);

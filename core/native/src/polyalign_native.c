@@ -579,6 +579,28 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* softmaxGrad(dy, y, dx, rows, n): dx = y·(dy − Σ dy·y) per row (the sum in double) */
+static napi_value softmax_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Array dy, y, dx;
+  int64_t rows = 0, n = 0;
+  if (argc < 5 || !get_array(env, argv[0], napi_float32_array, &dy) || !get_array(env, argv[1], napi_float32_array, &y) ||
+      !get_array(env, argv[2], napi_float32_array, &dx) || !get_i64(env, argv[3], &rows) || !get_i64(env, argv[4], &n) || rows < 0 || n <= 0 ||
+      dy.length != (size_t)(rows * n) || y.length != dy.length || dx.length != dy.length)
+    FAIL("softmaxGrad(dy, y, dx, rows, n): Float32Arrays of rows·n");
+  const float *DY = (const float*)dy.data, *Y = (const float*)y.data;
+  float* DX = (float*)dx.data;
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t o = r * n;
+    double s = 0;
+    for (int64_t j = 0; j < n; j++) s += (double)DY[o + j] * Y[o + j];
+    for (int64_t j = 0; j < n; j++) DX[o + j] = (float)(Y[o + j] * (DY[o + j] - s));
+  }
+  return NULL;
+}
+
 /* ---- exact GELU ---------------------------------------------------------- */
 
 /* gelu(x, out) */
@@ -779,6 +801,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmax", NULL, softmax, NULL, NULL, NULL, napi_default, NULL},
       {"addBias", NULL, add_bias, NULL, NULL, NULL, napi_default, NULL},
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_default, NULL},
+      {"softmaxGrad", NULL, softmax_grad, NULL, NULL, NULL, napi_default, NULL},
       {"gelu", NULL, gelu, NULL, NULL, NULL, napi_default, NULL},
       {"geluGrad", NULL, gelu_grad, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, layer_norm, NULL, NULL, NULL, napi_default, NULL},

@@ -118,7 +118,7 @@ describe("plugins/tasks/pretrain", function () {
     writeFileSync(join(tmp.path, "acc8.yaml"), stringify(cfg(8, "acc8")));
     const bad = await cli("train", "--config", join(tmp.path, "acc8.yaml"));
     assert.notEqual(bad.code, 0);
-    assert.match(bad.out, /the ITC queue \(8\) must be a multiple of the batch size × accumulation \(16/);
+    assert.match(bad.out, /the ITC queue \(8\) must be a multiple of the batch size × accumulation × processes \(16/);
   });
 
   it("resume continues the same trajectory: 2 + resume + 4 steps give the losses of 6 uninterrupted steps", async () => {
