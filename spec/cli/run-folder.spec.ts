@@ -176,7 +176,13 @@ describe("cli: run folders — one run each, resumed as they were, stopped by si
       task: { ...base.task, steps: 100000, checkpointEvery: 1000, logEvery: 1000 },
     });
     const run = spawnCli(["train", "--config", file]);
-    await untilSteps(join(tmp.path, "runs", "twice", "metrics.jsonl"), 1, run.done);
+    const metrics = join(tmp.path, "runs", "twice", "metrics.jsonl");
+    // the first signal a third of the way into a step (one step timed first), so that the rest of
+    // the step and its checkpoint outlast the spec's reaction to the warning
+    await untilSteps(metrics, 1, run.done);
+    const t0 = performance.now();
+    await untilSteps(metrics, 2, run.done);
+    await new Promise((r) => setTimeout(r, (performance.now() - t0) / 3));
     run.child.kill("SIGINT");
     let out = "";
     run.child.stderr?.on("data", (d: Buffer) => (out += d.toString()));

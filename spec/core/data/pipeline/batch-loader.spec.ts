@@ -175,12 +175,14 @@ describe("core/data/pipeline: worker pool and batches", function () {
   });
 
   it("per-caption text negatives (a list per caption): the drawn caption's own list; a list short of the drawn caption is a bad sample, named", async () => {
-    const w = new ShardWriter({ pattern: join(tmp.path, "capneg-%06d.tar"), maxcount: 8 });
+    // the caption each sample draws depends on the shard's path (a temp folder): 10 samples of each kind make
+    // "every full one drew the same caption" and "no short one drew past its list" about 1e-5 each
+    const w = new ShardWriter({ pattern: join(tmp.path, "capneg-%06d.tar"), maxcount: 20 });
     // caption k's negatives are all word k + 6 (red, blue, green)
     const captions = ["a red circle", "a blue circle", "a green circle"];
     const perCaption = [["red"], ["blue"], ["green"]];
-    for (let i = 0; i < 8; i++) {
-      const json = { captions, caption_negatives: i >= 6 ? perCaption.slice(0, 1) : perCaption };
+    for (let i = 0; i < 20; i++) {
+      const json = { captions, caption_negatives: i >= 10 ? perCaption.slice(0, 1) : perCaption };
       await w.write({ key: `c${i}`, files: { jpg: await solidJpeg(10 * i, 0, 0), json: JSON.stringify(json) } });
     }
     const shards = (await w.close()).map((x) => x.file);
@@ -205,11 +207,11 @@ describe("core/data/pipeline: worker pool and batches", function () {
         drawn.add(captionWord);
       }
     }
-    assert.equal(rows + problems.length, 8);
+    assert.equal(rows + problems.length, 20);
     assert.ok(drawn.size >= 2, "draws pick different captions");
-    // c6 and c7 carry negatives for their first caption only: a draw of another caption is a bad sample, named
-    assert.ok(problems.length >= 1, "one of c6, c7 drew a caption without negatives");
-    for (const x of problems) assert.match(x.reason, /c[67]: \.json field "caption_negatives" has negatives for 1 caption\(s\), not for caption [12]/);
+    // c10..c19 carry negatives for their first caption only: a draw of another caption is a bad sample, named
+    assert.ok(problems.length >= 1, "one of c10..c19 drew a caption without negatives");
+    for (const x of problems) assert.match(x.reason, /c1\d: \.json field "caption_negatives" has negatives for 1 caption\(s\), not for caption [12]/);
   });
 
   it("worker threads (Piscina on Node, Web Workers on Deno) produce exactly the batches the inline pool does", async () => {
