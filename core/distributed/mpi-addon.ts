@@ -4,8 +4,7 @@
  * Absent or unloadable → null with the reason: a single-process run never needs it.
  * POLYALIGN_MPI=0: not loaded (as if not built); POLYALIGN_MPI_PATH: load this file.
  */
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
+import { requireFirstAddon } from "../native/require-addon.ts";
 import { fileURLToPath } from "node:url";
 
 /** What the addon exports (see native/src/polyalign_mpi.c). */
@@ -41,20 +40,7 @@ let cached: { binding: MpiBinding | null; detail: string } | null = null;
 export function loadMpiBinding(): { binding: MpiBinding | null; detail: string } {
   if (cached) return cached;
   if (process.env.POLYALIGN_MPI === "0") return { binding: null, detail: "POLYALIGN_MPI=0" };
-  const tried: string[] = [];
-  for (const file of candidates()) {
-    if (!existsSync(file)) {
-      tried.push(`${file}: not built`);
-      continue;
-    }
-    try {
-      const binding = createRequire(import.meta.url)(file) as MpiBinding;
-      cached = { binding, detail: file };
-      return cached;
-    } catch (e) {
-      tried.push(`${file}: ${(e as Error).message.split("\n")[0]}`);
-    }
-  }
-  cached = { binding: null, detail: tried.join("; ") };
+  const found = requireFirstAddon<MpiBinding>(candidates());
+  cached = found.addon ? { binding: found.addon, detail: found.file } : { binding: null, detail: found.tried };
   return cached;
 }

@@ -3,8 +3,7 @@
  * built by `npm run build:native`). Absent, unbuildable or disabled
  * (POLYALIGN_NATIVE=0) → null, with the reason, and polyalign falls back to JS.
  */
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
+import { requireFirstAddon } from "./require-addon.ts";
 import { fileURLToPath } from "node:url";
 import type { CpuOps } from "./ops.ts";
 
@@ -48,26 +47,17 @@ export function nativeDisabled(): boolean {
 export function loadNativeOps(): AddonLoad {
   if (nativeDisabled()) return { ops: null, detail: "disabled by POLYALIGN_NATIVE=0" };
   if (cached) return cached;
-  const tried: string[] = [];
-  for (const file of candidates()) {
-    if (!existsSync(file)) {
-      tried.push(`${file}: not built`);
-      continue;
-    }
-    try {
-      const require = createRequire(import.meta.url);
-      const addon = require(file) as AddonExports;
-      const image =
-        addon.warpAffine && addon.sharpness && addon.normalizeChw
-          ? { warpAffine: addon.warpAffine, sharpness: addon.sharpness, normalizeChw: addon.normalizeChw }
-          : null;
-      cached = { ops: { name: "native", ...bindAll(addon) }, image, detail: file, blas: addon.blas?.() ?? "openblas" };
-      return cached;
-    } catch (e) {
-      tried.push(`${file}: ${(e as Error).message.split("\n")[0]}`);
-    }
+  const found = requireFirstAddon<AddonExports>(candidates());
+  if (found.addon) {
+    const addon = found.addon;
+    const image =
+      addon.warpAffine && addon.sharpness && addon.normalizeChw
+        ? { warpAffine: addon.warpAffine, sharpness: addon.sharpness, normalizeChw: addon.normalizeChw }
+        : null;
+    cached = { ops: { name: "native", ...bindAll(addon) }, image, detail: found.file, blas: addon.blas?.() ?? "openblas" };
+    return cached;
   }
-  cached = { ops: null, detail: `native addon unavailable (${tried.join("; ")}); run \`npm run build:native\`` };
+  cached = { ops: null, detail: `native addon unavailable (${found.tried}); run \`npm run build:native\`` };
   return cached;
 }
 
