@@ -120,7 +120,13 @@ async function measure(size: keyof typeof SIZES, fusion: "cross-attention" | "hy
   vlm.dispose();
   times.sort((x, y) => x - y);
   peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024);
-  return { msPerStep: times[Math.floor(times.length / 2)], peakRssMb: peakRss / 2 ** 20, peakTensorMb: peakTensorBytes / 2 ** 20, batch: b };
+  return {
+    msPerStep: times[Math.floor(times.length / 2)],
+    stepsMs: times.map(Math.round),
+    peakRssMb: peakRss / 2 ** 20,
+    peakTensorMb: peakTensorBytes / 2 ** 20,
+    batch: b,
+  };
 }
 
 type Measured = Awaited<ReturnType<typeof measure>>;

@@ -79,5 +79,6 @@ function bindAll(addon: AddonExports): AddonExports {
     layerNormGrad: addon.layerNormGrad,
     setThreads: addon.setThreads,
     getThreads: addon.getThreads,
+    setParallelMinWork: addon.setParallelMinWork,
   };
 }

@@ -5,10 +5,10 @@
   "targets": [
     {
       "target_name": "polyalign_native",
-      "sources": ["src/polyalign_native.c", "src/image_ops.c"],
+      "sources": ["src/polyalign_native.c", "src/image_ops.c", "src/parallel.c"],
       "cflags": ["-O3", "-march=x86-64-v2", "-fno-math-errno", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-unused-variable"],
       "cflags_c": ["-std=c11"],
-      "libraries": ["-lm"],
+      "libraries": ["-lm", "-lpthread"],
       "conditions": [
         ["have_cblas==1", {
           "defines": ["POLYALIGN_HAVE_CBLAS"],

@@ -105,4 +105,9 @@ export interface CpuOps {
   geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   setThreads(n: number): void;
   getThreads(): number;
+  /**
+   * Native only: the least work (in units of one float add) an elementwise, row-wise or
+   * reduction kernel must have before it is split over the threads; returns the previous value.
+   */
+  setParallelMinWork?(work: number): number;
 }

@@ -105,7 +105,7 @@ export function nativeCpuProvider(): BackendProvider {
       return {
         backend: "cpu",
         plugin: "cpu-native",
-        kernels: `polyalign native (${load.blas === "builtin" ? "built-in sgemm, 1 thread" : `OpenBLAS, ${load.ops.getThreads()} threads`}): ${installed.names.join(" ")}`,
+        kernels: `polyalign native (${load.blas === "builtin" ? "built-in sgemm" : "OpenBLAS"}, ${load.ops.getThreads()} threads): ${installed.names.join(" ")}`,
         threads: load.ops.getThreads(),
       };
     },

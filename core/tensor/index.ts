@@ -11,3 +11,5 @@ export * from "./pooling.ts";
 export * from "./losses.ts";
 export * from "./checkpoint.ts";
 export * from "./fused.ts";
+export * from "./gc-threads.ts";
+export * from "./untaped.ts";

@@ -10,6 +10,7 @@ import { PolyalignError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Module } from "../tensor/module.ts";
 import { dropoutSeeds } from "../tensor/layers.ts";
+import { adaptGcToKernels } from "../tensor/gc-threads.ts";
 import type { Rng } from "../tensor/rng.ts";
 import { tf, type Tensor, type Variable } from "../tensor/tf.ts";
 import { AdamW } from "./adamw.ts";
@@ -82,6 +83,8 @@ export class Trainer {
     readonly opts: TrainerOptions,
   ) {
     this.world = opts.world ?? SINGLE_PROCESS;
+    const parameters = params.reduce((n, [, v]) => n + v.size, 0);
+    if (adaptGcToKernels(parameters)) opts.log.debug(`V8 marks on the main thread: the kernels use more than one thread for ${parameters} parameters`);
     this.averager = new GradientAverager(
       this.world,
       params.map(([name, v]) => ({ name, shape: v.shape })),

@@ -10,7 +10,6 @@
 #ifdef POLYALIGN_HAVE_CBLAS
 #include <cblas.h>
 extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
 #endif
 #include <malloc.h>
 #include <math.h>
@@ -22,6 +21,7 @@ extern int openblas_get_num_threads(void);
 #include <string.h>
 
 #include "image_ops.h"
+#include "parallel.h"
 
 #define MAX_RANK 8
 
@@ -62,9 +62,6 @@ static void builtin_sgemm(int ta, int tb, int m, int n, int k, const float* A, i
   }
   free(Bp);
 }
-static int builtin_threads = 1;
-static void openblas_set_num_threads(int n) { builtin_threads = n; }
-static int openblas_get_num_threads(void) { return 1; }
 #endif
 
 typedef struct {
@@ -88,9 +85,8 @@ static int get_i64(napi_env env, napi_value v, int64_t* out) {
 
 /* ---- threads ------------------------------------------------------------ */
 
-/* the threads asked for (setThreads), and the smallest product (m·n·k multiply-adds) worth them */
-static int pa_threads = 1;
-static double pa_mt_min_macs = 16.0 * 1024 * 1024;
+/* the smallest call (batch·m·n·k multiply-adds) worth the pool's threads */
+static double pa_mt_min_macs = 8.0 * 1024 * 1024;
 
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -98,9 +94,21 @@ static napi_value set_threads(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int64_t n;
   if (argc < 1 || !get_i64(env, argv[0], &n) || n < 1 || n > 1024) FAIL("setThreads(n): n must be 1..1024");
-  openblas_set_num_threads((int)n);
-  pa_threads = (int)n;
+  pa_pool_set_threads((int)n);
   return NULL;
+}
+
+/* setParallelMinWork(work) → the previous threshold: below it (in cost units, a float add = 1) a kernel stays on one thread */
+static napi_value set_parallel_min_work(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double w;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &w) != napi_ok || !(w >= 0)) FAIL("setParallelMinWork(work): work must be a number >= 0");
+  napi_value r;
+  CHECK(napi_create_double(env, pa_pool_min_work(), &r));
+  pa_pool_set_min_work(w);
+  return r;
 }
 
 /* "openblas" or "builtin": which sgemm this build uses */
@@ -118,8 +126,40 @@ static napi_value blas_name(napi_env env, napi_callback_info info) {
 static napi_value get_threads(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value r;
-  CHECK(napi_create_int32(env, openblas_get_num_threads(), &r));
+  CHECK(napi_create_int32(env, pa_pool_threads(), &r));
   return r;
+}
+
+typedef struct {
+  const float *A, *B;
+  float* out;
+  const int32_t *aoff, *boff;
+  int m, n, k, lda, ldb;
+  bool ta, tb;
+  /* each product's rows of C are cut into this many pieces, one task each */
+  int pieces;
+} GemmJob;
+
+static void sgemm_rows(const GemmJob* j, int64_t i, int r0, int r1) {
+  /* rows r0..r1 of op(A): rows of A, or columns of A when it is transposed */
+  const float* a = j->A + j->aoff[i] + (j->ta ? (size_t)r0 : (size_t)r0 * j->lda);
+  float* c = j->out + i * (size_t)j->m * j->n + (size_t)r0 * j->n;
+#ifdef POLYALIGN_HAVE_CBLAS
+  cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, r1 - r0, j->n, j->k, 1.0f, a, j->lda, j->B + j->boff[i],
+              j->ldb, 0.0f, c, j->n);
+#else
+  builtin_sgemm(j->ta, j->tb, r1 - r0, j->n, j->k, a, j->lda, j->B + j->boff[i], j->ldb, c, j->n);
+#endif
+}
+
+/* tasks [begin, end) of batch × pieces */
+static void gemm_range(void* ctx, int64_t begin, int64_t end) {
+  const GemmJob* j = (const GemmJob*)ctx;
+  for (int64_t t = begin; t < end; t++) {
+    const int64_t i = t / j->pieces, p = t % j->pieces;
+    const int r0 = (int)((int64_t)j->m * p / j->pieces), r1 = (int)((int64_t)j->m * (p + 1) / j->pieces);
+    if (r1 > r0) sgemm_rows(j, i, r0, r1);
+  }
 }
 
 /*
@@ -164,21 +204,25 @@ static napi_value gemm_batched(napi_env env, napi_callback_info info) {
   int lda = ta ? (int)m : (int)k;
   int ldb = tb ? (int)k : (int)n;
   /*
-   * A small product runs on one thread: OpenBLAS would split it over every thread, and its
-   * threads wait for each other spinning — 74 µs on one thread became 1.9 ms on two for a
-   * 544×64×64 product while the data workers kept the other core busy.
+   * OpenBLAS always runs on the calling thread; the pool spreads the products of a batch, or
+   * row blocks of one product, over its threads. OpenBLAS's own threads wait for work spinning,
+   * and beside the data workers on two cores that made a 544×64×64 product take 1.9 ms on two
+   * threads against 74 µs on one. Below POLYALIGN_GEMM_MT_MIN multiply-adds a call stays serial.
    */
-  const int single = pa_threads > 1 && (double)m * (double)n * (double)k < pa_mt_min_macs;
-  if (single) openblas_set_num_threads(1);
-  for (size_t i = 0; i < batch; i++) {
-#ifdef POLYALIGN_HAVE_CBLAS
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
-                1.0f, A + aoff[i], lda, B + boff[i], ldb, 0.0f, out + i * (size_t)(m * n), (int)n);
-#else
-    builtin_sgemm(ta, tb, (int)m, (int)n, (int)k, A + aoff[i], lda, B + boff[i], ldb, out + i * (size_t)(m * n), (int)n);
-#endif
+  GemmJob job = {A, B, out, aoff, boff, (int)m, (int)n, (int)k, lda, ldb, ta, tb, 1};
+  const double macs = (double)m * (double)n * (double)k * (double)batch;
+  const int threads = pa_pool_threads();
+  if (threads < 2 || macs < pa_mt_min_macs) {
+    gemm_range(&job, 0, (int64_t)batch);
+    return NULL;
   }
-  if (single) openblas_set_num_threads(pa_threads);
+  if ((int)batch < threads) {
+    /* enough pieces for every thread, none thinner than 8 rows */
+    int pieces = (threads + (int)batch - 1) / (int)batch;
+    if (pieces > m / 8) pieces = m / 8 > 1 ? (int)(m / 8) : 1;
+    job.pieces = pieces;
+  }
+  pa_parallel_for((int64_t)batch * job.pieces, INFINITY, gemm_range, &job);
   return NULL;
 }
 
@@ -274,6 +318,46 @@ static void binary_inner(int op, const float* pa, int64_t sa, const float* pb, i
   }
 }
 
+typedef struct {
+  int op;
+  const float *A, *B;
+  float* O;
+  const int64_t *shape, *as, *bs;
+  int rank;
+} BinaryJob;
+
+/* output elements [begin, end): the rows they fall in, the first and last possibly partial */
+static void binary_range(void* ctx, int64_t begin, int64_t end) {
+  const BinaryJob* j = (const BinaryJob*)ctx;
+  const int r = j->rank;
+  const int64_t inner = j->shape[r - 1], sa = j->as[r - 1], sb = j->bs[r - 1];
+  int64_t idx[MAX_RANK] = {0};
+  int64_t offa = 0, offb = 0;
+  int64_t row = begin / inner, i0 = begin % inner;
+  for (int d = r - 2; d >= 0; d--) {
+    idx[d] = row % j->shape[d];
+    row /= j->shape[d];
+    offa += idx[d] * j->as[d];
+    offb += idx[d] * j->bs[d];
+  }
+  int64_t at = begin;
+  while (at < end) {
+    const int64_t len = inner - i0 < end - at ? inner - i0 : end - at;
+    binary_inner(j->op, j->A + offa + i0 * sa, sa, j->B + offb + i0 * sb, sb, j->O + at, len);
+    at += len;
+    i0 = 0;
+    for (int d = r - 2; d >= 0; d--) {
+      idx[d]++;
+      offa += j->as[d];
+      offb += j->bs[d];
+      if (idx[d] < j->shape[d]) break;
+      offa -= j->as[d] * j->shape[d];
+      offb -= j->bs[d] * j->shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
 /*
  * binary(op, a, b, out, shape: Int32Array, aStrides: Int32Array, bStrides: Int32Array)
  * Broadcast dims have stride 0. The last dim is the inner loop.
@@ -300,29 +384,40 @@ static napi_value binary(napi_env env, napi_callback_info info) {
   if (total == 0) return NULL;
   if (reach(shape, as, r1) >= (int64_t)a.length || reach(shape, bs, r1) >= (int64_t)b.length)
     FAIL("binary: strides reach past an input");
-  int64_t inner = shape[r1 - 1];
-  int64_t outer = total / inner;
-  int64_t idx[MAX_RANK] = {0};
-  const float* A = (const float*)a.data;
-  const float* B = (const float*)b.data;
-  float* O = (float*)o.data;
-  int64_t offa = 0, offb = 0;
-  for (int64_t it = 0; it < outer; it++) {
-    binary_inner((int)op, A + offa, as[r1 - 1], B + offb, bs[r1 - 1], O + it * inner, inner);
-    for (int d = r1 - 2; d >= 0; d--) {
-      idx[d]++;
-      offa += as[d];
-      offb += bs[d];
-      if (idx[d] < shape[d]) break;
-      offa -= as[d] * shape[d];
-      offb -= bs[d] * shape[d];
-      idx[d] = 0;
-    }
-  }
+  BinaryJob job = {(int)op, (const float*)a.data, (const float*)b.data, (float*)o.data, shape, as, bs, r1};
+  pa_parallel_for(total, op == OP_POW ? 8.0 : op == OP_DIV ? 2.0 : 1.0, binary_range, &job);
   return NULL;
 }
 
 enum { U_EXP = 0, U_ERF, U_TANH, U_NEG, U_SQUARE, U_RSQRT, U_SQRT, U_LOG, U_SIGMOID, U_RELU, U_ABS, U_RECIPROCAL, U_FLOOR };
+
+typedef struct {
+  int op;
+  const float* X;
+  float* O;
+} UnaryJob;
+
+static void unary_range(void* ctx, int64_t begin, int64_t end) {
+  const UnaryJob* j = (const UnaryJob*)ctx;
+  const float* X = j->X + begin;
+  float* O = j->O + begin;
+  const int64_t n = end - begin;
+  switch (j->op) {
+    case U_EXP: for (int64_t i = 0; i < n; i++) O[i] = expf(X[i]); break;
+    case U_ERF: for (int64_t i = 0; i < n; i++) O[i] = erff(X[i]); break;
+    case U_TANH: for (int64_t i = 0; i < n; i++) O[i] = tanhf(X[i]); break;
+    case U_NEG: for (int64_t i = 0; i < n; i++) O[i] = -X[i]; break;
+    case U_SQUARE: for (int64_t i = 0; i < n; i++) O[i] = X[i] * X[i]; break;
+    case U_RSQRT: for (int64_t i = 0; i < n; i++) O[i] = 1.0f / sqrtf(X[i]); break;
+    case U_SQRT: for (int64_t i = 0; i < n; i++) O[i] = sqrtf(X[i]); break;
+    case U_LOG: for (int64_t i = 0; i < n; i++) O[i] = logf(X[i]); break;
+    case U_SIGMOID: for (int64_t i = 0; i < n; i++) O[i] = 1.0f / (1.0f + expf(-X[i])); break;
+    case U_RELU: for (int64_t i = 0; i < n; i++) O[i] = X[i] > 0 ? X[i] : (isnan(X[i]) ? X[i] : 0.0f); break;
+    case U_ABS: for (int64_t i = 0; i < n; i++) O[i] = fabsf(X[i]); break;
+    case U_RECIPROCAL: for (int64_t i = 0; i < n; i++) O[i] = 1.0f / X[i]; break;
+    case U_FLOOR: for (int64_t i = 0; i < n; i++) O[i] = floorf(X[i]); break;
+  }
+}
 
 /* unary(op, x, out) over contiguous arrays of equal length */
 static napi_value unary(napi_env env, napi_callback_info info) {
@@ -334,26 +429,49 @@ static napi_value unary(napi_env env, napi_callback_info info) {
   if (argc < 3 || !get_i64(env, argv[0], &op) || !get_array(env, argv[1], napi_float32_array, &x) ||
       !get_array(env, argv[2], napi_float32_array, &o) || x.length != o.length)
     FAIL("unary(op, x, out): Float32Arrays of equal length expected");
-  const float* X = (const float*)x.data;
-  float* O = (float*)o.data;
-  size_t n = x.length;
-  switch (op) {
-    case U_EXP: for (size_t i = 0; i < n; i++) O[i] = expf(X[i]); break;
-    case U_ERF: for (size_t i = 0; i < n; i++) O[i] = erff(X[i]); break;
-    case U_TANH: for (size_t i = 0; i < n; i++) O[i] = tanhf(X[i]); break;
-    case U_NEG: for (size_t i = 0; i < n; i++) O[i] = -X[i]; break;
-    case U_SQUARE: for (size_t i = 0; i < n; i++) O[i] = X[i] * X[i]; break;
-    case U_RSQRT: for (size_t i = 0; i < n; i++) O[i] = 1.0f / sqrtf(X[i]); break;
-    case U_SQRT: for (size_t i = 0; i < n; i++) O[i] = sqrtf(X[i]); break;
-    case U_LOG: for (size_t i = 0; i < n; i++) O[i] = logf(X[i]); break;
-    case U_SIGMOID: for (size_t i = 0; i < n; i++) O[i] = 1.0f / (1.0f + expf(-X[i])); break;
-    case U_RELU: for (size_t i = 0; i < n; i++) O[i] = X[i] > 0 ? X[i] : (isnan(X[i]) ? X[i] : 0.0f); break;
-    case U_ABS: for (size_t i = 0; i < n; i++) O[i] = fabsf(X[i]); break;
-    case U_RECIPROCAL: for (size_t i = 0; i < n; i++) O[i] = 1.0f / X[i]; break;
-    case U_FLOOR: for (size_t i = 0; i < n; i++) O[i] = floorf(X[i]); break;
-    default: FAIL("unary: unknown op");
-  }
+  if (op < U_EXP || op > U_FLOOR) FAIL("unary: unknown op");
+  UnaryJob job = {(int)op, (const float*)x.data, (float*)o.data};
+  const int costly = op == U_EXP || op == U_ERF || op == U_TANH || op == U_LOG || op == U_SIGMOID;
+  pa_parallel_for((int64_t)x.length, costly ? 8.0 : 1.0, unary_range, &job);
   return NULL;
+}
+
+typedef struct {
+  const float* X;
+  float* O;
+  const int64_t *oshape, *ostr;
+  int rank;
+} TransposeJob;
+
+/* output elements [begin, end) */
+static void transpose_range(void* ctx, int64_t begin, int64_t end) {
+  const TransposeJob* j = (const TransposeJob*)ctx;
+  const int r = j->rank;
+  const int64_t inner = j->oshape[r - 1], is = j->ostr[r - 1];
+  int64_t idx[MAX_RANK] = {0};
+  int64_t off = 0;
+  int64_t row = begin / inner, i0 = begin % inner;
+  for (int d = r - 2; d >= 0; d--) {
+    idx[d] = row % j->oshape[d];
+    row /= j->oshape[d];
+    off += idx[d] * j->ostr[d];
+  }
+  int64_t at = begin;
+  while (at < end) {
+    const int64_t len = inner - i0 < end - at ? inner - i0 : end - at;
+    float* po = j->O + at;
+    const float* px = j->X + off + i0 * is;
+    for (int64_t i = 0; i < len; i++) po[i] = px[i * is];
+    at += len;
+    i0 = 0;
+    for (int d = r - 2; d >= 0; d--) {
+      idx[d]++;
+      off += j->ostr[d];
+      if (idx[d] < j->oshape[d]) break;
+      off -= j->ostr[d] * j->oshape[d];
+      idx[d] = 0;
+    }
+  }
 }
 
 /*
@@ -386,28 +504,22 @@ static napi_value transpose(napi_env env, napi_callback_info info) {
     ostr[d] = in_strides[perm[d]];
   }
   if (total == 0) return NULL;
-  const float* X = (const float*)x.data;
-  float* O = (float*)o.data;
-  int64_t inner = oshape[r - 1], is = ostr[r - 1];
-  int64_t outer = total / inner;
-  int64_t idx[MAX_RANK] = {0};
-  int64_t off = 0;
-  for (int64_t it = 0; it < outer; it++) {
-    float* po = O + it * inner;
-    const float* px = X + off;
-    for (int64_t i = 0; i < inner; i++) po[i] = px[i * is];
-    for (int d = r - 2; d >= 0; d--) {
-      idx[d]++;
-      off += ostr[d];
-      if (idx[d] < oshape[d]) break;
-      off -= ostr[d] * oshape[d];
-      idx[d] = 0;
-    }
-  }
+  TransposeJob job = {(const float*)x.data, (float*)o.data, oshape, ostr, r};
+  pa_parallel_for(total, 2.0, transpose_range, &job);
   return NULL;
 }
 
 enum { R_SUM = 0, R_MAX, R_MIN, R_PROD };
+
+typedef struct {
+  int op;
+  const float* X;
+  float* O;
+  int64_t n, inner;
+} ReduceJob;
+
+static void reduce_rows_range(void* ctx, int64_t begin, int64_t end);
+static void reduce_cols_range(void* ctx, int64_t begin, int64_t end);
 
 /*
  * reduceRows(op, x, out, outer, n): out[i] = reduce(x[i*n .. i*n+n)) — reduction
@@ -423,12 +535,21 @@ static napi_value reduce_rows(napi_env env, napi_callback_info info) {
       !get_array(env, argv[2], napi_float32_array, &o) || !get_i64(env, argv[3], &outer) || !get_i64(env, argv[4], &n) ||
       outer < 0 || n < 0 || (size_t)(outer * n) != x.length || (size_t)outer != o.length)
     FAIL("reduceRows(op, x, out, outer, n): bad arguments");
-  const float* X = (const float*)x.data;
-  float* O = (float*)o.data;
-  for (int64_t i = 0; i < outer; i++) {
+  if (op < R_SUM || op > R_PROD) FAIL("reduceRows: unknown op");
+  ReduceJob job = {(int)op, (const float*)x.data, (float*)o.data, n, 0};
+  pa_parallel_for(outer, (double)(n > 0 ? n : 1), reduce_rows_range, &job);
+  return NULL;
+}
+
+static void reduce_rows_range(void* ctx, int64_t begin, int64_t end) {
+  const ReduceJob* jb = (const ReduceJob*)ctx;
+  const float* X = jb->X;
+  float* O = jb->O;
+  const int64_t n = jb->n;
+  for (int64_t i = begin; i < end; i++) {
     const float* p = X + i * n;
     double acc;
-    switch (op) {
+    switch (jb->op) {
       case R_SUM: {
         acc = 0.0;
         for (int64_t j = 0; j < n; j++) acc += p[j];
@@ -453,10 +574,8 @@ static napi_value reduce_rows(napi_env env, napi_callback_info info) {
         O[i] = (float)acc;
         break;
       }
-      default: FAIL("reduceRows: unknown op");
     }
   }
-  return NULL;
 }
 
 /*
@@ -474,29 +593,69 @@ static napi_value reduce_cols(napi_env env, napi_callback_info info) {
       !get_i64(env, argv[5], &inner) || outer < 0 || n < 0 || inner < 0 ||
       (size_t)(outer * n * inner) != x.length || (size_t)(outer * inner) != o.length)
     FAIL("reduceCols(op, x, out, outer, n, inner): bad arguments");
-  const float* X = (const float*)x.data;
-  float* O = (float*)o.data;
-  for (int64_t q = 0; q < outer; q++) {
-    float* po = O + q * inner;
-    const float* px = X + q * n * inner;
+  if (op < R_SUM || op > R_PROD) FAIL("reduceCols: unknown op");
+  ReduceJob job = {(int)op, (const float*)x.data, (float*)o.data, n, inner};
+  pa_parallel_for(outer * inner, (double)(n > 0 ? n : 1), reduce_cols_range, &job);
+  return NULL;
+}
+
+/* output elements [begin, end) of [outer, inner], in runs that stay inside one outer block */
+static void reduce_cols_range(void* ctx, int64_t begin, int64_t end) {
+  const ReduceJob* jb = (const ReduceJob*)ctx;
+  const int64_t n = jb->n, inner = jb->inner;
+  const int op = jb->op;
+  int64_t at = begin;
+  while (at < end) {
+    const int64_t q = at / inner, i0 = at % inner;
+    const int64_t len = inner - i0 < end - at ? inner - i0 : end - at;
+    float* po = jb->O + at;
+    const float* px = jb->X + q * n * inner + i0;
+    at += len;
     if (n == 0) {
       float v = op == R_SUM ? 0.0f : op == R_PROD ? 1.0f : op == R_MAX ? -INFINITY : INFINITY;
-      for (int64_t i = 0; i < inner; i++) po[i] = v;
+      for (int64_t i = 0; i < len; i++) po[i] = v;
       continue;
     }
-    memcpy(po, px, (size_t)inner * sizeof(float));
+    memcpy(po, px, (size_t)len * sizeof(float));
     for (int64_t j = 1; j < n; j++) {
       const float* row = px + j * inner;
       switch (op) {
-        case R_SUM: for (int64_t i = 0; i < inner; i++) po[i] += row[i]; break;
-        case R_PROD: for (int64_t i = 0; i < inner; i++) po[i] *= row[i]; break;
-        case R_MAX: for (int64_t i = 0; i < inner; i++) if (row[i] > po[i] || isnan(row[i])) po[i] = row[i]; break;
-        case R_MIN: for (int64_t i = 0; i < inner; i++) if (row[i] < po[i] || isnan(row[i])) po[i] = row[i]; break;
-        default: FAIL("reduceCols: unknown op");
+        case R_SUM: for (int64_t i = 0; i < len; i++) po[i] += row[i]; break;
+        case R_PROD: for (int64_t i = 0; i < len; i++) po[i] *= row[i]; break;
+        case R_MAX: for (int64_t i = 0; i < len; i++) if (row[i] > po[i] || isnan(row[i])) po[i] = row[i]; break;
+        case R_MIN: for (int64_t i = 0; i < len; i++) if (row[i] < po[i] || isnan(row[i])) po[i] = row[i]; break;
       }
     }
   }
-  return NULL;
+}
+
+/* ---- row-wise kernels: each row (or element) is computed by one thread --- */
+
+/* up to 4 inputs and 3 outputs of a row-wise kernel, its row length, and scalars */
+typedef struct {
+  const float* in[5];
+  float* out[3];
+  int64_t n;
+  double scalar[2];
+  double* scratch;
+} RowsJob;
+
+static void softmax_range(void* ctx, int64_t begin, int64_t end) {
+  const RowsJob* jb = (const RowsJob*)ctx;
+  const int64_t n = jb->n;
+  for (int64_t r = begin; r < end; r++) {
+    const float* p = jb->in[0] + r * n;
+    float* q = jb->out[0] + r * n;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < n; j++) if (p[j] > m) m = p[j];
+    float s = 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+      q[j] = expf(p[j] - m);
+      s += q[j];
+    }
+    float inv = 1.0f / s;
+    for (int64_t j = 0; j < n; j++) q[j] *= inv;
+  }
 }
 
 /* softmax(x, out, rows, n): softmax over each contiguous row of n values. */
@@ -510,22 +669,19 @@ static napi_value softmax(napi_env env, napi_callback_info info) {
       !get_i64(env, argv[2], &rows) || !get_i64(env, argv[3], &n) || rows < 0 || n < 0 ||
       (size_t)(rows * n) != x.length || x.length != o.length)
     FAIL("softmax(x, out, rows, n): bad arguments");
-  const float* X = (const float*)x.data;
-  float* O = (float*)o.data;
-  for (int64_t r = 0; r < rows; r++) {
-    const float* p = X + r * n;
-    float* q = O + r * n;
-    float m = -INFINITY;
-    for (int64_t j = 0; j < n; j++) if (p[j] > m) m = p[j];
-    float s = 0.0f;
-    for (int64_t j = 0; j < n; j++) {
-      q[j] = expf(p[j] - m);
-      s += q[j];
-    }
-    float inv = 1.0f / s;
-    for (int64_t j = 0; j < n; j++) q[j] *= inv;
-  }
+  RowsJob job = {{(const float*)x.data}, {(float*)o.data}, n, {0}, NULL};
+  pa_parallel_for(rows, 8.0 * (double)n, softmax_range, &job);
   return NULL;
+}
+
+static void add_bias_range(void* ctx, int64_t begin, int64_t end) {
+  const RowsJob* jb = (const RowsJob*)ctx;
+  const int64_t n = jb->n;
+  const float* B = jb->in[0];
+  for (int64_t r = begin; r < end; r++) {
+    float* p = jb->out[0] + r * n;
+    for (int64_t j = 0; j < n; j++) p[j] += B[j];
+  }
 }
 
 /* addBias(x, bias): x [rows, n] += bias [n], in place. */
@@ -537,14 +693,25 @@ static napi_value add_bias(napi_env env, napi_callback_info info) {
   if (argc < 2 || !get_array(env, argv[0], napi_float32_array, &x) || !get_array(env, argv[1], napi_float32_array, &b) ||
       b.length == 0 || x.length % b.length != 0)
     FAIL("addBias(x, bias): x length must be a multiple of bias length");
-  float* X = (float*)x.data;
-  const float* B = (const float*)b.data;
-  size_t n = b.length, rows = x.length / n;
-  for (size_t r = 0; r < rows; r++) {
-    float* p = X + r * n;
-    for (size_t j = 0; j < n; j++) p[j] += B[j];
-  }
+  RowsJob job = {{(const float*)b.data}, {(float*)x.data}, (int64_t)b.length, {0}, NULL};
+  pa_parallel_for((int64_t)(x.length / b.length), (double)b.length, add_bias_range, &job);
   return NULL;
+}
+
+static void adamw_range(void* ctx, int64_t begin, int64_t end) {
+  const RowsJob* jb = (const RowsJob*)ctx;
+  const float *P = jb->in[0], *M = jb->in[1], *V = jb->in[2], *G = jb->in[3], *c = jb->in[4];
+  float *PO = jb->out[0], *MO = jb->out[1], *VO = jb->out[2];
+  const float decay = c[0], b1 = c[1], omb1 = c[2], b2 = c[3], omb2 = c[4], sqrt_bc2 = c[5], eps = c[6], step = c[7];
+  for (int64_t i = begin; i < end; i++) {
+    float pd = P[i] * decay;
+    float mi = M[i] * b1 + G[i] * omb1;
+    float vi = V[i] * b2 + (G[i] * G[i]) * omb2;
+    float denom = sqrtf(vi) / sqrt_bc2 + eps;
+    MO[i] = mi;
+    VO[i] = vi;
+    PO[i] = pd - (mi / denom) * step;
+  }
 }
 
 /* adamw(p, m, v, g, pOut, mOut, vOut, coeffs): one AdamW step in PyTorch's order (see ops.ts). */
@@ -557,26 +724,26 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
   for (int i = 0; ok && i < 8; i++) ok = get_array(env, argv[i], napi_float32_array, &a[i]);
   for (int i = 1; ok && i < 7; i++) ok = a[i].length == a[0].length;
   if (!ok || a[7].length < 8) FAIL("adamw(p, m, v, g, pOut, mOut, vOut, coeffs): 7 Float32Arrays of one length and 8 coefficients");
-  const float* P = (const float*)a[0].data;
-  const float* M = (const float*)a[1].data;
-  const float* V = (const float*)a[2].data;
-  const float* G = (const float*)a[3].data;
-  float* PO = (float*)a[4].data;
-  float* MO = (float*)a[5].data;
-  float* VO = (float*)a[6].data;
-  const float* c = (const float*)a[7].data;
-  const float decay = c[0], b1 = c[1], omb1 = c[2], b2 = c[3], omb2 = c[4], sqrt_bc2 = c[5], eps = c[6], step = c[7];
-  size_t n = a[0].length;
-  for (size_t i = 0; i < n; i++) {
-    float pd = P[i] * decay;
-    float mi = M[i] * b1 + G[i] * omb1;
-    float vi = V[i] * b2 + (G[i] * G[i]) * omb2;
-    float denom = sqrtf(vi) / sqrt_bc2 + eps;
-    MO[i] = mi;
-    VO[i] = vi;
-    PO[i] = pd - (mi / denom) * step;
-  }
+  RowsJob job = {{(const float*)a[0].data, (const float*)a[1].data, (const float*)a[2].data, (const float*)a[3].data, (const float*)a[7].data},
+                 {(float*)a[4].data, (float*)a[5].data, (float*)a[6].data},
+                 1,
+                 {0},
+                 NULL};
+  pa_parallel_for((int64_t)a[0].length, 6.0, adamw_range, &job);
   return NULL;
+}
+
+static void softmax_grad_range(void* ctx, int64_t begin, int64_t end) {
+  const RowsJob* jb = (const RowsJob*)ctx;
+  const int64_t n = jb->n;
+  const float *DY = jb->in[0], *Y = jb->in[1];
+  float* DX = jb->out[0];
+  for (int64_t r = begin; r < end; r++) {
+    const int64_t o = r * n;
+    double s = 0;
+    for (int64_t j = 0; j < n; j++) s += (double)DY[o + j] * Y[o + j];
+    for (int64_t j = 0; j < n; j++) DX[o + j] = (float)(Y[o + j] * (DY[o + j] - s));
+  }
 }
 
 /* softmaxGrad(dy, y, dx, rows, n): dx = y·(dy − Σ dy·y) per row (the sum in double) */
@@ -590,18 +757,19 @@ static napi_value softmax_grad(napi_env env, napi_callback_info info) {
       !get_array(env, argv[2], napi_float32_array, &dx) || !get_i64(env, argv[3], &rows) || !get_i64(env, argv[4], &n) || rows < 0 || n <= 0 ||
       dy.length != (size_t)(rows * n) || y.length != dy.length || dx.length != dy.length)
     FAIL("softmaxGrad(dy, y, dx, rows, n): Float32Arrays of rows·n");
-  const float *DY = (const float*)dy.data, *Y = (const float*)y.data;
-  float* DX = (float*)dx.data;
-  for (int64_t r = 0; r < rows; r++) {
-    const int64_t o = r * n;
-    double s = 0;
-    for (int64_t j = 0; j < n; j++) s += (double)DY[o + j] * Y[o + j];
-    for (int64_t j = 0; j < n; j++) DX[o + j] = (float)(Y[o + j] * (DY[o + j] - s));
-  }
+  RowsJob job = {{(const float*)dy.data, (const float*)y.data}, {(float*)dx.data}, n, {0}, NULL};
+  pa_parallel_for(rows, 3.0 * (double)n, softmax_grad_range, &job);
   return NULL;
 }
 
 /* ---- exact GELU ---------------------------------------------------------- */
+
+static void gelu_range(void* ctx, int64_t begin, int64_t end) {
+  const RowsJob* jb = (const RowsJob*)ctx;
+  const float* X = jb->in[0];
+  float* O = jb->out[0];
+  for (int64_t i = begin; i < end; i++) O[i] = (float)(0.5 * X[i] * (1.0 + erf(X[i] * M_SQRT1_2)));
+}
 
 /* gelu(x, out) */
 static napi_value gelu(napi_env env, napi_callback_info info) {
@@ -611,10 +779,20 @@ static napi_value gelu(napi_env env, napi_callback_info info) {
   Array x, o;
   if (argc < 2 || !get_array(env, argv[0], napi_float32_array, &x) || !get_array(env, argv[1], napi_float32_array, &o) || o.length != x.length)
     FAIL("gelu(x, out): Float32Arrays of one length");
-  const float* X = (const float*)x.data;
-  float* O = (float*)o.data;
-  for (size_t i = 0; i < x.length; i++) O[i] = (float)(0.5 * X[i] * (1.0 + erf(X[i] * M_SQRT1_2)));
+  RowsJob job = {{(const float*)x.data}, {(float*)o.data}, 1, {0}, NULL};
+  pa_parallel_for((int64_t)x.length, 12.0, gelu_range, &job);
   return NULL;
+}
+
+static void gelu_grad_range(void* ctx, int64_t begin, int64_t end) {
+  const RowsJob* jb = (const RowsJob*)ctx;
+  const float *DY = jb->in[0], *X = jb->in[1];
+  float* DX = jb->out[0];
+  const double c = 0.3989422804014327; /* 1/sqrt(2 pi) */
+  for (int64_t i = begin; i < end; i++) {
+    const double v = X[i];
+    DX[i] = (float)(DY[i] * (0.5 * (1.0 + erf(v * M_SQRT1_2)) + v * c * exp(-0.5 * v * v)));
+  }
 }
 
 /* geluGrad(dy, x, dx) */
@@ -626,35 +804,20 @@ static napi_value gelu_grad(napi_env env, napi_callback_info info) {
   if (argc < 3 || !get_array(env, argv[0], napi_float32_array, &dy) || !get_array(env, argv[1], napi_float32_array, &x) ||
       !get_array(env, argv[2], napi_float32_array, &dx) || dy.length != x.length || dx.length != x.length)
     FAIL("geluGrad(dy, x, dx): Float32Arrays of one length");
-  const float *DY = (const float*)dy.data, *X = (const float*)x.data;
-  float* DX = (float*)dx.data;
-  const double c = 0.3989422804014327; /* 1/sqrt(2 pi) */
-  for (size_t i = 0; i < x.length; i++) {
-    const double v = X[i];
-    DX[i] = (float)(DY[i] * (0.5 * (1.0 + erf(v * M_SQRT1_2)) + v * c * exp(-0.5 * v * v)));
-  }
+  RowsJob job = {{(const float*)dy.data, (const float*)x.data}, {(float*)dx.data}, 1, {0}, NULL};
+  pa_parallel_for((int64_t)x.length, 20.0, gelu_grad_range, &job);
   return NULL;
 }
 
 /* ---- LayerNorm (the same sums as js-ops.ts: doubles, rounded once when stored) ---- */
 
-/* layerNorm(x, gamma, beta, out, mean, rstd, rows, n, eps) */
-static napi_value layer_norm(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Array a[6];
-  int ok = argc >= 9;
-  for (int i = 0; ok && i < 6; i++) ok = get_array(env, argv[i], napi_float32_array, &a[i]);
-  int64_t rows = 0, n = 0;
-  double eps = 0;
-  ok = ok && get_i64(env, argv[6], &rows) && get_i64(env, argv[7], &n) && napi_get_value_double(env, argv[8], &eps) == napi_ok && rows >= 0 && n > 0;
-  ok = ok && a[0].length == (size_t)(rows * n) && a[3].length == a[0].length && a[1].length == (size_t)n && a[2].length == (size_t)n &&
-       a[4].length == (size_t)rows && a[5].length == (size_t)rows;
-  if (!ok) FAIL("layerNorm(x, gamma, beta, out, mean, rstd, rows, n, eps): x and out rows·n, gamma and beta n, mean and rstd rows");
-  const float *x = (const float*)a[0].data, *g = (const float*)a[1].data, *b = (const float*)a[2].data;
-  float *out = (float*)a[3].data, *mean = (float*)a[4].data, *rstd = (float*)a[5].data;
-  for (int64_t r = 0; r < rows; r++) {
+static void layer_norm_range(void* ctx, int64_t begin, int64_t end) {
+  const RowsJob* jb = (const RowsJob*)ctx;
+  const int64_t n = jb->n;
+  const double eps = jb->scalar[0];
+  const float *x = jb->in[0], *g = jb->in[1], *b = jb->in[2];
+  float *out = jb->out[0], *mean = jb->out[1], *rstd = jb->out[2];
+  for (int64_t r = begin; r < end; r++) {
     const float* px = x + r * n;
     float* po = out + r * n;
     double sum = 0;
@@ -670,7 +833,72 @@ static napi_value layer_norm(napi_env env, napi_callback_info info) {
     mean[r] = (float)mu;
     rstd[r] = (float)rs;
   }
+}
+
+/* layerNorm(x, gamma, beta, out, mean, rstd, rows, n, eps) */
+static napi_value layer_norm(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Array a[6];
+  int ok = argc >= 9;
+  for (int i = 0; ok && i < 6; i++) ok = get_array(env, argv[i], napi_float32_array, &a[i]);
+  int64_t rows = 0, n = 0;
+  double eps = 0;
+  ok = ok && get_i64(env, argv[6], &rows) && get_i64(env, argv[7], &n) && napi_get_value_double(env, argv[8], &eps) == napi_ok && rows >= 0 && n > 0;
+  ok = ok && a[0].length == (size_t)(rows * n) && a[3].length == a[0].length && a[1].length == (size_t)n && a[2].length == (size_t)n &&
+       a[4].length == (size_t)rows && a[5].length == (size_t)rows;
+  if (!ok) FAIL("layerNorm(x, gamma, beta, out, mean, rstd, rows, n, eps): x and out rows·n, gamma and beta n, mean and rstd rows");
+  RowsJob job = {{(const float*)a[0].data, (const float*)a[1].data, (const float*)a[2].data}, {(float*)a[3].data, (float*)a[4].data, (float*)a[5].data}, n, {eps}, NULL};
+  pa_parallel_for(rows, 4.0 * (double)n, layer_norm_range, &job);
   return NULL;
+}
+
+/* dx of rows [begin, end) */
+static void layer_norm_dx_range(void* ctx, int64_t begin, int64_t end) {
+  const RowsJob* jb = (const RowsJob*)ctx;
+  const int64_t n = jb->n;
+  const float *dy = jb->in[0], *x = jb->in[1], *g = jb->in[2], *mean = jb->in[3], *rstd = jb->in[4];
+  float* dx = jb->out[0];
+  for (int64_t r = begin; r < end; r++) {
+    const int64_t o = r * n;
+    const double mu = mean[r], rs = rstd[r];
+    double s1 = 0, s2 = 0;
+    for (int64_t j = 0; j < n; j++) {
+      const double xhat = (x[o + j] - mu) * rs;
+      const double gg = (double)dy[o + j] * g[j];
+      s1 += gg;
+      s2 += gg * xhat;
+    }
+    const double m1 = s1 / (double)n, m2 = s2 / (double)n;
+    for (int64_t j = 0; j < n; j++) {
+      const double xhat = (x[o + j] - mu) * rs;
+      dx[o + j] = (float)(rs * ((double)dy[o + j] * g[j] - m1 - xhat * m2));
+    }
+  }
+}
+
+/* dgamma, dbeta of columns [begin, end), summed over every row in row order */
+static void layer_norm_dparams_range(void* ctx, int64_t begin, int64_t end) {
+  const RowsJob* jb = (const RowsJob*)ctx;
+  const int64_t n = jb->n, rows = (int64_t)jb->scalar[0];
+  const float *dy = jb->in[0], *x = jb->in[1], *mean = jb->in[3], *rstd = jb->in[4];
+  float *dgamma = jb->out[1], *dbeta = jb->out[2];
+  const int64_t w = end - begin;
+  double *dg = jb->scratch + begin, *db = jb->scratch + n + begin;
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t o = r * n + begin;
+    const double mu = mean[r], rs = rstd[r];
+    for (int64_t j = 0; j < w; j++) {
+      const double xhat = (x[o + j] - mu) * rs;
+      dg[j] += dy[o + j] * xhat;
+      db[j] += dy[o + j];
+    }
+  }
+  for (int64_t j = 0; j < w; j++) {
+    dgamma[begin + j] = (float)dg[j];
+    dbeta[begin + j] = (float)db[j];
+  }
 }
 
 /* layerNormGrad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, rows, n) */
@@ -687,35 +915,15 @@ static napi_value layer_norm_grad(napi_env env, napi_callback_info info) {
   ok = ok && a[0].length == total && a[1].length == total && a[5].length == total && a[2].length == (size_t)n && a[6].length == (size_t)n &&
        a[7].length == (size_t)n && a[3].length == (size_t)rows && a[4].length == (size_t)rows;
   if (!ok) FAIL("layerNormGrad(dy, x, gamma, mean, rstd, dx, dgamma, dbeta, rows, n): dy, x, dx rows·n; gamma, dgamma, dbeta n; mean, rstd rows");
-  const float *dy = (const float*)a[0].data, *x = (const float*)a[1].data, *g = (const float*)a[2].data, *mean = (const float*)a[3].data,
-              *rstd = (const float*)a[4].data;
-  float *dx = (float*)a[5].data, *dgamma = (float*)a[6].data, *dbeta = (float*)a[7].data;
-  double* acc = (double*)calloc((size_t)(2 * n), sizeof(double));
-  if (!acc) FAIL("layerNormGrad: out of memory");
-  double *dg = acc, *db = acc + n;
-  for (int64_t r = 0; r < rows; r++) {
-    const int64_t o = r * n;
-    const double mu = mean[r], rs = rstd[r];
-    double s1 = 0, s2 = 0;
-    for (int64_t j = 0; j < n; j++) {
-      const double xhat = (x[o + j] - mu) * rs;
-      const double gg = (double)dy[o + j] * g[j];
-      s1 += gg;
-      s2 += gg * xhat;
-      dg[j] += dy[o + j] * xhat;
-      db[j] += dy[o + j];
-    }
-    const double m1 = s1 / (double)n, m2 = s2 / (double)n;
-    for (int64_t j = 0; j < n; j++) {
-      const double xhat = (x[o + j] - mu) * rs;
-      dx[o + j] = (float)(rs * ((double)dy[o + j] * g[j] - m1 - xhat * m2));
-    }
-  }
-  for (int64_t j = 0; j < n; j++) {
-    dgamma[j] = (float)dg[j];
-    dbeta[j] = (float)db[j];
-  }
-  free(acc);
+  RowsJob job = {{(const float*)a[0].data, (const float*)a[1].data, (const float*)a[2].data, (const float*)a[3].data, (const float*)a[4].data},
+                 {(float*)a[5].data, (float*)a[6].data, (float*)a[7].data},
+                 n,
+                 {(double)rows},
+                 (double*)calloc((size_t)(2 * n), sizeof(double))};
+  if (!job.scratch) FAIL("layerNormGrad: out of memory");
+  pa_parallel_for(rows, 6.0 * (double)n, layer_norm_dx_range, &job);
+  pa_parallel_for(n, 3.0 * (double)rows, layer_norm_dparams_range, &job);
+  free(job.scratch);
   return NULL;
 }
 
@@ -786,11 +994,17 @@ static void tune_malloc(void) {
 
 static napi_value init(napi_env env, napi_value exports) {
   tune_malloc();
+#ifdef POLYALIGN_HAVE_CBLAS
+  openblas_set_num_threads(1); /* the pool owns the threads (see gemm_batched) */
+#endif
   const char* mt = getenv("POLYALIGN_GEMM_MT_MIN");
   if (mt && atof(mt) >= 0) pa_mt_min_macs = atof(mt);
+  const char* ew = getenv("POLYALIGN_ELEMWISE_MT_MIN");
+  if (ew && atof(ew) >= 0) pa_pool_set_min_work(atof(ew));
   napi_property_descriptor props[] = {
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_default, NULL},
+      {"setParallelMinWork", NULL, set_parallel_min_work, NULL, NULL, NULL, napi_default, NULL},
       {"blas", NULL, blas_name, NULL, NULL, NULL, napi_default, NULL},
       {"gemmBatched", NULL, gemm_batched, NULL, NULL, NULL, napi_default, NULL},
       {"binary", NULL, binary, NULL, NULL, NULL, napi_default, NULL},

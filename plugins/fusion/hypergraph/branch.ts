@@ -17,6 +17,7 @@ import {
   type Rng,
   tf,
   type Tensor,
+  untaped,
   type Variable,
   zeros,
 } from "../../../core/index.ts";
@@ -88,8 +89,17 @@ export class HypergraphBranch extends Module {
     return dropoutSeeds.active ? dropoutSeeds.next() : this.evalKmeansSeed;
   }
 
-  /** A [B, N, N] for nodes x [B, N, D] with validity `mask` and `modality` (0 image, 1 text), both [B, N]. */
+  /**
+   * A [B, N, N] for nodes x [B, N, D] with validity `mask` and `modality` (0 image, 1 text), both [B, N].
+   * With fixed edge weights A carries no gradient, so it is built off the tape: the backward pass then
+   * neither forms ∂A (an N×N×D product per layer) nor runs back through its construction.
+   */
   adjacency(x: Tensor, mask: Tensor, modality: Tensor, seed?: number): Tensor {
+    const build = () => this.buildAdjacency(x, mask, modality, seed);
+    return this.cluster_weight ? build() : untaped(build);
+  }
+
+  private buildAdjacency(x: Tensor, mask: Tensor, modality: Tensor, seed?: number): Tensor {
     return tf.tidy(() => {
       const n = x.shape[1] as number;
       const h = hypergraphIncidence(x, mask, modality, {
