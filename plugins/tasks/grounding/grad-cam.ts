@@ -95,6 +95,29 @@ export function gradCamMap(att: AttentionGradients, mask?: Tensor): GradCamMaps 
 }
 
 /**
+ * One map per text row of a fusion-layer site (ALBEF's visualisation notebook:
+ * the word's own row of A ⊙ max(G, 0), mean over heads): [B, L, grid, grid],
+ * padding rows zero. The whole-text map (`gradCamMap`) is their mean over L.
+ */
+export function gradCamRowMaps(att: AttentionGradients, mask: Tensor): GradCamMaps & { rows: number } {
+  if (att.layout === "vit") throw new ShapeError("per-word Grad-CAM needs a fusion layer's text → image attention (ITM mode)");
+  const b = att.probs.shape[0] as number;
+  const n = att.imageTokens;
+  const grid = Math.round(Math.sqrt(n - 1));
+  if (grid * grid !== n - 1) throw new ShapeError(`Grad-CAM needs a square patch grid after the CLS token; got ${n - 1} image tokens`);
+  const l = mask.shape[1] as number;
+  const maps = tf.tidy(() => {
+    const textToPatches = (t: Tensor) =>
+      att.layout === "cross" ? tf.slice(t, [0, 0, 0, 1], [-1, -1, -1, n - 1]) : tf.slice(t, [0, 0, n, 1], [-1, -1, l, n - 1]);
+    const rowMask = tf.reshape(tf.cast(mask, "float32"), [b, 1, l, 1]);
+    return tf.mean(tf.mul(tf.mul(textToPatches(att.probs), rowMask), tf.mul(tf.relu(textToPatches(att.grads)), rowMask)), 1);
+  });
+  const data = Float32Array.from(maps.dataSync());
+  maps.dispose();
+  return { maps: data, batch: b, grid, rows: l };
+}
+
+/**
  * ITC mode: `block`'s ViT self-attention and the gradient of
  * Σ_b image_feat_b · text_feat_b / τ with respect to it; the caller disposes both.
  */
