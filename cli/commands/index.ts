@@ -3,10 +3,12 @@ import { checkpointCommand } from "./checkpoint.ts";
 import { compareCommand } from "./compare.ts";
 import { configCommand } from "./config.ts";
 import { forwardCommand } from "./forward.ts";
+import { gradcamCommand } from "./gradcam.ts";
 import { hubCommand } from "./hub.ts";
 import { parityCommand } from "./parity.ts";
 import { pluginsCommand } from "./plugins.ts";
 import { referenceForwardCommand } from "./reference-forward.ts";
+import { scoreCommand } from "./score.ts";
 import { shardsCommand } from "./shards.ts";
 import { synthCommand } from "./synth.ts";
 import { tokenizeCommand } from "./tokenize.ts";
@@ -15,6 +17,8 @@ import { trainCommand } from "./train.ts";
 /** Every `polyalign` sub-command, in the order `polyalign --help` lists them. */
 export const COMMANDS: readonly CliCommand[] = [
   trainCommand,
+  scoreCommand,
+  gradcamCommand,
   compareCommand,
   pluginsCommand,
   configCommand,

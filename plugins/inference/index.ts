@@ -22,6 +22,7 @@ import { builtinRegistry } from "../index.ts";
 import { resolveModelSource, type SourceOptions } from "./model-source.ts";
 import { PolyalignModel } from "./polyalign-model.ts";
 
+export * from "./gradcam-picture.ts";
 export * from "./image-input.ts";
 export * from "./model-source.ts";
 export * from "./polyalign-model.ts";
