@@ -3,6 +3,7 @@ export * from "./errors.ts";
 export * from "./log.ts";
 export * from "./util/nearest.ts";
 export * from "./util/atomic-file.ts";
+export * from "./util/progress-bar.ts";
 export * from "./tensor/index.ts";
 export * from "./native/index.ts";
 export * from "./registry/index.ts";

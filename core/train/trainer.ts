@@ -256,7 +256,13 @@ export class Trainer {
     this.lastState = state;
   }
 
+  /** Ends the progress line (a run stopped early, or failed). */
+  endProgress(): void {
+    this.progress.end();
+  }
+
   dispose(): void {
+    this.progress.end();
     this.dropPending();
     this.optimizer.dispose();
   }

@@ -235,6 +235,7 @@ export async function runTrainingLoop(
       trainer.epoch++;
     }
   } finally {
+    trainer.endProgress();
     signals.dispose();
     await pool.close();
   }

@@ -1,4 +1,5 @@
 /** Building the built-in data set when a run's `data.synth` asks for it and the folder does not hold it yet (or holds other sizes). */
+import { ProgressBar } from "../../util/progress-bar.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Logger } from "../../log.ts";
@@ -14,7 +15,7 @@ export async function ensureSynthData(data: DataConfig, log: Logger): Promise<vo
     if (synthMetaMatches(m, s)) return;
   }
   log.info(`building the built-in data set in ${s.out}`);
-  let last = 0;
+  let progress: ProgressBar | null = null;
   await buildSynthDataset({
     out: s.out,
     seed: s.seed,
@@ -25,10 +26,9 @@ export async function ensureSynthData(data: DataConfig, log: Logger): Promise<vo
     pairs: s.pairs,
     objects: s.objects,
     onProgress: (done, total) => {
-      if (performance.now() - last > 2000 || done === total) {
-        last = performance.now();
-        log.info(`synth: ${done}/${total}`, { done, total });
-      }
+      progress ??= new ProgressBar({ label: "synth samples", total, log });
+      progress.update(done);
     },
   });
+  (progress as ProgressBar | null)?.stop();
 }

@@ -16,6 +16,7 @@ import {
   type Logger,
   openPool,
   preCaption,
+  ProgressBar,
   readShards,
   type RunScope,
   sampleCaptions,
@@ -145,7 +146,7 @@ export async function evaluateGallery(
     );
     const itc = galleryRetrievalMetrics(sim, simT, ids, nI, textKeys);
     log.info(`retrieval gallery: ${nI} images, ${nT} captions; ITM re-ranking of the top ${opts.kTest}`);
-    let last = performance.now();
+    let progress: ProgressBar | null = null;
     // in a data-parallel run each rank re-ranks its share of the queries; the scores are summed into the whole on every rank
     const world = opts.world ?? SINGLE_PROCESS;
     const reranked = await shareReranked(
@@ -156,13 +157,12 @@ export async function evaluateGallery(
         score: opts.rerankScore,
         share: { rank: world.rank, size: world.size },
         onProgress: (done, total) => {
-          if (performance.now() - last > 5000 || done === total) {
-            last = performance.now();
-            log.info(`re-ranking: ${done}/${total} queries`, { done, total });
-          }
+          progress ??= new ProgressBar({ label: "re-ranking queries", total, log });
+          progress.update(done);
         },
       }),
     );
+    (progress as ProgressBar | null)?.stop();
     const itm = galleryRetrievalMetrics(reranked.i2t, reranked.t2i, ids, nI, textKeys);
     return { itc, itm, kTest: opts.kTest, rerankScore: opts.rerankScore, seconds: (performance.now() - t0) / 1000 };
   } finally {
