@@ -9,6 +9,7 @@ import { parityCommand } from "./parity.ts";
 import { pluginsCommand } from "./plugins.ts";
 import { referenceForwardCommand } from "./reference-forward.ts";
 import { scoreCommand } from "./score.ts";
+import { searchCommand } from "./search.ts";
 import { shardsCommand } from "./shards.ts";
 import { synthCommand } from "./synth.ts";
 import { tokenizeCommand } from "./tokenize.ts";
@@ -19,6 +20,7 @@ export const COMMANDS: readonly CliCommand[] = [
   trainCommand,
   scoreCommand,
   gradcamCommand,
+  searchCommand,
   compareCommand,
   pluginsCommand,
   configCommand,

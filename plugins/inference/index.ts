@@ -23,6 +23,7 @@ import { resolveModelSource, type SourceOptions } from "./model-source.ts";
 import { PolyalignModel } from "./polyalign-model.ts";
 
 export * from "./gradcam-picture.ts";
+export * from "./image-index.ts";
 export * from "./image-input.ts";
 export * from "./model-source.ts";
 export * from "./polyalign-model.ts";
