@@ -85,7 +85,7 @@ function readCache(file: string, dim: number): Map<string, { entry: IndexedImage
 export async function updateImageIndex(model: PolyalignModel, dir: string, log?: Logger): Promise<ImageIndex> {
   const files = listImages(dir);
   const file = indexFileFor(dir, model);
-  const dim = model.embedTexts(["a"]).dim;
+  const dim = model.dim;
   const cached = readCache(file, dim);
   const images: IndexedImage[] = [];
   const rows: Float32Array[] = [];

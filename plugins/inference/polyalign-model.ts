@@ -110,6 +110,11 @@ export class PolyalignModel {
     model.eval();
   }
 
+  /** the ITC features' dimension */
+  get dim(): number {
+    return this.head.dim;
+  }
+
   /** the caption as the tasks clean it (lower case, punctuation dropped, at most data.format.maxWords words) */
   caption(text: string): string {
     return preCaption(text, this.config.data?.format.maxWords);
@@ -153,8 +158,8 @@ export class PolyalignModel {
     const pixels = await this.pixels([image], 0);
     const imageEmbeds = tf.tidy(() => model.encodeImage(pixels));
     pixels.dispose();
+    const imageFeat = tf.tidy(() => this.head.imageFeatures(imageEmbeds));
     try {
-      const imageFeat = tf.tidy(() => this.head.imageFeatures(imageEmbeds));
       const out: TextScore[] = [];
       for (let s = 0; s < texts.length; s += this.batchSize) {
         const chunk = texts.slice(s, s + this.batchSize);
@@ -173,10 +178,9 @@ export class PolyalignModel {
           out.push({ text, similarity: sims[i], itcLogit: logits[i], itmProbability: 1 / (1 + Math.exp(z0 - z1)), itmLogits: [z0, z1] });
         });
       }
-      imageFeat.dispose();
       return out;
     } finally {
-      imageEmbeds.dispose();
+      tf.dispose([imageFeat, imageEmbeds]);
     }
   }
 
@@ -230,6 +234,7 @@ export class PolyalignModel {
     const templates = opts.templates ?? ["{}"];
     if (templates.length === 0 || templates.some((t) => !t.includes("{}")))
       throw new PolyalignError('zeroShot: every template needs "{}" where the label goes');
+    if (images.length === 0) return [];
     const prompts = labels.flatMap((label) => templates.map((t) => t.replaceAll("{}", label)));
     const text = this.embedTexts(prompts);
     const imageFeats = await this.embedImages(images);
