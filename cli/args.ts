@@ -28,3 +28,14 @@ export function stringList(v: unknown): string[] {
   if (v === undefined) return [];
   return Array.isArray(v) ? v.map(String) : [String(v)];
 }
+
+/** `--name`'s value as an integer ≥ min (a UsageError naming the flag otherwise); undefined when absent. */
+export function integerOption(command: string, values: Record<string, unknown>, name: string, min = 0): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== "string" || v.trim() === "" || !Number.isInteger(n) || n < min) {
+    throw new UsageError(`polyalign ${command}: --${name} must be an integer ≥ ${min}, got "${String(v)}"`);
+  }
+  return n;
+}

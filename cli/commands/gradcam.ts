@@ -5,9 +5,10 @@
  */
 import { writeFileSync } from "node:fs";
 import type { CliCommand } from "../command.ts";
-import { parseCommandArgs, requireString } from "../args.ts";
+import { integerOption, parseCommandArgs, requireString } from "../args.ts";
 import { UsageError } from "../../core/errors.ts";
-import { encodedBytes, gradCamPicture, loadModel } from "../../plugins/inference/index.ts";
+import { encodedBytes, gradCamPicture } from "../../plugins/inference/index.ts";
+import { TRAINED_MODEL_OPTIONS, withTrainedModel } from "../trained-model.ts";
 
 export const gradcamCommand: CliCommand = {
   name: "gradcam",
@@ -27,36 +28,25 @@ example:
   polyalign gradcam --run runs/demo --image scene.png --text "a red cube left of a blue ball" --out cam.png`,
   async run(args, io) {
     const { values } = parseCommandArgs("gradcam", args, {
-      run: { type: "string" },
+      ...TRAINED_MODEL_OPTIONS,
       image: { type: "string" },
       text: { type: "string" },
       out: { type: "string" },
       mode: { type: "string", default: "itm" },
       layer: { type: "string" },
-      config: { type: "string" },
-      checkpoint: { type: "string" },
       panel: { type: "string", default: "224" },
       columns: { type: "string", default: "4" },
     });
-    const run = requireString("gradcam", values, "run");
     const image = requireString("gradcam", values, "image");
     const text = requireString("gradcam", values, "text");
     const out = requireString("gradcam", values, "out");
     const mode = values.mode as string;
     if (mode !== "itm" && mode !== "itc") throw new UsageError(`polyalign gradcam: --mode must be itm or itc (got "${mode}")`);
-    const count = (name: string, min: number) => {
-      const v = values[name];
-      if (v === undefined) return undefined;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < min) throw new UsageError(`polyalign gradcam: --${name} must be an integer ≥ ${min} (got "${v}")`);
-      return n;
-    };
-    const layer = count("layer", 0);
-    const panel = count("panel", 32) as number;
-    const columns = count("columns", 1) as number;
+    const layer = integerOption("gradcam", values, "layer", 0);
+    const panel = integerOption("gradcam", values, "panel", 32) as number;
+    const columns = integerOption("gradcam", values, "columns", 1) as number;
     const bytes = await encodedBytes(image, image);
-    const model = await loadModel(run, { config: values.config as string | undefined, checkpoint: values.checkpoint as string | undefined, log: io.log });
-    try {
+    return withTrainedModel("gradcam", values, io, async (model) => {
       const cam = await model.gradcam(bytes, text, { mode, layer });
       writeFileSync(out, await gradCamPicture(bytes, cam, { panel, columns }));
       const peak = (m: Float32Array) => m.reduce((a, v) => Math.max(a, v), 0);
@@ -65,8 +55,6 @@ example:
       );
       for (const w of cam.words) io.out(`  ${w.token.padEnd(14)} peak ${peak(w.map).toPrecision(3)}`);
       return 0;
-    } finally {
-      model.dispose();
-    }
+    });
   },
 };

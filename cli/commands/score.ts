@@ -5,7 +5,7 @@
 import type { CliCommand } from "../command.ts";
 import { parseCommandArgs, requireString, stringList } from "../args.ts";
 import { UsageError } from "../../core/errors.ts";
-import { loadModel } from "../../plugins/inference/index.ts";
+import { TRAINED_MODEL_OPTIONS, withTrainedModel } from "../trained-model.ts";
 
 export const scoreCommand: CliCommand = {
   name: "score",
@@ -23,23 +23,15 @@ example:
   polyalign score --run runs/demo --image cat.jpg --text "a cat on a sofa" --text "a dog"`,
   async run(args, io) {
     const { values } = parseCommandArgs("score", args, {
-      run: { type: "string" },
+      ...TRAINED_MODEL_OPTIONS,
       image: { type: "string" },
       text: { type: "string", multiple: true },
-      config: { type: "string" },
-      checkpoint: { type: "string" },
       json: { type: "boolean", default: false },
     });
-    const run = requireString("score", values, "run");
     const image = requireString("score", values, "image");
     const texts = stringList(values.text);
     if (texts.length === 0) throw new UsageError("polyalign score: give at least one --text");
-    const model = await loadModel(run, {
-      config: values.config as string | undefined,
-      checkpoint: values.checkpoint as string | undefined,
-      log: io.log,
-    });
-    try {
+    return withTrainedModel("score", values, io, async (model) => {
       const scores = await model.score(image, texts);
       const ranked = [...scores].sort((a, b) => b.itmProbability - a.itmProbability);
       if (values.json) {
@@ -52,8 +44,6 @@ example:
         io.out(`${s.itmProbability.toFixed(4).padStart(12)}  ${s.similarity.toFixed(4).padStart(10)}  ${s.itcLogit.toFixed(2).padStart(9)}  ${s.text}`);
       }
       return 0;
-    } finally {
-      model.dispose();
-    }
+    });
   },
 };

@@ -3,10 +3,10 @@
  * with their features cached beside the images (updated as files change).
  */
 import type { CliCommand } from "../command.ts";
-import { parseCommandArgs, requireString } from "../args.ts";
-import { UsageError } from "../../core/errors.ts";
+import { integerOption, parseCommandArgs, requireString } from "../args.ts";
 import { join } from "node:path";
-import { loadModel, searchIndex, updateImageIndex } from "../../plugins/inference/index.ts";
+import { searchIndex, updateImageIndex } from "../../plugins/inference/index.ts";
+import { TRAINED_MODEL_OPTIONS, withTrainedModel } from "../trained-model.ts";
 
 export const searchCommand: CliCommand = {
   name: "search",
@@ -23,21 +23,16 @@ example:
   polyalign search --run runs/demo --images photos/ --text "a red cube" --top 5`,
   async run(args, io) {
     const { values } = parseCommandArgs("search", args, {
-      run: { type: "string" },
+      ...TRAINED_MODEL_OPTIONS,
       images: { type: "string" },
       text: { type: "string" },
       top: { type: "string", default: "10" },
-      config: { type: "string" },
-      checkpoint: { type: "string" },
       json: { type: "boolean", default: false },
     });
-    const run = requireString("search", values, "run");
     const dir = requireString("search", values, "images");
     const text = requireString("search", values, "text");
-    const top = Number(values.top);
-    if (!Number.isInteger(top) || top < 1) throw new UsageError(`polyalign search: --top must be an integer ≥ 1 (got "${values.top}")`);
-    const model = await loadModel(run, { config: values.config as string | undefined, checkpoint: values.checkpoint as string | undefined, log: io.log });
-    try {
+    const top = integerOption("search", values, "top", 1) as number;
+    return withTrainedModel("search", values, io, async (model) => {
       const index = await updateImageIndex(model, dir, io.log);
       const hits = searchIndex(model, index, text, top);
       if (values.json) {
@@ -51,8 +46,6 @@ example:
       );
       hits.forEach((h, i) => io.out(`${String(i + 1).padStart(4)}  ${h.similarity.toFixed(4)}  ${join(dir, h.file)}`));
       return 0;
-    } finally {
-      model.dispose();
-    }
+    });
   },
 };

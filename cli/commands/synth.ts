@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CliCommand } from "../command.ts";
-import { parseCommandArgs } from "../args.ts";
+import { integerOption, parseCommandArgs } from "../args.ts";
 import { buildSynthDataset, type SynthMeta, synthMetaMatches } from "../../core/data/synth/build.ts";
 import { UsageError } from "../../core/errors.ts";
 
@@ -12,12 +12,6 @@ function objectRange(v: unknown): [number, number] {
   const range: [number, number] | null = m ? [Number(m[1]), Number(m[2] ?? m[1])] : null;
   if (!range || range[0] > range[1]) throw new UsageError(`polyalign synth: --objects must be N or MIN-MAX within 1–8, got "${String(v)}"`);
   return range;
-}
-
-function int(name: string, v: unknown, min = 0): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`polyalign synth: --${name} must be an integer ≥ ${min}, got "${String(v)}"`);
-  return n;
 }
 
 export const synthCommand: CliCommand = {
@@ -49,12 +43,12 @@ defaults: --out shards/synth --seed 0 --size 64 --train 2000 --val 200 --test 50
     });
     const opts = {
       out: String(values.out),
-      seed: int("seed", values.seed),
-      imageSize: int("size", values.size, 16),
-      train: int("train", values.train),
-      val: int("val", values.val),
-      test: int("test", values.test),
-      pairs: int("pairs", values.pairs),
+      seed: integerOption("synth", values, "seed") as number,
+      imageSize: integerOption("synth", values, "size", 16) as number,
+      train: integerOption("synth", values, "train") as number,
+      val: integerOption("synth", values, "val") as number,
+      test: integerOption("synth", values, "test") as number,
+      pairs: integerOption("synth", values, "pairs") as number,
       objects: objectRange(values.objects),
     };
     const metaFile = join(opts.out, "meta.json");

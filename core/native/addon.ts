@@ -80,5 +80,6 @@ function bindAll(addon: AddonExports): AddonExports {
     setThreads: addon.setThreads,
     getThreads: addon.getThreads,
     setParallelMinWork: addon.setParallelMinWork,
+    setGemmMinMacs: addon.setGemmMinMacs,
   };
 }

@@ -110,4 +110,6 @@ export interface CpuOps {
    * reduction kernel must have before it is split over the threads; returns the previous value.
    */
   setParallelMinWork?(work: number): number;
+  /** Native only: the least multiply-adds (batch·m·n·k) a matrix-product call must have before it is split over the threads; returns the previous value. */
+  setGemmMinMacs?(macs: number): number;
 }

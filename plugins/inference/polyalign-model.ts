@@ -12,7 +12,6 @@ import {
   PolyalignError,
   preCaption,
   type RunConfig,
-  ShapeError,
   tf,
   type Tensor,
   type Tokenizer,
@@ -128,9 +127,14 @@ export class PolyalignModel {
     for (let s = 0; s < images.length; s += this.batchSize) {
       const chunk = images.slice(s, s + this.batchSize);
       const pixels = await this.pixels(chunk, s);
-      const feats = tf.tidy(() => this.head.imageFeatures(this.model.encodeImage(pixels)).dataSync() as Float32Array);
-      pixels.dispose();
-      data.set(feats, s * dim);
+      try {
+        data.set(
+          tf.tidy(() => this.head.imageFeatures(this.model.encodeImage(pixels)).dataSync() as Float32Array),
+          s * dim,
+        );
+      } finally {
+        pixels.dispose();
+      }
     }
     return { count: images.length, dim, data };
   }
@@ -141,9 +145,10 @@ export class PolyalignModel {
     const dim = this.head.dim;
     const data = new Float32Array(texts.length * dim);
     for (let s = 0; s < texts.length; s += this.batchSize) {
-      const { ids, mask } = this.tokens(texts.slice(s, s + this.batchSize));
-      const feats = tf.tidy(() => this.head.textFeatures(this.model.encodeText(ids, mask), mask).dataSync() as Float32Array);
-      tf.dispose([ids, mask]);
+      const feats = tf.tidy(() => {
+        const { ids, mask } = this.tokens(texts.slice(s, s + this.batchSize));
+        return this.head.textFeatures(this.model.encodeText(ids, mask), mask).dataSync() as Float32Array;
+      });
       data.set(feats, s * dim);
     }
     return { count: texts.length, dim, data };
@@ -156,22 +161,26 @@ export class PolyalignModel {
     const model = this.model;
     model.requireMatching("score (ITM)");
     const pixels = await this.pixels([image], 0);
-    const imageEmbeds = tf.tidy(() => model.encodeImage(pixels));
-    pixels.dispose();
+    let imageEmbeds: Tensor;
+    try {
+      imageEmbeds = tf.tidy(() => model.encodeImage(pixels));
+    } finally {
+      pixels.dispose();
+    }
     const imageFeat = tf.tidy(() => this.head.imageFeatures(imageEmbeds));
     try {
       const out: TextScore[] = [];
       for (let s = 0; s < texts.length; s += this.batchSize) {
         const chunk = texts.slice(s, s + this.batchSize);
-        const { ids, mask } = this.tokens(chunk);
+        // the token tensors are made inside the tidy, which frees them with the rest
         const [sims, logits, itm] = tf.tidy(() => {
+          const { ids, mask } = this.tokens(chunk);
           const textEmbeds = model.encodeText(ids, mask);
           const cos = tf.matMul(imageFeat, this.head.textFeatures(textEmbeds, mask), false, true);
           const repeated = tf.tile(imageEmbeds, [chunk.length, 1, 1]);
           const z = model.matchLogits(textEmbeds, mask, repeated);
           return [cos.dataSync() as Float32Array, this.head.scaleSimilarity(cos).dataSync() as Float32Array, z.dataSync() as Float32Array];
         });
-        tf.dispose([ids, mask]);
         chunk.forEach((text, i) => {
           const z0 = itm[2 * i];
           const z1 = itm[2 * i + 1];
@@ -268,7 +277,6 @@ export class PolyalignModel {
     const plane = 3 * size * size;
     const all = new Float32Array(images.length * plane);
     for (let i = 0; i < images.length; i++) all.set(await modelPixels(images[i], this.transform, describeImage(images[i], offset + i)), i * plane);
-    if (all.length === 0) throw new ShapeError("no images given");
     return tf.tensor4d(all, [images.length, 3, size, size]);
   }
 

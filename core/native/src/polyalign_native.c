@@ -98,17 +98,33 @@ static napi_value set_threads(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* setParallelMinWork(work) → the previous threshold: below it (in cost units, a float add = 1) a kernel stays on one thread */
-static napi_value set_parallel_min_work(napi_env env, napi_callback_info info) {
+static void set_gemm_min(double macs) { pa_mt_min_macs = macs; }
+static double gemm_min(void) { return pa_mt_min_macs; }
+
+/* A threshold setter: the new value (a number >= 0) in, the previous one out. */
+static napi_value swap_threshold(napi_env env, napi_callback_info info, double (*get)(void), void (*set)(double), const char* usage) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   double w;
-  if (argc < 1 || napi_get_value_double(env, argv[0], &w) != napi_ok || !(w >= 0)) FAIL("setParallelMinWork(work): work must be a number >= 0");
+  if (argc < 1 || napi_get_value_double(env, argv[0], &w) != napi_ok || !(w >= 0)) {
+    napi_throw_range_error(env, NULL, usage);
+    return NULL;
+  }
   napi_value r;
-  CHECK(napi_create_double(env, pa_pool_min_work(), &r));
-  pa_pool_set_min_work(w);
+  CHECK(napi_create_double(env, get(), &r));
+  set(w);
   return r;
+}
+
+/* setParallelMinWork(work) → the previous threshold: below it (in cost units, a float add = 1) a kernel stays on one thread */
+static napi_value set_parallel_min_work(napi_env env, napi_callback_info info) {
+  return swap_threshold(env, info, pa_pool_min_work, pa_pool_set_min_work, "polyalign_native: setParallelMinWork(work): work must be a number >= 0");
+}
+
+/* setGemmMinMacs(macs) → the previous POLYALIGN_GEMM_MT_MIN: below it a matrix-product call stays on one thread */
+static napi_value set_gemm_min_macs(napi_env env, napi_callback_info info) {
+  return swap_threshold(env, info, gemm_min, set_gemm_min, "polyalign_native: setGemmMinMacs(macs): macs must be a number >= 0");
 }
 
 /* "openblas" or "builtin": which sgemm this build uses */
@@ -208,6 +224,8 @@ static napi_value gemm_batched(napi_env env, napi_callback_info info) {
    * row blocks of one product, over its threads. OpenBLAS's own threads wait for work spinning,
    * and beside the data workers on two cores that made a 544×64×64 product take 1.9 ms on two
    * threads against 74 µs on one. Below POLYALIGN_GEMM_MT_MIN multiply-adds a call stays serial.
+   * A batch's products are each computed whole, bit-identical to one thread; a product cut into
+   * row blocks equals the whole to rounding (OpenBLAS takes other paths for a block's edge rows).
    */
   GemmJob job = {A, B, out, aoff, boff, (int)m, (int)n, (int)k, lda, ldb, ta, tb, 1};
   const double macs = (double)m * (double)n * (double)k * (double)batch;
@@ -1005,6 +1023,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_default, NULL},
       {"setParallelMinWork", NULL, set_parallel_min_work, NULL, NULL, NULL, napi_default, NULL},
+      {"setGemmMinMacs", NULL, set_gemm_min_macs, NULL, NULL, NULL, napi_default, NULL},
       {"blas", NULL, blas_name, NULL, NULL, NULL, napi_default, NULL},
       {"gemmBatched", NULL, gemm_batched, NULL, NULL, NULL, napi_default, NULL},
       {"binary", NULL, binary, NULL, NULL, NULL, napi_default, NULL},

@@ -90,6 +90,6 @@ describe("cli: polyalign search", function () {
     assert.match(nope.out, /nope: not a folder of images/);
     const top = await cli("search", "--run", run, "--images", dir, "--text", "x", "--top", "0");
     assert.equal(top.code, 2);
-    assert.match(top.out, /--top must be an integer ≥ 1 \(got "0"\)/);
+    assert.match(top.out, /--top must be an integer ≥ 1, got "0"/);
   });
 });

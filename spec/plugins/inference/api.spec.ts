@@ -11,7 +11,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { assertNoTensorLeak, createLogger, DroppedSamples, evalBatches, expandShardSpec, openPool, prepareRun, readShards, tf } from "../../../core/index.ts";
 import { builtinRegistry } from "../../../plugins/index.ts";
-import { embeddingRow, loadModel, type PolyalignModel } from "../../../plugins/inference/index.ts";
+import { embeddingRow, loadModel, modelPixels, type PolyalignModel } from "../../../plugins/inference/index.ts";
 import { itmGradCam } from "../../../plugins/tasks/grounding/grad-cam.ts";
 import { itmRerank } from "../../../plugins/tasks/retrieval/itm-rerank.ts";
 import { pretrainTinyBase, useTempRuns } from "../../tiny-run.ts";
@@ -203,7 +203,6 @@ describe("plugins/inference: the trained model as a library", function () {
   });
 });
 
-async function pixelsOf(model: PolyalignModel, jpg: Uint8Array): Promise<Float32Array> {
-  const { modelPixels } = await import("../../../plugins/inference/image-input.ts");
+function pixelsOf(model: PolyalignModel, jpg: Uint8Array): Promise<Float32Array> {
   return modelPixels(jpg, model.transform, "spec");
 }
