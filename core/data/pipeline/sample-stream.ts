@@ -116,7 +116,9 @@ export class SampleStream {
               this.pos.copy = 0;
             }
             yielded++;
-            yield { ...s, ref: [this.pos.pass, this.pos.cursor, s.index, c], copy: c };
+            // a pool hands a task's bytes to its worker (transferred, so gone here): each copy but the last gets its own
+            const files = c + 1 < copies ? ownFiles(s.files) : s.files;
+            yield { ...s, files, ref: [this.pos.pass, this.pos.cursor, s.index, c], copy: c };
           }
         }
         this.pos.cursor++;
@@ -199,4 +201,8 @@ export class SampleStream {
       return out;
     }
   }
+}
+
+function ownFiles(files: Record<string, Uint8Array>): Record<string, Uint8Array> {
+  return Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.slice()]));
 }

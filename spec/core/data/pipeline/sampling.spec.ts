@@ -139,6 +139,30 @@ describe("core/data/pipeline: per-caption samples and mixtures", function () {
     );
   });
 
+  it("captions: each through worker threads — every copy of a sample reaches its worker with the sample's bytes", async () => {
+    // the pool transfers a task's bytes to the worker; copies sharing one buffer failed from the second on ("Unable to deserialize cloned data")
+    const threaded = await createTransformPool(
+      {
+        image: ImageTransformConfig.parse({ size: 8, randAugment: null }),
+        format: SampleFormat.parse({ text: "json:captions" }),
+        tokenizer: { name: "wordpiece", vocab, maxLength: 16 },
+        plugins: [],
+      },
+      { threads: 1 },
+    );
+    try {
+      const d = data({ train: join(tmp.path, "coco", "c-{000000..000001}.tar"), captions: "each" });
+      const dropped = new DroppedSamples();
+      const seen: string[] = [];
+      for await (const b of trainBatches(d, trainSources(d), threaded, 7, 0, 0, undefined, dropped))
+        seen.push(...b.keys.map((k, i) => `${k}|${b.captions[i]}`));
+      assert.deepEqual(dropped.summary(), { samples: 0, by_reason: {}, shards: {} }, "nothing dropped");
+      assert.equal(new Set(seen).size, 18);
+    } finally {
+      await threaded.close();
+    }
+  });
+
   it("a per-caption epoch resumed from a batch's position yields the same rest", async () => {
     const d = data({ train: join(tmp.path, "coco", "c-{000000..000001}.tar"), captions: "each" });
     const whole = await epoch(d, 1);
