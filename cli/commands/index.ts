@@ -2,6 +2,7 @@ import type { CliCommand } from "../command.ts";
 import { checkpointCommand } from "./checkpoint.ts";
 import { compareCommand } from "./compare.ts";
 import { configCommand } from "./config.ts";
+import { evalCommand } from "./eval.ts";
 import { forwardCommand } from "./forward.ts";
 import { gradcamCommand } from "./gradcam.ts";
 import { hubCommand } from "./hub.ts";
@@ -18,6 +19,7 @@ import { trainCommand } from "./train.ts";
 /** Every `polyalign` sub-command, in the order `polyalign --help` lists them. */
 export const COMMANDS: readonly CliCommand[] = [
   trainCommand,
+  evalCommand,
   scoreCommand,
   gradcamCommand,
   searchCommand,

@@ -42,7 +42,8 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
   const { runDir, scope } = ctx;
   const { trainer, trainSeconds, stepsPerEpoch, skipped, samplesBySource, selection, checkpoint, stepsRun, peakRssBytes, rankStates } = outcome;
   const metricsFile = join(runDir, "metrics.jsonl");
-  const artifacts: Record<string, string> = { metrics: metricsFile };
+  // an evaluation without training steps has no metrics
+  const artifacts: Record<string, string> = existsSync(metricsFile) ? { metrics: metricsFile } : {};
   if (checkpoint) artifacts.checkpoint = checkpoint;
   const objectives = scope.config.objectives.map((o) => o.name);
   const main = ctx.world?.isMain ?? true;

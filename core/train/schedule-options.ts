@@ -5,8 +5,8 @@ import { z } from "zod";
 export function scheduleOptions(epochs: number) {
   return {
     epochs: z.number().int().positive().default(epochs),
-    /** total optimiser steps (default: epochs × steps per epoch) */
-    steps: z.number().int().positive().optional(),
+    /** total optimiser steps (default: epochs × steps per epoch); 0 trains nothing — the task evaluates its initial weights (`polyalign eval`) */
+    steps: z.number().int().min(0).optional(),
     checkpointEvery: z.number().int().min(0).default(1000),
     keepCheckpoints: z.number().int().positive().default(2),
     logEvery: z.number().int().positive().default(10),

@@ -193,10 +193,11 @@ export async function runTrainingLoop(
       },
     );
   };
-  const pool = await openPool(scope, data, "train", data.workers);
+  // no steps (an evaluation of the initial weights): no data workers either
+  const pool = totalSteps > 0 ? await openPool(scope, data, "train", data.workers) : null;
   const signals = new StopSignals(log);
   try {
-    while (!trainer.done) {
+    while (pool && !trainer.done) {
       const epoch = trainer.epoch;
       // a checkpoint written after an epoch's last step resumes at that epoch's end: no batch is left in it
       const resumedInEpoch = position !== undefined;
@@ -237,7 +238,7 @@ export async function runTrainingLoop(
   } finally {
     trainer.endProgress();
     signals.dispose();
-    await pool.close();
+    await pool?.close();
   }
   const checkpoint = trainer.checkpoint();
   let rankStates: RankStates | null = null;
