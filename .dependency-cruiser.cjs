@@ -71,6 +71,8 @@ module.exports = {
     parser: "swc",
     tsPreCompilationDeps: true,
     doNotFollow: { path: "node_modules" },
+    // packages that name their entry only in "exports" (vega-lite)
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default", "types"] },
     exclude: { path: "(^|/)(dist|node_modules)/" },
     reporterOptions: { text: { highlightFocused: true } },
   },

@@ -7,9 +7,9 @@
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic-file.ts";
-import { type BarSeries, writeBarPlot } from "../util/bar-plot.ts";
-import { type Series, writeLinePlot } from "../util/line-plot.ts";
-import { seriesColour } from "../util/png-canvas.ts";
+import { type BarSeries, barChart } from "../plot/bar-chart.ts";
+import { type LineSeries, lineChart } from "../plot/line-chart.ts";
+import { writeChart } from "../plot/render-chart.ts";
 import { curveFields, metricCurve, metricPaths, numberAt, readSummary } from "./collect.ts";
 import type { CompareSection } from "./compare-config.ts";
 import type { PlannedRun } from "./plan.ts";
@@ -164,29 +164,31 @@ export function renderCompareMarkdown(r: CompareReport): string {
   return lines.join("\n");
 }
 
-export function writeCompareReport(input: ReportInput): CompareReport {
+export async function writeCompareReport(input: ReportInput): Promise<CompareReport> {
   const r = buildCompareReport(input);
   for (const stage of r.stages) {
-    const series: BarSeries[] = r.variants.map((v, i) => ({
+    const series: BarSeries[] = r.variants.map((v) => ({
       name: v,
-      colour: seriesColour(i),
       values: stage.metrics.map((m) => m.byVariant[v].mean),
       spread: stage.metrics.map((m) => m.byVariant[v].std),
     }));
     const file = join(input.dir, `bars-${stage.stage}.png`);
-    writeBarPlot(
+    const seeds = r.seeds.length > 1 ? `mean and std over ${r.seeds.length} seeds` : "one seed";
+    await writeChart(
       file,
-      stage.metrics.map((m) => m.label),
-      series,
-      { title: `${stage.stage}: mean and std over seeds` },
+      barChart(
+        stage.metrics.map((m) => m.label),
+        series,
+        { title: `${stage.stage}: ${seeds}` },
+      ),
     );
     r.files[`bars-${stage.stage}`] = file;
   }
   for (const [field, byVariant] of Object.entries(r.curves)) {
-    const series: Series[] = r.variants.map((v, i) => ({ name: v, points: byVariant[v] ?? [], colour: [...seriesColour(i)] as [number, number, number] }));
+    const series: LineSeries[] = r.variants.map((v) => ({ name: v, points: byVariant[v] ?? [] }));
     if (series.every((s) => s.points.length === 0)) continue;
     const file = join(input.dir, `curve-${field}.png`);
-    writeLinePlot(file, series, { title: `${field} (${r.stages[0].stage}, mean over seeds)` });
+    await writeChart(file, lineChart(series, { title: `${field} (${r.stages[0].stage}, mean over seeds)`, yTitle: field }));
     r.files[`curve-${field}`] = file;
   }
   r.files.markdown = join(input.dir, "report.md");

@@ -60,7 +60,7 @@ export async function runComparison(registry: PluginRegistry, opts: CompareOptio
     const elapsed = (performance.now() - started) / 1000;
     opts.out(`${what}: finished in ${seconds.toFixed(0)} s (comparison so far ${(elapsed / 60).toFixed(1)} min)`);
   }
-  const report = writeCompareReport({
+  const report = await writeCompareReport({
     dir,
     name: config.name,
     command: opts.command,

@@ -2,13 +2,14 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TrainingOutcome } from "../train/training-loop.ts";
-import { writeLinePlot } from "../util/line-plot.ts";
-import { seriesColour } from "../util/png-canvas.ts";
+import { lineChart } from "../plot/line-chart.ts";
+import { seriesColour } from "../plot/palette.ts";
+import { writeChart } from "../plot/render-chart.ts";
 import type { RunContext } from "./run-context.ts";
 import type { RankStates } from "../distributed/state-hash.ts";
 
 /** loss.png from metrics.jsonl: the total and each of `objectives`' losses that was logged. */
-export function lossCurve(runDir: string, objectives: readonly string[]): string | null {
+export async function lossCurve(runDir: string, objectives: readonly string[]): Promise<string | null> {
   const file = join(runDir, "metrics.jsonl");
   if (!existsSync(file)) return null;
   const rows = readFileSync(file, "utf8")
@@ -16,15 +17,12 @@ export function lossCurve(runDir: string, objectives: readonly string[]): string
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, number>);
-  const keys: [string, [number, number, number]][] = [
-    ["loss", [20, 20, 20]],
-    ...objectives.map((k, i): [string, [number, number, number]] => [k, [...seriesColour(i)]]),
-  ];
+  const keys: [string, string][] = [["loss", "#222222"], ...objectives.map((k, i): [string, string] => [k, seriesColour(i)])];
   const series = keys
     .filter(([k]) => rows.some((r) => typeof r[k] === "number"))
-    .map(([k, colour]) => ({ name: k, colour, points: rows.map((r) => [r.step, r[k]] as [number, number]) }));
+    .map(([k, colour]) => ({ name: k, colour, points: rows.map((r) => [r.step, r[k]] as const) }));
   const png = join(runDir, "loss.png");
-  writeLinePlot(png, series, { title: "training loss" });
+  await writeChart(png, lineChart(series, { title: "training loss", yTitle: "loss" }));
   return png;
 }
 
@@ -38,7 +36,7 @@ export function readLastLoss(file: string, objectives: readonly string[]): Recor
 }
 
 /** What every training task's summary.json starts with, and its artifacts (metrics, checkpoint, loss curve). */
-export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { base: TrainingSummary; artifacts: Record<string, string> } {
+export async function trainingReport(ctx: RunContext, outcome: TrainingOutcome): Promise<{ base: TrainingSummary; artifacts: Record<string, string> }> {
   const { runDir, scope } = ctx;
   const { trainer, trainSeconds, stepsPerEpoch, skipped, samplesBySource, selection, checkpoint, stepsRun, peakRssBytes, rankStates } = outcome;
   const metricsFile = join(runDir, "metrics.jsonl");
@@ -48,7 +46,7 @@ export function trainingReport(ctx: RunContext, outcome: TrainingOutcome): { bas
   const objectives = scope.config.objectives.map((o) => o.name);
   const main = ctx.world?.isMain ?? true;
   // rank 0 writes metrics.jsonl, its plot and the summary
-  const curve = main ? lossCurve(runDir, objectives) : null;
+  const curve = main ? await lossCurve(runDir, objectives) : null;
   if (curve) artifacts.lossCurve = curve;
   const processes = ctx.world?.size ?? 1;
   artifacts.summary = join(runDir, "summary.json");

@@ -20,6 +20,7 @@ import { joinWorld } from "../distributed/world.ts";
 import { pinGpuByLocalRank } from "../distributed/gpu.ts";
 import { acquireRunLock, RUN_LOCK } from "./run-lock.ts";
 import type { RunContext } from "./run-context.ts";
+import { writeRunPage } from "./run-page.ts";
 
 export interface RunTaskOptions {
   sets?: readonly string[];
@@ -87,7 +88,9 @@ export async function runConfigTask(registry: PluginRegistry, source: string | P
       out: world.isMain ? opts.out : () => {},
       dropped: new DroppedSamples(log, "evaluation"),
     };
-    return { config, runDir, result: await task.run(ctx) };
+    const result = await task.run(ctx);
+    if (world.isMain) result.artifacts = { ...result.artifacts, report: await writeRunPage(runDir) };
+    return { config, runDir, result };
   } finally {
     release();
   }

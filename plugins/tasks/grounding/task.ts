@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import {
+  chwToRgb,
   ConfigError,
   evalBatches,
   openPool,
@@ -24,6 +25,7 @@ import {
 import { loadEvaluationModel } from "../shared/albef-model.ts";
 import { groundExpression, iouInclusive } from "./boxes.ts";
 import { itcGradCam, itmGradCam } from "./grad-cam.ts";
+import { GroundingGallery } from "./gallery.ts";
 import { groundingQueries, type GroundingQuery } from "./queries.ts";
 
 export const GroundingConfig = z.strictObject({
@@ -39,6 +41,8 @@ export const GroundingConfig = z.strictObject({
   maxImages: z.number().int().positive().default(1000),
   /** expressions per Grad-CAM pass */
   batchSize: z.number().int().positive().default(32),
+  /** pictures of the first expressions' maps and boxes in the run's report page (gallery/); 0: none */
+  gallery: z.number().int().min(0).default(12),
 });
 export type GroundingConfig = z.output<typeof GroundingConfig>;
 
@@ -76,6 +80,7 @@ export class GroundingTask implements Task<RunContext> {
     // ALBEF reports RefCOCO+ val, testA and testB apart
     const bySplit = new Map<string, { correct: number; total: number }>();
     const examples: { key: string; expression: string; iou: number; correct: boolean }[] = [];
+    const gallery = new GroundingGallery(runDir, this.cfg.gallery, this.cfg.mode);
     const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
     let images = 0;
     let last = performance.now();
@@ -110,6 +115,19 @@ export class GroundingTask implements Task<RunContext> {
             score.chance += j.q.candidates.filter((c) => iouInclusive(c, j.q.box) >= 0.5).length / j.q.candidates.length;
             score.candidates += j.q.candidates.length;
             if (examples.length < 20) examples.push({ key: j.key, expression: j.q.expression, iou: Math.round(out.iou * 1000) / 1000, correct: out.correct });
+            if (!gallery.full)
+              gallery.add({
+                rgb: chwToRgb(b.images.subarray(j.image * plane, (j.image + 1) * plane), b.size, data.image.mean, data.image.std),
+                size: b.size,
+                map,
+                grid: cam.grid,
+                expression: j.q.expression,
+                truth: j.q.box,
+                chosen: j.q.candidates[out.chosen],
+                width: j.q.width,
+                height: j.q.height,
+                iou: out.iou,
+              });
           });
         }
         if (performance.now() - last > 5000) {
@@ -121,6 +139,7 @@ export class GroundingTask implements Task<RunContext> {
     } finally {
       await pool.close();
     }
+    await gallery.write();
     if (score.total === 0) throw new ConfigError(`no referring expression found in ${test} (need refs, or objects in scenes of two or more)`, "data.test");
     const accuracy = (100 * score.correct) / score.total;
     const chance = (100 * score.chance) / score.total;

@@ -135,7 +135,7 @@ export class NlvrPretrainTask implements Task<RunContext> {
       },
     });
     const held = await this.heldOutAccuracy(ctx, ta, data, tokenizer.special.pad);
-    const { base, artifacts } = trainingReport(ctx, outcome);
+    const { base, artifacts } = await trainingReport(ctx, outcome);
     const summary = { ...base, task: "nlvr-pretrain", init: this.cfg.init, test_pairs: held.n, accuracy: held.accuracy, majority_class: held.majority };
     writeSummary(
       ctx,

@@ -168,7 +168,7 @@ export class NlvrTask implements Task<RunContext> {
     });
     await useBestModel(ctx, outcome, model);
     const after = await testAccuracy(model, scope, ctx.dropped, data, tokenizer, this.cfg.evalBatchSize);
-    const { base, artifacts } = trainingReport(ctx, outcome);
+    const { base, artifacts } = await trainingReport(ctx, outcome);
     const summary = {
       ...base,
       task: "nlvr",

@@ -54,7 +54,7 @@ export class PretrainTask implements Task<RunContext> {
       if (main && this.cfg.evalBinding && data.test && !evalBinding) log.warn("attribute binding needs an embedding and a matching head: it is skipped");
       if (this.cfg.init && !ctx.resume) await initialiseModel(ctx, model, this.cfg.init);
       const outcome = await trainAlignment(ctx, model, tokenizer, data, optim, this.cfg);
-      const { base, artifacts } = trainingReport(ctx, outcome);
+      const { base, artifacts } = await trainingReport(ctx, outcome);
       const metrics: Record<string, number> = {
         steps: base.steps,
         samples: base.samples,

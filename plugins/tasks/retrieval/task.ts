@@ -86,7 +86,7 @@ export class RetrievalTask implements Task<RunContext> {
     const outcome = await trainAlignment(ctx, model, tokenizer, data, optim, this.cfg, { imageIds: (keys) => Int32Array.from(keys, imageIdOf), selection });
     await useBestModel(ctx, outcome, model);
     const after = await evaluateGallery(model, scope, ctx.dropped, data, tokenizer, together, log);
-    const { base, artifacts } = trainingReport(ctx, outcome);
+    const { base, artifacts } = await trainingReport(ctx, outcome);
     const metrics: Record<string, number> = {
       steps: base.steps,
       samples: base.samples,

@@ -238,7 +238,7 @@ export class VqaTask implements Task<RunContext> {
       },
     });
     const after = await testAccuracy(model, scope, ctx.dropped, data, tokenizer, this.cfg, answers);
-    const { base, artifacts } = trainingReport(ctx, outcome);
+    const { base, artifacts } = await trainingReport(ctx, outcome);
     if (ctx.world?.isMain ?? true) artifacts.result = await writeVqaResult(runDir, data, after.predictions);
     const summary = {
       ...base,

@@ -4,6 +4,7 @@
  * pre-trained model in both Grad-CAM modes.
  */
 import assert from "node:assert/strict";
+import sharp from "sharp";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -94,6 +95,17 @@ describe("plugins/tasks/grounding", function () {
       assert.equal(summary.layer, 0, "tiny model: one fusion layer, one ViT block");
       assert.ok(summary.accuracy >= 0 && summary.accuracy <= 100);
       assert.ok(summary.chance > 0 && summary.chance < 100);
+      // the report's gallery: the first 12 expressions' maps with their boxes, 256 px, the annotated box in green
+      const gallery = join(tmp.path, "runs", `g-${mode}`, "gallery");
+      const index = JSON.parse(readFileSync(join(gallery, "index.json"), "utf8")) as { title: string; items: { file: string; caption: string }[] };
+      assert.equal(index.items.length, Math.min(12, expected));
+      assert.match(index.title, new RegExp(`Grad-CAM \\(${mode.toUpperCase()}\\)`));
+      assert.match(index.items[0].caption, /^“.+” — IoU \d\.\d\d \((hit|miss)\)$/);
+      const { data, info } = await sharp(join(gallery, index.items[0].file)).raw().toBuffer({ resolveWithObject: true });
+      assert.deepEqual([info.width, info.height], [256, 256]);
+      let green = 0;
+      for (let p = 0; p < data.length; p += info.channels) if (data[p] < 40 && data[p + 1] > 180 && data[p + 2] < 40) green++;
+      assert.ok(green > 40, `the annotated box is drawn (${green} green pixels)`);
     }
     // RefCOCO-style refs with splits: accuracy per split, the splits adding up to the whole
     const writer = new ShardWriter({ pattern: join(tmp.path, "refs-%06d.tar") });
