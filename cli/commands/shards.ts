@@ -22,6 +22,7 @@ import {
 } from "../../core/data/sources/index.ts";
 import { newReadStats, type ReadProblem, readShards } from "../../core/data/webdataset/reader.ts";
 import { expandShardSpec } from "../../core/data/webdataset/shard-list.ts";
+import { ProgressBar } from "../../core/util/progress-bar.ts";
 
 const IMAGE_EXTS = new Set(["jpg", "jpeg", "png", "webp", "gif", "tif", "tiff", "bmp"]);
 
@@ -124,13 +125,20 @@ async function build(args: string[], io: CliIo): Promise<number> {
   const policy = values["on-error"];
   if (policy !== "skip" && policy !== "fail") throw new UsageError(`polyalign shards build: --on-error must be skip or fail, got "${String(policy)}"`);
   const list = records(values);
+  const progress = new ProgressBar({ label: "shards: samples", total: list.length, log: io.log });
   const r = await writeSampleRecords(list, {
     pattern: values.out,
     maxcount: Number(values.maxcount),
     maxsize: Number(values.maxsize),
     onError: policy,
     warn: (m) => io.log.warn(m),
-  });
+    onProgress: (done) => progress.update(done),
+  })
+    .then((written) => {
+      progress.update(list.length);
+      return written;
+    })
+    .finally(() => progress.stop());
   io.out(`wrote ${r.written} samples in ${r.shards.length} shard(s)${r.skipped ? `; skipped ${r.skipped}` : ""}`);
   for (const s of r.shards) io.out(`  ${s.file}  ${s.samples} samples, ${s.payloadBytes} bytes`);
   return 0;

@@ -32,7 +32,7 @@ describe("cli: polyalign", () => {
     assert.match(r.out, /imageSize=256 patch=16 width=768 depth=12 heads=12/);
     assert.match(r.out, /Fusion\n {2}cross-attention .*\n.*\n {2}gated-pool\s+example user plugin.*\[.*gated-fusion\.js\]\n\s+scale=1/);
     // a plugin with a required option still shows the defaults of the others
-    assert.match(r.out, / {2}grounding .*\n\s+required: init; mode="itm" maxImages=1000 batchSize=32\n/);
+    assert.match(r.out, / {2}grounding .*\n\s+required: init; mode="itm" maxImages=1000 batchSize=32 gallery=12\n/);
     const json = JSON.parse((await cli("plugins", "--json")).out) as { kind: string; name: string }[];
     assert.ok(json.some((p) => p.kind === "Backend" && p.name === "cpu"));
   });

@@ -6,6 +6,8 @@
  */
 import { basename, resolve } from "node:path";
 import { ConfigError, DataError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import { ProgressBar } from "../../util/progress-bar.ts";
 import type { RunScope } from "../../registry/run-scope.ts";
 import { readShards } from "../webdataset/reader.ts";
 import { expandShardSpec } from "../webdataset/shard-list.ts";
@@ -151,6 +153,14 @@ export function trainBatches(
 }
 
 /** Every test sample once, in shard order, as test-mode batches; a sample or shard that cannot be read fails the evaluation under `data.onError: fail`, else goes to `dropped` (the run's evaluation ledger). */
+/** An evaluation's progress line: what is evaluated, where to log, and the samples it reads at most. */
+export interface EvalProgress {
+  label: string;
+  log: Logger;
+  /** the evaluation stops after this many samples (e.g. evalMaxImages) */
+  limit?: number;
+}
+
 export function evalBatches(
   data: DataConfig,
   spec: string,
@@ -158,12 +168,14 @@ export function evalBatches(
   padId: number,
   batchSize: number,
   dropped: DroppedSamples,
+  progress?: EvalProgress,
 ): AsyncGenerator<ImageTextBatch> {
   // plugins in JavaScript get no type check: say what is missing rather than fail later
   if (!dropped) throw new TypeError("evalBatches: pass the run's ledger of dropped samples (ctx.dropped) as the last argument");
+  const shards = expandShardSpec(spec);
   const stream = new SampleStream(
     {
-      shards: expandShardSpec(spec),
+      shards,
       seed: 0,
       shuffle: false,
       shuffleBuffer: 1,
@@ -173,7 +185,7 @@ export function evalBatches(
     },
     0,
   );
-  return new BatchLoader(stream, pool, {
+  const batches = new BatchLoader(stream, pool, {
     batchSize,
     imageSize: data.image.size,
     padId,
@@ -183,6 +195,24 @@ export function evalBatches(
     onError: data.onError,
     onProblem: (p) => dropped.sample(p),
   }).batches();
+  // the bar needs a total: the shards' sizes.json (without one, no bar)
+  const count = progress ? countSamples(shards) : null;
+  if (!progress || count === null) return batches;
+  const total = Math.min(count, progress.limit ?? count);
+  return withProgress(batches, new ProgressBar({ label: progress.label, total, log: progress.log }), total);
+}
+
+async function* withProgress(batches: AsyncGenerator<ImageTextBatch>, bar: ProgressBar, total: number): AsyncGenerator<ImageTextBatch> {
+  let done = 0;
+  try {
+    for await (const b of batches) {
+      yield b;
+      done += b.batch;
+      bar.update(Math.min(done, total));
+    }
+  } finally {
+    bar.stop();
+  }
 }
 
 /** Each of the first `max` test samples' .json, parsed by `parse`, by key (shard order). */

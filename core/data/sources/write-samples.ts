@@ -33,6 +33,8 @@ export interface WriteSamplesOptions {
   maxsize: number;
   onError: "skip" | "fail";
   warn: (message: string) => void;
+  /** after each record, written or skipped: how many of the records are done */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface WriteSamplesResult {
@@ -47,8 +49,11 @@ export async function writeSampleRecords(records: readonly SampleRecord[], opts:
   let skipped = 0;
   // captions per written sample, in order: the shards fill one after another, so pairs.json follows from their sample counts
   const pairs: number[] = [];
+  let done = 0;
   try {
     for (const r of records) {
+      if (done > 0) opts.onProgress?.(done, records.length);
+      done++;
       const files: Record<string, Uint8Array | string> = {};
       let problem: string | null = null;
       for (const im of r.images) {

@@ -83,9 +83,12 @@ export class GroundingTask implements Task<RunContext> {
     const gallery = new GroundingGallery(runDir, this.cfg.gallery, this.cfg.mode);
     const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
     let images = 0;
-    let last = performance.now();
     try {
-      for await (const b of evalBatches(data, test, pool, tokenizer.special.pad, 16, ctx.dropped)) {
+      for await (const b of evalBatches(data, test, pool, tokenizer.special.pad, 16, ctx.dropped, {
+        label: "grounding: images",
+        log,
+        limit: this.cfg.maxImages,
+      })) {
         const plane = 3 * b.size * b.size;
         const jobs: { image: number; key: string; q: GroundingQuery }[] = [];
         for (let i = 0; i < b.batch && images + i < this.cfg.maxImages; i++)
@@ -129,10 +132,6 @@ export class GroundingTask implements Task<RunContext> {
                 iou: out.iou,
               });
           });
-        }
-        if (performance.now() - last > 5000) {
-          last = performance.now();
-          log.info(`grounding: ${images} images, ${score.total} expressions`, { images, expressions: score.total });
         }
         if (images >= this.cfg.maxImages) break;
       }

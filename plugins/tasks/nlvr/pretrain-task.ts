@@ -168,7 +168,10 @@ export class NlvrPretrainTask implements Task<RunContext> {
     let n = 0;
     ta.eval();
     try {
-      for await (const b of evalBatches(data, data.test as string, pool, padId, this.cfg.evalBatchSize, ctx.dropped)) {
+      for await (const b of evalBatches(data, data.test as string, pool, padId, this.cfg.evalBatchSize, ctx.dropped, {
+        label: "text assignment: test pairs",
+        log: ctx.scope.log,
+      })) {
         if (b.batch < 3) continue;
         const { pred, labels } = tf.tidy(() => {
           const embeds = ta.visual_encoder.forward(tf.tensor4d(b.images, [b.batch, 3, b.size, b.size]));

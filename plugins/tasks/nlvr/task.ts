@@ -73,7 +73,10 @@ async function testAccuracy(
   const counts = new Map<number, number>();
   model.eval();
   try {
-    for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, batchSize, dropped)) {
+    for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, batchSize, dropped, {
+      label: "NLVR2: test pairs",
+      log: scope.log,
+    })) {
       const pred = tf.tidy(() => {
         const images = tf.tensor5d(b.images, [b.batch, 2, 3, b.size, b.size]);
         const ids = tf.tensor2d(b.ids, [b.batch, b.length], "int32");

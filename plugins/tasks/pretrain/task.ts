@@ -65,7 +65,15 @@ export class PretrainTask implements Task<RunContext> {
       if (evalRetrieval && data.test) {
         const evalPool = await openPool(scope, data, "test", Math.min(1, data.workers));
         try {
-          retrieval = await zeroShotRetrieval(model, evalBatches(data, data.test, evalPool, tokenizer.special.pad, 64, ctx.dropped), this.cfg.evalMaxImages);
+          retrieval = await zeroShotRetrieval(
+            model,
+            evalBatches(data, data.test, evalPool, tokenizer.special.pad, 64, ctx.dropped, {
+              label: "zero-shot retrieval: test images",
+              log,
+              limit: this.cfg.evalMaxImages,
+            }),
+            this.cfg.evalMaxImages,
+          );
         } finally {
           await evalPool.close();
         }

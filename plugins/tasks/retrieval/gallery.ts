@@ -87,7 +87,11 @@ export async function evaluateGallery(
   const keys: string[] = [];
   const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
   try {
-    for await (const b of evalBatches(data, data.test, pool, tokenizer.special.pad, opts.batchSize, dropped)) {
+    for await (const b of evalBatches(data, data.test, pool, tokenizer.special.pad, opts.batchSize, dropped, {
+      label: "retrieval: gallery images",
+      log,
+      limit: opts.maxImages,
+    })) {
       const take = Math.min(b.batch, opts.maxImages - keys.length);
       if (take <= 0) break;
       const [emb, feat] = tf.tidy(() => {

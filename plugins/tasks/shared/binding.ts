@@ -165,7 +165,11 @@ export async function measureBinding(
     const pool = await openPool(scope, data, "test", Math.min(1, data.workers));
     let seen = 0;
     try {
-      for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, opts.batchSize, dropped)) {
+      for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, opts.batchSize, dropped, {
+        label: "binding: test images",
+        log: scope.log,
+        limit: opts.maxImages,
+      })) {
         const plane = 3 * b.size * b.size;
         for (let i = 0; i < b.batch && seen < opts.maxImages; i++, seen++) {
           const c = cases.get(b.keys[i]);
@@ -254,7 +258,11 @@ async function measureWinoground(
   const counts = { itc: { text: 0, image: 0, group: 0 }, itm: { text: 0, image: 0, group: 0 }, pairs: 0 };
   const pool = await openPool(scope, swapData, "test", Math.min(1, data.workers));
   try {
-    for await (const b of evalBatches(swapData, data.test as string, pool, tokenizer.special.pad, opts.batchSize, dropped)) {
+    for await (const b of evalBatches(swapData, data.test as string, pool, tokenizer.special.pad, opts.batchSize, dropped, {
+      label: "binding: swapped images",
+      log: scope.log,
+      limit: opts.maxImages,
+    })) {
       const plane = 3 * b.size * b.size;
       for (let i = 0; i < b.batch; i++) {
         const first = onFirstImage.get(b.keys[i]);

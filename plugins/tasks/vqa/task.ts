@@ -118,7 +118,11 @@ async function testAccuracy(
   const predictions: { key: string; answer: string }[] = [];
   model.eval();
   try {
-    for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, cfg.evalBatchSize, dropped)) {
+    for await (const b of evalBatches(data, data.test as string, pool, tokenizer.special.pad, cfg.evalBatchSize, dropped, {
+      label: "VQA: test questions",
+      log: scope.log,
+      limit: cfg.evalMaxQuestions,
+    })) {
       const take = Math.min(b.batch, cfg.evalMaxQuestions - n);
       const best = tf.tidy(() => {
         const images = tf.tensor4d(b.images.subarray(0, take * 3 * b.size * b.size), [take, 3, b.size, b.size]);
