@@ -99,7 +99,8 @@ export class ProgressBar {
       return;
     }
     if (done === this.lastLogged) return;
-    if (done % this.every === 0 || done >= this.opts.total) {
+    // a line each time the count passes a multiple of `every` (counts may go up by a batch at a time)
+    if (Math.floor(done / this.every) > Math.floor(Math.max(0, this.lastLogged) / this.every) || done >= this.opts.total) {
       this.lastLogged = done;
       this.opts.log.info(`${this.opts.label} ${done}/${this.opts.total}`, {
         done,

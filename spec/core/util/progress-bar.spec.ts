@@ -81,5 +81,13 @@ describe("core/util progress", () => {
         [25, 25, 25],
       ],
     );
+    // counted a batch at a time (64 per batch, a line every 50): a line whenever a multiple of 50 is passed
+    lines.length = 0;
+    const batches = new ProgressBar({ label: "test images", total: 500, log, every: 50, tty: false });
+    for (let done = 64; done < 500 + 64; done += 64) batches.update(Math.min(done, 500));
+    assert.deepEqual(
+      lines.map((l) => (JSON.parse(l) as { done: number }).done),
+      [64, 128, 192, 256, 320, 384, 448, 500],
+    );
   });
 });
