@@ -166,6 +166,34 @@ describe("cli: every task's real recipe on the real samples", function () {
     assert.ok(typeof (summary.retrieval as { r_mean: number }).r_mean === "number");
   });
 
+  it("coco-photos: shards from the two COCO caption files as its header says, every caption a sample through a data worker", async () => {
+    const photos = s("coco-photos");
+    for (const [split, captions] of [
+      ["train2017", "captions_train2017_subset80.json"],
+      ["val2017", "captions_val2017_subset159.json"],
+    ]) {
+      const r = await cli(
+        "shards",
+        "build",
+        "--out",
+        join(photos, `${split}-%06d.tar`),
+        "--coco",
+        join(data, "coco/annotations", captions),
+        "--images",
+        join(data, "coco", split),
+      );
+      assert.equal(r.code, 0, r.out);
+    }
+    const summary = await run("coco-photos.yaml", "coco-photos", {
+      objectives: smallItc,
+      task: trainTask({ steps: 3 }),
+      // a worker thread: each caption's copy of a sample carries its own bytes to it
+      data: { workers: 1, batchSize: 8, train: `${join(photos, "train2017-000000.tar")}::${join(photos, "val2017-000000.tar")}` },
+    });
+    assert.equal(summary.steps, 3);
+    assert.equal(summary.skipped_samples, 0);
+  });
+
   it("retrieval-coco (and its twin): per-caption training, the val split picks the model, the test split is scored", async () => {
     // the twin is attention-only: the hypergraph pre-training run does not load into it (strict), so it starts fresh here
     for (const [recipe, name, init] of [
