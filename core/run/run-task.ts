@@ -89,7 +89,14 @@ export async function runConfigTask(registry: PluginRegistry, source: string | P
       dropped: new DroppedSamples(log, "evaluation"),
     };
     const result = await task.run(ctx);
-    if (world.isMain) result.artifacts = { ...result.artifacts, report: await writeRunPage(runDir) };
+    if (world.isMain) {
+      // the run's results are written by now: a page that cannot be drawn costs a warning, not the run
+      try {
+        result.artifacts = { ...result.artifacts, report: await writeRunPage(runDir) };
+      } catch (e) {
+        log.warn(`report.html not written: ${(e as Error).message}`);
+      }
+    }
     return { config, runDir, result };
   } finally {
     release();
