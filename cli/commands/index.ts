@@ -9,6 +9,7 @@ import { hubCommand } from "./hub.ts";
 import { parityCommand } from "./parity.ts";
 import { pluginsCommand } from "./plugins.ts";
 import { referenceForwardCommand } from "./reference-forward.ts";
+import { reportCommand } from "./report.ts";
 import { scoreCommand } from "./score.ts";
 import { searchCommand } from "./search.ts";
 import { shardsCommand } from "./shards.ts";
@@ -20,6 +21,7 @@ import { trainCommand } from "./train.ts";
 export const COMMANDS: readonly CliCommand[] = [
   trainCommand,
   evalCommand,
+  reportCommand,
   scoreCommand,
   gradcamCommand,
   searchCommand,

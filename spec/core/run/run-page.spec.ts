@@ -6,7 +6,7 @@
  * Grad-CAM pictures decoded — with the summary and the config.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { stringify } from "yaml";
@@ -103,6 +103,20 @@ describe("core/run: the run's report page (report.html)", function () {
     const page = readFileSync(await writeRunPage(grounding), "utf8");
     assert.doesNotMatch(page, /<img src=x/);
     assert.match(page, /&#60;img src=x onerror=alert\(1\)&#62;/);
+  });
+
+  it("polyalign report redraws a run folder's page; a folder that holds no run is named", async () => {
+    const page = join(pretrain, "report.html");
+    rmSync(page);
+    const r = await cli("report", "--run", pretrain);
+    assert.equal(r.code, 0, r.out);
+    assert.equal(r.out.trim(), page);
+    assert.match(readFileSync(page, "utf8"), /training loss/);
+    const empty = join(tmp.path, "empty");
+    mkdirSync(empty);
+    const bad = await cli("report", "--run", empty);
+    assert.equal(bad.code, 2);
+    assert.match(bad.out, /empty is not a run folder \(no config\.yaml or metrics\.jsonl\)/);
   });
 
   it("renders in headless Chromium with no console error, and shows the loss, fusion and learning-rate charts, the summary and the config", async function () {
