@@ -21,6 +21,7 @@ export type PolyalignApi = typeof import("./index.ts");
 export * from "./train/index.ts";
 export * from "./eval/index.ts";
 export * from "./plot/index.ts";
+export * from "./util/escape-markup.ts";
 export * from "./compare/index.ts";
 export * from "./util/bicubic.ts";
 export * from "./distributed/index.ts";

@@ -23,10 +23,10 @@ export interface EvaluateCheckpointOptions {
   out(line: string): void;
 }
 
-/** Whether a task trains: its options have `steps` (`scheduleOptions`), so `steps: 0` makes it evaluate only. */
-export function taskTrains(registry: PluginRegistry, task: string): boolean {
+/** The task's option names (its schema's keys): `init` takes the weights; `steps` (`scheduleOptions`) means it trains, and `steps: 0` makes it evaluate only. */
+export function taskOptionNames(registry: PluginRegistry, task: string): Set<string> {
   const schema = registry.get(Task, task).schema;
-  return schema instanceof z.ZodObject && "steps" in schema.shape;
+  return new Set(schema instanceof z.ZodObject ? Object.keys(schema.shape) : []);
 }
 
 export async function evaluateCheckpoint(
@@ -42,15 +42,15 @@ export async function evaluateCheckpoint(
   const { config } = await prepareRun(registry, configFile, { sets: opts.sets, log: opts.log });
   if (!config.task) throw new ConfigError(`${configFile}: no task: section to evaluate with (e.g. task: {name: retrieval})`, "task", configFile);
   const task = config.task.name;
-  const schema = registry.get(Task, task).schema;
-  if (!(schema instanceof z.ZodObject && "init" in schema.shape))
+  const options = taskOptionNames(registry, task);
+  if (!options.has("init"))
     throw new ConfigError(`task ${task} takes no initial weights (task.init), so it cannot evaluate a checkpoint`, "task.init", configFile);
   const name = opts.name ?? `${config.name}-eval`;
   const runDir = join(config.runs, name);
   // this folder is overwritten: never one that holds a training run's checkpoints
   if (existsSync(join(runDir, "checkpoints")))
     throw new UsageError(`${runDir} holds a training run's checkpoints; --name picks another folder for the evaluation`);
-  const sets = [...(opts.sets ?? []), `name=${name}`, `task.init=${weights}`, ...(taskTrains(registry, task) ? ["task.steps=0"] : [])];
+  const sets = [...(opts.sets ?? []), `name=${name}`, `task.init=${weights}`, ...(options.has("steps") ? ["task.steps=0"] : [])];
   opts.out(`evaluating ${weights} with task ${task} of ${configFile} into ${runDir}`);
   return runConfigTask(registry, configFile, { sets, fresh: true, log: opts.log, out: opts.out });
 }

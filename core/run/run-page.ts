@@ -11,10 +11,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { Marked } from "marked";
 import { parse as parseYaml } from "yaml";
-import { type LineSeries, lineChart } from "../plot/line-chart.ts";
-import { seriesColour } from "../plot/palette.ts";
+import { lineChart } from "../plot/line-chart.ts";
 import { chartSvg } from "../plot/render-chart.ts";
 import { writeFileAtomic } from "../util/atomic-file.ts";
+import { escapeMarkup } from "../util/escape-markup.ts";
+import { lossChart, metricSeries, readMetricRows } from "./run-report.ts";
 
 /** What a task leaves in `<run>/gallery/index.json` for the page: pictures (PNG, beside it) with their captions. */
 export interface GalleryIndex {
@@ -28,44 +29,24 @@ export const GALLERY_DIR = "gallery";
 
 const DIAGNOSTIC = /_layer\d+$/;
 
-function escapeHtml(s: string): string {
-  return s.replace(/[<>&"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-}
-
 function readText(file: string): string | null {
   return existsSync(file) ? readFileSync(file, "utf8") : null;
 }
 
-function metricRows(runDir: string): Record<string, number>[] {
-  const text = readText(join(runDir, "metrics.jsonl"));
-  if (!text) return [];
-  return text
-    .split("\n")
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Record<string, number>);
-}
-
-function curve(rows: readonly Record<string, number>[], key: string): [number, number][] {
-  return rows.filter((r) => typeof r[key] === "number").map((r) => [r.step, r[key]]);
-}
-
 async function figures(runDir: string, objectives: readonly string[], summary: Record<string, unknown> | null): Promise<{ title: string; svg: string }[]> {
-  const rows = metricRows(runDir);
+  const rows = readMetricRows(runDir);
   const out: { title: string; svg: string }[] = [];
   const keys = new Set(rows.flatMap((r) => Object.keys(r)));
   if (rows.length > 0) {
-    const losses: LineSeries[] = [
-      { name: "loss", colour: "#222222", points: curve(rows, "loss") },
-      ...objectives.map((k, i) => ({ name: k, colour: seriesColour(i), points: curve(rows, k) })),
-    ].filter((s) => s.points.length > 0);
-    if (losses.length > 0) out.push({ title: "Training loss", svg: await chartSvg(lineChart(losses, { title: "training loss", yTitle: "loss" })) });
+    const losses = lossChart(rows, objectives);
+    if (losses) out.push({ title: "Training loss", svg: await chartSvg(losses) });
     const diagnostics = [...keys].filter((k) => DIAGNOSTIC.test(k)).sort();
     if (diagnostics.length > 0)
       out.push({
         title: "Fusion figures per layer",
         svg: await chartSvg(
           lineChart(
-            diagnostics.map((k) => ({ name: k, points: curve(rows, k) })),
+            diagnostics.map((k) => ({ name: k, points: metricSeries(rows, k) })),
             { title: "fusion figures per layer", yTitle: "value" },
           ),
         ),
@@ -73,7 +54,7 @@ async function figures(runDir: string, objectives: readonly string[], summary: R
     if (keys.has("lr"))
       out.push({
         title: "Learning rate",
-        svg: await chartSvg(lineChart([{ name: "lr", points: curve(rows, "lr") }], { title: "learning rate", yTitle: "lr" })),
+        svg: await chartSvg(lineChart([{ name: "lr", points: metricSeries(rows, "lr") }], { title: "learning rate", yTitle: "lr" })),
       });
   }
   const selection = summary?.selection as { metric: string; by_epoch: { epoch: number; score: number }[] } | undefined;
@@ -99,15 +80,15 @@ function gallery(runDir: string): string {
     .filter((it) => existsSync(join(runDir, GALLERY_DIR, basename(it.file))))
     .map((it) => {
       const data = readFileSync(join(runDir, GALLERY_DIR, basename(it.file))).toString("base64");
-      return `<figure><img alt="${escapeHtml(it.caption)}" src="data:image/png;base64,${data}"><figcaption>${escapeHtml(it.caption)}</figcaption></figure>`;
+      return `<figure><img alt="${escapeMarkup(it.caption)}" src="data:image/png;base64,${data}"><figcaption>${escapeMarkup(it.caption)}</figcaption></figure>`;
     });
   if (items.length === 0) return "";
-  return `<section id="gallery"><h2>${escapeHtml(g.title)}</h2>${g.note ? `<p>${escapeHtml(g.note)}</p>` : ""}<div class="gallery">${items.join("\n")}</div></section>`;
+  return `<section id="gallery"><h2>${escapeMarkup(g.title)}</h2>${g.note ? `<p>${escapeMarkup(g.note)}</p>` : ""}<div class="gallery">${items.join("\n")}</div></section>`;
 }
 
 /** The task's summary.md as HTML; raw HTML in it is shown as text, never interpreted. */
 function summaryHtml(markdown: string): string {
-  const marked = new Marked({ renderer: { html: ({ text }) => escapeHtml(text) } });
+  const marked = new Marked({ renderer: { html: ({ text }) => escapeMarkup(text) } });
   return marked.parse(markdown, { async: false });
 }
 
@@ -136,10 +117,10 @@ export async function writeRunPage(runDir: string): Promise<string> {
   const sections = [
     `<section id="summary"><h2>Summary</h2>${markdown ? summaryHtml(markdown) : "<p>The run wrote no summary (it did not finish).</p>"}</section>`,
     charts.length > 0
-      ? `<section id="figures"><h2>Figures</h2>${charts.map((c) => `<figure class="chart" aria-label="${escapeHtml(c.title)}">${c.svg}</figure>`).join("\n")}</section>`
+      ? `<section id="figures"><h2>Figures</h2>${charts.map((c) => `<figure class="chart" aria-label="${escapeMarkup(c.title)}">${c.svg}</figure>`).join("\n")}</section>`
       : "",
     galleryHtml,
-    `<section id="config"><h2>Configuration</h2><p>The effective config (config.yaml: every default filled in).</p><pre>${escapeHtml(configText)}</pre></section>`,
+    `<section id="config"><h2>Configuration</h2><p>The effective config (config.yaml: every default filled in).</p><pre>${escapeMarkup(configText)}</pre></section>`,
   ].filter(Boolean);
   const nav = [
     ["summary", "Summary"],
@@ -149,8 +130,8 @@ export async function writeRunPage(runDir: string): Promise<string> {
   ].filter(([id]) => sections.some((s) => s.startsWith(`<section id="${id}"`)));
   const html = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(name)} — polyalign run</title><style>${STYLE}</style></head>
-<body><h1>Run ${escapeHtml(name)}${config.task?.name ? ` <small>(task ${escapeHtml(config.task.name)})</small>` : ""}</h1>
+<title>${escapeMarkup(name)} — polyalign run</title><style>${STYLE}</style></head>
+<body><h1>Run ${escapeMarkup(name)}${config.task?.name ? ` <small>(task ${escapeMarkup(config.task.name)})</small>` : ""}</h1>
 <nav>${nav.map(([id, label]) => `<a href="#${id}">${label}</a>`).join("")}</nav>
 ${sections.join("\n")}
 </body></html>

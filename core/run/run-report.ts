@@ -2,27 +2,48 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TrainingOutcome } from "../train/training-loop.ts";
-import { lineChart } from "../plot/line-chart.ts";
+import { type LineSeries, lineChart } from "../plot/line-chart.ts";
 import { seriesColour } from "../plot/palette.ts";
-import { writeChart } from "../plot/render-chart.ts";
+import { type TopLevelSpec, writeChart } from "../plot/render-chart.ts";
 import type { RunContext } from "./run-context.ts";
 import type { RankStates } from "../distributed/state-hash.ts";
 
-/** loss.png from metrics.jsonl: the total and each of `objectives`' losses that was logged. */
-export async function lossCurve(runDir: string, objectives: readonly string[]): Promise<string | null> {
+/** metrics.jsonl's rows, in order; a line cut short by an interrupted run is left out. */
+export function readMetricRows(runDir: string): Record<string, number>[] {
   const file = join(runDir, "metrics.jsonl");
-  if (!existsSync(file)) return null;
-  const rows = readFileSync(file, "utf8")
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, number>);
-  const keys: [string, string][] = [["loss", "#222222"], ...objectives.map((k, i): [string, string] => [k, seriesColour(i)])];
-  const series = keys
-    .filter(([k]) => rows.some((r) => typeof r[k] === "number"))
-    .map(([k, colour]) => ({ name: k, colour, points: rows.map((r) => [r.step, r[k]] as const) }));
+  if (!existsSync(file)) return [];
+  const rows: Record<string, number>[] = [];
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      rows.push(JSON.parse(line) as Record<string, number>);
+    } catch {
+      // the last line of a run killed mid-write
+    }
+  }
+  return rows;
+}
+
+/** [step, value] of one field over the rows that have it. */
+export function metricSeries(rows: readonly Record<string, number>[], key: string): [number, number][] {
+  return rows.filter((r) => typeof r[key] === "number").map((r) => [r.step, r[key]]);
+}
+
+/** The loss chart: the total in black and each of `objectives`' losses that was logged. */
+export function lossChart(rows: readonly Record<string, number>[], objectives: readonly string[]): TopLevelSpec | null {
+  const series: LineSeries[] = [
+    { name: "loss", colour: "#222222", points: metricSeries(rows, "loss") },
+    ...objectives.map((k, i) => ({ name: k, colour: seriesColour(i), points: metricSeries(rows, k) })),
+  ].filter((c) => c.points.length > 0);
+  return series.length > 0 ? lineChart(series, { title: "training loss", yTitle: "loss" }) : null;
+}
+
+/** loss.png from metrics.jsonl (`lossChart`); null when nothing was logged. */
+export async function lossCurve(runDir: string, objectives: readonly string[]): Promise<string | null> {
+  const chart = lossChart(readMetricRows(runDir), objectives);
+  if (!chart) return null;
   const png = join(runDir, "loss.png");
-  await writeChart(png, lineChart(series, { title: "training loss", yTitle: "loss" }));
+  await writeChart(png, chart);
   return png;
 }
 

@@ -7,7 +7,7 @@
  * Every map is scaled by the largest value over all panels, so that panels compare.
  */
 import sharp from "sharp";
-import { chartSvg, colourBar, heatOverlay, JET_COLOURS, svgToPng } from "../../core/index.ts";
+import { chartSvg, colourBar, escapeMarkup, heatOverlay, JET_COLOURS, svgToPng } from "../../core/index.ts";
 import type { GradCamResult } from "./polyalign-model.ts";
 
 export interface PictureOptions {
@@ -21,10 +21,6 @@ export interface PictureOptions {
 
 const PAD = 8;
 const LABEL = 22;
-
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-}
 
 /** The picture as PNG bytes. `image`: the encoded image the maps are of. */
 export async function gradCamPicture(image: Uint8Array, cam: GradCamResult, opts: PictureOptions = {}): Promise<Buffer> {
@@ -63,7 +59,7 @@ export async function gradCamPicture(image: Uint8Array, cam: GradCamResult, opts
     labels.push(label(left, y - 6, w.token));
   }
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
-    <text x="${PAD}" y="20" font-family="DejaVu Sans, sans-serif" font-size="15" font-weight="bold">${escapeXml(opts.title ?? cam.text)}</text>
+    <text x="${PAD}" y="20" font-family="DejaVu Sans, sans-serif" font-size="15" font-weight="bold">${escapeMarkup(opts.title ?? cam.text)}</text>
     ${labels.join("\n")}
   </svg>`;
   return sharp({ create: { width, height, channels: 3, background: "#ffffff" } })
@@ -73,5 +69,5 @@ export async function gradCamPicture(image: Uint8Array, cam: GradCamResult, opts
 }
 
 function label(x: number, y: number, text: string): string {
-  return `<text x="${x}" y="${y}" font-family="DejaVu Sans, sans-serif" font-size="14">${escapeXml(text)}</text>`;
+  return `<text x="${x}" y="${y}" font-family="DejaVu Sans, sans-serif" font-size="14">${escapeMarkup(text)}</text>`;
 }
